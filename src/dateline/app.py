@@ -1,0 +1,87 @@
+"""Assembling the ASGI application: routes, state, and the errors that
+happen outside any endpoint (unknown paths)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from . import errors
+from .backends import Backend, BuiltinModel
+from .betas import KNOWN_BETAS
+from .catalog import Catalog
+from .http import Endpoint, Operation, error_response, request_id
+from .resources import completions, messages, models
+from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
+from .settings import Settings
+from .thinking import Signer
+
+
+@dataclass
+class State:
+    """What every handler shares: configuration and collaborators."""
+
+    settings: Settings
+    backend: Backend
+    catalog: Catalog
+    signer: Signer
+    known_betas: frozenset[str] = KNOWN_BETAS
+
+
+def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
+    settings = settings or Settings()
+    signer = Signer(settings.signing_key)
+    state = State(
+        settings=settings,
+        backend=backend or BuiltinModel(signer, token_delay=settings.token_delay),
+        catalog=Catalog.default(),
+        signer=signer,
+    )
+    routes = [
+        Route(
+            "/v1/messages",
+            Endpoint(state, post=Operation(messages.create, "messages", MessageCreateParams)),
+        ),
+        Route(
+            "/v1/messages/count_tokens",
+            Endpoint(state, post=Operation(messages.count_tokens, "count_tokens", MessageCountTokensParams)),
+        ),
+        Route(
+            "/v1/complete",
+            Endpoint(state, post=Operation(completions.create, "complete", CompletionCreateParams)),
+        ),
+        Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
+        Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
+    )
+    app.state.dateline = state
+    return app
+
+
+async def _http_exception(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if exc.status_code == 404:
+        error: errors.APIError = errors.NotFoundError("Not Found")
+    elif exc.status_code == 405:
+        error = errors.MethodNotAllowedError()
+    else:
+        error = errors.InvalidRequestError(str(exc.detail))
+        error.status_code = exc.status_code
+    return error_response(error, request_id())
+
+
+async def _unexpected(request: Request, exc: Exception) -> Response:
+    return error_response(errors.InternalServerError(), request_id())
+
+
+def app_from_env() -> Starlette:
+    """Factory for ``uvicorn --factory``: settings come from ``DATELINE_*``."""
+    return create_app(Settings())

@@ -1,0 +1,293 @@
+"""The built-in model: deterministic, offline, and shaped like Claude.
+
+The same request always gets the same reply: every choice is drawn from a
+generator seeded by the conversation. It honours ``max_tokens``,
+``stop_sequences``, tools (schema-valid ``tool_use`` input) and thinking
+(signed thinking blocks), and streams one token per delta.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import random
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .. import errors, tokenizer
+from .._content import blocks, content_text, system_text
+from ..http import new_id
+from ..thinking import Signer
+from ..types import Event, EventStream
+from . import _prose
+from ._tool_input import generate_tool_input
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+_JSON_TOKENS_PER_DELTA = 4
+
+
+@dataclass
+class _Block:
+    type: str  # "thinking" | "text" | "tool_use"
+    text: str = ""
+    signature: str = ""
+    tool_id: str = ""
+    name: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+    input_json: str = ""
+    tokens: int = 0  # output tokens it costs, hidden thinking included
+
+
+@dataclass
+class Turn:
+    """What the model says: its blocks, why it stopped, what it cost."""
+
+    blocks: list[_Block]
+    stop_reason: str
+    stop_sequence: str | None
+    output_tokens: int
+
+
+class BuiltinModel:
+    name = "builtin"
+
+    def __init__(self, signer: Signer, *, token_delay: float = 0.0) -> None:
+        self.signer = signer
+        self.token_delay = token_delay
+
+    async def count_tokens(self, request: dict[str, Any]) -> int:
+        return tokenizer.count_request(request)
+
+    async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+        turn = self.compose(request)
+        input_tokens = tokenizer.count_request(request)
+        usage = {
+            "input_tokens": input_tokens,
+            "cache_creation_input_tokens": 0,
+            "cache_read_input_tokens": 0,
+            "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+            "output_tokens": 1,
+            "service_tier": "standard",
+        }
+        yield Event(
+            "message_start",
+            {
+                "type": "message_start",
+                "message": {
+                    "id": new_id("msg"),
+                    "type": "message",
+                    "role": "assistant",
+                    "model": request["model"],
+                    "content": [],
+                    "stop_reason": None,
+                    "stop_sequence": None,
+                    "usage": usage,
+                },
+            },
+        )
+        delay = self.token_delay if stream else 0.0
+        for index, block in enumerate(turn.blocks):
+            for event in _block_events(index, block, stream):
+                if delay and event.name == "content_block_delta":
+                    await asyncio.sleep(delay)
+                yield event
+            if index == 0:
+                yield Event("ping", {"type": "ping"})
+        yield Event(
+            "message_delta",
+            {
+                "type": "message_delta",
+                "delta": {"stop_reason": turn.stop_reason, "stop_sequence": turn.stop_sequence},
+                "usage": {
+                    "input_tokens": input_tokens,
+                    "cache_creation_input_tokens": 0,
+                    "cache_read_input_tokens": 0,
+                    "output_tokens": turn.output_tokens,
+                },
+            },
+        )
+        yield Event("message_stop", {"type": "message_stop"})
+
+    def compose(self, request: dict[str, Any]) -> Turn:
+        """Decide the whole reply up front; streaming only paces it."""
+        rng = random.Random(_seed(request))
+        messages = request["messages"]
+        conversation = [m for m in messages if m.get("role") != "system"]
+        last_user = next((m for m in reversed(conversation) if m["role"] == "user"), None)
+        user_blocks = blocks(last_user["content"]) if last_user else []
+        user_text = "\n".join(b.get("text", "") for b in user_blocks if b.get("type") == "text")
+        context = user_text or system_text(request.get("system")) or content_text(messages[-1].get("content"))
+        results = _tool_results(conversation, user_blocks)
+
+        out: list[_Block] = []
+        budget = request["max_tokens"]
+        thinking = request.get("thinking") or {}
+        if thinking.get("type") in ("enabled", "adaptive"):
+            omitted = thinking.get("display") == "omitted"
+            limit = min(budget, thinking.get("budget_tokens") or budget)
+            text, _ = _truncate(_prose.thinking(context, rng), limit)
+            signature = self.signer.sign("" if omitted else text, omitted=omitted)
+            out.append(_Block("thinking", "" if omitted else text, signature, tokens=tokenizer.count(text)))
+        used = sum(b.tokens for b in out)
+        if used >= budget:
+            return Turn(out, "max_tokens", None, budget)
+
+        tool, forced = _choose_tool(request, user_text, bool(results), rng)
+        if tool is not None and not forced:
+            text = _prose.tool_preface(tool["name"])
+        elif tool is not None:
+            text = ""
+        elif results:
+            text = _prose.after_tool(results, rng)
+        else:
+            text = _prose.reply(context, rng)
+
+        stop_sequence = None
+        cut = _find_stop(text, request.get("stop_sequences") or ())
+        if cut is not None:
+            text, stop_sequence = text[: cut[0]], cut[1]
+            tool = None
+        text_tokens = tokenizer.count(text)
+        if tool is not None:
+            value = generate_tool_input(tool.get("input_schema") or {}, seed=rng.getrandbits(64), context=context)
+            tool_json = orjson.dumps(value).decode()
+            if used + text_tokens + tokenizer.count(tool_json) > budget:
+                # The call does not fit: the model runs out of room mid-sentence.
+                text, tool = (text + " " + _prose.reply(context, rng, wants_long=True)).lstrip(), None
+            else:
+                if text:
+                    out.append(_Block("text", text))
+                out.append(_Block("tool_use", tool_id=_tool_id(rng), name=tool["name"], input=value, input_json=tool_json))
+                return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
+        text, truncated = _truncate(text, budget - used)
+        if text:
+            out.append(_Block("text", text))
+        output = used + tokenizer.count(text)
+        if truncated:
+            return Turn(out, "max_tokens", None, budget)
+        if stop_sequence is not None:
+            return Turn(out, "stop_sequence", stop_sequence, output)
+        return Turn(out, "end_turn", None, output)
+
+
+def _seed(request: dict[str, Any]) -> int:
+    # Everything that shapes the answer, nothing that only shapes its delivery (stream).
+    key = orjson.dumps(
+        [
+            request.get("model"),
+            request.get("system"),
+            request.get("messages"),
+            [t.get("name") for t in request.get("tools") or ()],
+            request.get("tool_choice"),
+            request.get("thinking"),
+        ],
+        option=orjson.OPT_SORT_KEYS,
+    )
+    return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+def _tool_id(rng: random.Random) -> str:
+    n = rng.getrandbits(120)
+    chars = []
+    for _ in range(20):
+        n, r = divmod(n, 62)
+        chars.append(_ALPHABET[r])
+    return "toolu_011C" + "".join(chars)
+
+
+def _tool_results(conversation: list[dict[str, Any]], user_blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:
+    names = {}
+    for message in conversation:
+        if message["role"] == "assistant":
+            for block in blocks(message["content"]):
+                if block.get("type") == "tool_use":
+                    names[block["id"]] = block["name"]
+    return [
+        (names.get(b["tool_use_id"], "tool"), content_text(b.get("content")))
+        for b in user_blocks
+        if b.get("type") == "tool_result"
+    ]
+
+
+def _choose_tool(
+    request: dict[str, Any], user_text: str, after_results: bool, rng: random.Random
+) -> tuple[dict[str, Any] | None, bool]:
+    """The tool to call (if any), and whether the call was forced."""
+    tools = [t for t in request.get("tools") or () if "input_schema" in t]
+    choice = (request.get("tool_choice") or {}).get("type", "auto")
+    if not tools or choice == "none":
+        return None, False
+    if choice == "tool":
+        name = request["tool_choice"]["name"]
+        for tool in tools:
+            if tool["name"] == name:
+                return tool, True
+        raise errors.InvalidRequestError(f"tool_choice: tool `{name}` was not found in `tools`")
+    named = _named_tool(tools, user_text)
+    if choice == "any":
+        return named or rng.choice(tools), True
+    if named is not None and not after_results:
+        return named, False
+    return None, False
+
+
+def _named_tool(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
+    lowered = text.lower()
+    for tool in tools:
+        name = tool["name"].lower()
+        for form in {name, name.replace("_", " "), name.replace("-", " ")}:
+            if re.search(r"(?<![\w-])" + re.escape(form) + r"(?![\w-])", lowered):
+                return tool
+    return None
+
+
+def _find_stop(text: str, stop_sequences: Any) -> tuple[int, str] | None:
+    best = None
+    for seq in stop_sequences:
+        if seq:
+            at = text.find(seq)
+            if at != -1 and (best is None or at < best[0]):
+                best = (at, seq)
+    return best
+
+
+def _truncate(text: str, limit: int) -> tuple[str, bool]:
+    tokens = tokenizer.split(text)
+    if len(tokens) <= limit:
+        return text, False
+    return "".join(tokens[: max(limit, 0)]), True
+
+
+def _block_events(index: int, block: _Block, stream: bool):
+    if block.type == "text":
+        yield _start(index, {"type": "text", "text": ""})
+        for piece in tokenizer.split(block.text) if stream else (block.text,):
+            yield _delta(index, {"type": "text_delta", "text": piece})
+    elif block.type == "thinking":
+        yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
+        if block.text:
+            for piece in tokenizer.split(block.text) if stream else (block.text,):
+                yield _delta(index, {"type": "thinking_delta", "thinking": piece})
+        yield _delta(index, {"type": "signature_delta", "signature": block.signature})
+    else:
+        yield _start(index, {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}})
+        yield _delta(index, {"type": "input_json_delta", "partial_json": ""})
+        if stream:
+            pieces = tokenizer.split(block.input_json)
+            for i in range(0, len(pieces), _JSON_TOKENS_PER_DELTA):
+                chunk = "".join(pieces[i : i + _JSON_TOKENS_PER_DELTA])
+                yield _delta(index, {"type": "input_json_delta", "partial_json": chunk})
+        else:
+            yield _delta(index, {"type": "input_json_delta", "partial_json": block.input_json})
+    yield Event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _start(index: int, block: dict[str, Any]) -> Event:
+    return Event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+
+
+def _delta(index: int, delta: dict[str, Any]) -> Event:
+    return Event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})

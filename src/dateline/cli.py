@@ -1,0 +1,75 @@
+"""The ``dateline`` command: ``serve`` and ``versions``."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
+
+
+@app.command()
+def serve(
+    host: Optional[str] = typer.Option(None, help="Interface to listen on [default: 127.0.0.1]."),
+    port: Optional[int] = typer.Option(None, help="Port to listen on [default: 8000]."),
+    api_key: list[str] = typer.Option([], "--api-key", help="Accept only this API key (repeatable)."),
+    token_delay: Optional[float] = typer.Option(None, help="Seconds the built-in model waits per streamed token."),
+    workers: Optional[int] = typer.Option(None, help="Worker processes."),
+    log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error."),
+) -> None:
+    """Serve the Claude API (built-in deterministic model by default)."""
+    import uvicorn
+
+    from .settings import Settings
+
+    overrides = {
+        k: v
+        for k, v in {
+            "host": host,
+            "port": port,
+            "api_keys": api_key or None,
+            "token_delay": token_delay,
+            "workers": workers,
+            "log_level": log_level,
+        }.items()
+        if v is not None
+    }
+    settings = Settings(**overrides)
+    # Workers re-create the app from the environment, so pass settings that way.
+    import os
+
+    for key, value in settings.model_dump().items():
+        os.environ[f"DATELINE_{key.upper()}"] = value if isinstance(value, str) else _env(value)
+    uvicorn.run(
+        "dateline.app:app_from_env",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level=settings.log_level,
+        access_log=False,
+    )
+
+
+def _env(value: object) -> str:
+    import json
+
+    return json.dumps(value)
+
+
+@app.command()
+def versions() -> None:
+    """Print the API version history, from the declared version changes."""
+    from .versions import VERSIONS
+
+    table = Table("version", "what it changed, relative to the one before", show_lines=True)
+    for date, lines in VERSIONS.history():
+        table.add_row(date, "\n".join(f"- {line}" for line in lines))
+    Console().print(table)
+
+
+def main() -> None:
+    app()

@@ -1,0 +1,273 @@
+"""The edge between HTTP and the head handlers.
+
+For every Claude endpoint: authenticate, read ``anthropic-version`` and
+``anthropic-beta`` before touching the body, read the body within its size
+limit, migrate it up to head and validate it, call the head handler, migrate
+the response (or every stream event) down to the client's version, and frame
+it — with a ``request-id`` on every response, errors included.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, NamedTuple
+
+import orjson
+import pydantic
+from starlette.datastructures import Headers, QueryParams
+from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
+
+from .. import errors
+from ..betas import beta_error_message, parse_betas, unknown_betas
+from ..schemas import format_validation_error
+from ..types import Event, EventStream
+from ..versions import VERSIONS, Plan, StreamMigrator
+from ._ids import request_id as new_request_id
+from ._sse import frame
+
+if TYPE_CHECKING:
+    from ..app import State
+
+logger = logging.getLogger("dateline")
+
+MB = 1024 * 1024
+_JSON = "application/json"
+_SSE_HEADERS = {"cache-control": "no-cache"}
+
+
+class Stream(NamedTuple):
+    """A handler's streamed answer: head events, framed as SSE by the edge."""
+
+    events: EventStream
+
+
+class Reply(NamedTuple):
+    """A handler's answer that is not a plain 200 JSON body."""
+
+    body: bytes | dict[str, Any]
+    status: int = 200
+    media_type: str = _JSON
+    headers: Mapping[str, str] | None = None
+
+
+@dataclass(slots=True)
+class Call:
+    """Everything a head handler may read about the request it serves."""
+
+    request_id: str
+    state: State
+    scope: Scope
+    version: str | None = None
+    betas: list[str] = field(default_factory=list)
+    api_key: str | None = None
+    params: Any = None
+    body: Any = None
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        return self.scope.get("path_params", {})
+
+    @property
+    def query(self) -> QueryParams:
+        return QueryParams(self.scope.get("query_string", b""))
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(scope=self.scope)
+
+
+Handler = Callable[[Call], Awaitable["dict[str, Any] | Stream | Reply"]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path: its handler and what the edge checks first."""
+
+    handler: Handler
+    endpoint: str  #: the name version changes refer to
+    params: type[pydantic.BaseModel] | None = None
+    max_body: int = 32 * MB
+    versioned: bool = True
+    authenticated: bool = True
+
+
+class Endpoint:
+    """The ASGI app behind one path; dispatches on the HTTP method."""
+
+    def __init__(self, state: State, **operations: Operation) -> None:
+        self.state = state
+        self.operations = {method.upper(): op for method, op in operations.items()}
+        if "GET" in self.operations and "HEAD" not in self.operations:
+            self.operations["HEAD"] = self.operations["GET"]
+        self.allow = ", ".join(sorted(self.operations))
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        rid = new_request_id()
+        plan: Plan | None = None
+        try:
+            op = self.operations.get(scope["method"])
+            if op is None:
+                raise errors.MethodNotAllowedError(headers={"allow": self.allow})
+            call = Call(rid, self.state, scope)
+            plan = _check_headers(call, op, self.state)
+            if op.params is not None:
+                await _read_params(call, op, plan, receive)
+            result = await op.handler(call)
+            if type(result) is dict:
+                if plan is not None and plan.response_down:
+                    result = plan.migrate_response(result)
+                response: Response = Response(
+                    orjson.dumps(result), media_type=_JSON, headers={"request-id": rid}
+                )
+            elif isinstance(result, Stream):
+                response = await _stream_response(result.events, plan, rid)
+            else:
+                body = result.body
+                if type(body) is dict:
+                    body = orjson.dumps(plan.migrate_response(body) if plan else body)
+                headers = {"request-id": rid, **(result.headers or {})}
+                response = Response(body, status_code=result.status, media_type=result.media_type, headers=headers)
+        except errors.APIError as exc:
+            response = error_response(exc, rid, plan)
+        except Exception:
+            logger.exception("unexpected error serving request %s", rid)
+            response = error_response(errors.InternalServerError(), rid, plan)
+        await response(scope, receive, send)
+
+
+def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> Response:
+    body = exc.to_dict(rid)
+    if plan is not None and plan.error_down:
+        body = plan.migrate_error(body)
+    headers = {"request-id": rid, "x-should-retry": "true" if exc.status_code >= 500 or exc.status_code == 429 else "false"}
+    headers.update(exc.headers)
+    return Response(orjson.dumps(body), status_code=exc.status_code, media_type=_JSON, headers=headers)
+
+
+def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
+    """Authentication, version and betas, read straight off the raw headers."""
+    api_key = bearer = None
+    versions: list[str] = []
+    betas: list[str] = []
+    for name, value in call.scope["headers"]:
+        if name == b"x-api-key":
+            api_key = value.decode("latin-1")
+        elif name == b"authorization":
+            bearer = value.decode("latin-1")
+        elif name == b"anthropic-version":
+            versions.append(value.decode("latin-1"))
+        elif name == b"anthropic-beta":
+            betas.append(value.decode("latin-1"))
+    if op.authenticated:
+        call.api_key = _authenticate(api_key, bearer, state.settings.accepted_keys)
+    plan = None
+    if op.versioned:
+        if not versions:
+            raise errors.InvalidRequestError("anthropic-version: header is required")
+        version = ", ".join(versions)
+        if version not in VERSIONS:
+            raise errors.InvalidRequestError(f'anthropic-version: "{version}" is not a valid version')
+        call.version = version
+        plan = VERSIONS.plan(version, op.endpoint)
+    if betas:
+        parsed = parse_betas(betas)
+        bad = unknown_betas(parsed, state.known_betas)
+        if bad:
+            raise errors.InvalidRequestError(beta_error_message(bad))
+        call.betas = parsed
+    return plan
+
+
+def _authenticate(api_key: str | None, authorization: str | None, accepted: frozenset[str] | None) -> str:
+    keys = []
+    if api_key:
+        keys.append(api_key.strip())
+    if authorization:
+        scheme, _, token = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer" and token.strip():
+            keys.append(token.strip())
+    keys = [k for k in keys if k]
+    if not keys:
+        raise errors.AuthenticationError("x-api-key header is required")
+    if accepted is None:
+        return keys[0]
+    for key in keys:
+        if key in accepted:
+            return key
+    raise errors.AuthenticationError("invalid x-api-key")
+
+
+async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Receive) -> None:
+    raw = await _read_body(call.scope, receive, op.max_body)
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if type(body) is not dict:
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    if plan is not None and plan.request_up:
+        body = plan.migrate_request(body)
+    try:
+        call.params = op.params.model_validate(body)  # type: ignore[union-attr]
+    except pydantic.ValidationError as exc:
+        raise errors.InvalidRequestError(format_validation_error(exc)) from None
+    call.body = body
+
+
+async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                if int(value) > limit:
+                    raise errors.RequestTooLargeError()
+            except ValueError:
+                raise errors.InvalidRequestError("Invalid content-length header") from None
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise errors.InvalidRequestError("Client disconnected before the request body was read")
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise errors.RequestTooLargeError()
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def _stream_response(events: EventStream, plan: Plan | None, rid: str) -> Response:
+    # Pull the first event before committing to a 200: a failure this early
+    # is still an ordinary HTTP error.
+    first = await anext(events)
+    migrator = StreamMigrator(plan) if plan is not None and plan.stream_down else None
+    return StreamingResponse(
+        _frames(first, events, migrator, rid),
+        media_type="text/event-stream; charset=utf-8",
+        headers={"request-id": rid, **_SSE_HEADERS},
+    )
+
+
+async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | None, rid: str):
+    def encode(event: Event) -> bytes:
+        if migrator is None:
+            return frame(event)
+        return b"".join(frame(e) for e in migrator.feed(event))
+
+    try:
+        yield encode(first)
+        async for event in events:
+            yield encode(event)
+    except errors.APIError as exc:
+        yield encode(Event("error", exc.to_dict(rid)))
+    except Exception:
+        logger.exception("unexpected error in stream of request %s", rid)
+        yield encode(Event("error", errors.InternalServerError().to_dict(rid)))
+    if migrator is not None:
+        tail = b"".join(frame(e) for e in migrator.close())
+        if tail:
+            yield tail

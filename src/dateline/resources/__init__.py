@@ -1,0 +1,1 @@
+"""One module per API resource: the head handlers behind each endpoint."""

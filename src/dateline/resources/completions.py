@@ -1,0 +1,119 @@
+"""Legacy Text Completions: ``POST /v1/complete``.
+
+The head shape is the 2023-06-01 one; older shapes come from the version
+changes. A prompt in the ``\\n\\nHuman: … \\n\\nAssistant:`` format is read into
+a Messages request, so the same backend answers both APIs.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from .. import errors
+from ..http import Call, Stream, new_id
+from ..types import Event, EventStream
+from .messages import check_model
+
+HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
+_TURN = re.compile(r"\n\n(Human|Assistant):")
+_START_ERROR = 'prompt must start with "\\n\\nHuman:" turn'
+_END_ERROR = 'prompt must end with "\\n\\nAssistant:" turn'
+
+
+async def create(call: Call) -> dict[str, Any] | Stream:
+    params = call.body
+    model = params["model"]
+    check_model(call, model)
+    if params["max_tokens_to_sample"] < 1:
+        raise errors.InvalidRequestError("max_tokens_to_sample: Input should be greater than or equal to 1")
+    request = to_messages_request(params)
+    events = call.state.backend.messages(request, stream=bool(params.get("stream")))
+    completion_id = new_id("compl")
+    if params.get("stream"):
+        return Stream(_completion_events(events, completion_id, model))
+    text, stop_reason, stop = "", None, None
+    async for event in _completion_events(events, completion_id, model):
+        if event.name == "completion":
+            text += event.data["completion"]
+            stop_reason, stop = event.data["stop_reason"], event.data["stop"]
+    return _completion(completion_id, model, text, stop_reason, stop)
+
+
+def _completion(cid: str, model: str, text: str, stop_reason: str | None, stop: str | None) -> dict[str, Any]:
+    return {
+        "type": "completion",
+        "id": cid,
+        "completion": text,
+        "stop_reason": stop_reason,
+        "model": model,
+        "stop": stop,
+        "log_id": cid,
+    }
+
+
+def sanitize(prompt: str) -> str:
+    """What the API does before validating: trim trailing spaces, restore a lost leading blank line."""
+    prompt = prompt.rstrip(" ")
+    if prompt.startswith("Human:"):
+        prompt = "\n\n" + prompt
+    return prompt
+
+
+def to_messages_request(params: dict[str, Any]) -> dict[str, Any]:
+    prompt = sanitize(params["prompt"])
+    turns = list(_TURN.finditer(prompt))
+    if not turns or turns[0].group(1) != "Human":
+        raise errors.InvalidRequestError(_START_ERROR)
+    if turns[-1].group(1) != "Assistant":
+        raise errors.InvalidRequestError(_END_ERROR)
+    system = prompt[: turns[0].start()].strip()
+    messages: list[dict[str, Any]] = []
+    for turn, following in zip(turns, turns[1:] + [None]):
+        text = prompt[turn.end() : following.start() if following else len(prompt)].strip()
+        role = "user" if turn.group(1) == "Human" else "assistant"
+        if messages and messages[-1]["role"] == role:
+            messages[-1]["content"] += "\n\n" + text
+        elif text or role == "user":
+            # An empty "Assistant:" turn is where the answer goes; text after it is a prefill.
+            messages.append({"role": role, "content": text})
+    request: dict[str, Any] = {
+        "model": params["model"],
+        "max_tokens": params["max_tokens_to_sample"],
+        "messages": messages,
+        "stop_sequences": [*(params.get("stop_sequences") or ()), HUMAN],
+    }
+    if system:
+        request["system"] = system
+    return request
+
+
+async def _completion_events(events: EventStream, cid: str, model: str) -> EventStream:
+    """Messages events in, head completion events out."""
+    lead = " "  # a completion continues "Assistant:", so it opens with a space
+    async for name, data in events:
+        if name == "content_block_delta" and data["delta"]["type"] == "text_delta":
+            yield Event("completion", _event(cid, model, lead + data["delta"]["text"], None, None))
+            lead = ""
+        elif name == "ping":
+            yield Event("ping", {"type": "ping"})
+        elif name == "message_delta":
+            delta = data["delta"]
+            if delta["stop_reason"] == "max_tokens":
+                stop_reason, stop = "max_tokens", None
+            else:
+                # A natural end is the model reaching the built-in "\n\nHuman:" stop.
+                stop_reason, stop = "stop_sequence", delta.get("stop_sequence") or HUMAN
+            yield Event("completion", _event(cid, model, "", stop_reason, stop))
+
+
+def _event(cid: str, model: str, text: str, stop_reason: str | None, stop: str | None) -> dict[str, Any]:
+    return {
+        "type": "completion",
+        "id": cid,
+        "completion": text,
+        "stop_reason": stop_reason,
+        "model": model,
+        "stop": stop,
+        "log_id": cid,
+    }

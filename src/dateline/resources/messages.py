@@ -1,0 +1,194 @@
+"""Messages: ``POST /v1/messages`` and ``POST /v1/messages/count_tokens``.
+
+The checks here are the API's own rules about a conversation, beyond what the
+schema says; the answer itself comes from the backend's event stream.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import orjson
+
+from .. import errors
+from .._content import blocks
+from ..http import Call, Stream
+from ..types import EventStream
+
+_TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
+_THINKING_DOCS = (
+    "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
+    "https://docs.claude.com/en/docs/build-with-claude/extended-thinking#max-tokens-and-context-window-size"
+)
+
+
+async def create(call: Call) -> dict[str, Any] | Stream:
+    request = call.body
+    check_model(call, request["model"], max_tokens=request["max_tokens"])
+    check_request(call, request)
+    events = call.state.backend.messages(request, stream=bool(request.get("stream")))
+    if request.get("stream"):
+        return Stream(events)
+    return await accumulate(events)
+
+
+async def count_tokens(call: Call) -> dict[str, Any]:
+    request = call.body
+    check_model(call, request["model"])
+    check_request(call, request)
+    return {"input_tokens": await call.state.backend.count_tokens(request)}
+
+
+def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:
+    info = call.state.catalog.get(model)
+    if info is None:
+        raise errors.NotFoundError(f"model: {model}")
+    if max_tokens is not None and info.max_tokens and max_tokens > info.max_tokens:
+        raise errors.InvalidRequestError(
+            f"max_tokens: {max_tokens} > {info.max_tokens}, which is the maximum allowed number of "
+            f"output tokens for {info.id}"
+        )
+
+
+def _range(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
+    if value is None:
+        return
+    if low is not None and value < low:
+        raise errors.InvalidRequestError(f"{name}: Input should be greater than or equal to {low}")
+    if high is not None and value > high:
+        raise errors.InvalidRequestError(f"{name}: Input should be less than or equal to {high}")
+
+
+def check_request(call: Call, request: dict[str, Any]) -> None:
+    """The API's rules on parameters and on the shape of the conversation."""
+    max_tokens = request.get("max_tokens")
+    _range("max_tokens", max_tokens, 0)
+    _range("temperature", request.get("temperature"), 0, 1)
+    _range("top_p", request.get("top_p"), 0, 1)
+    _range("top_k", request.get("top_k"), 0)
+    thinking = request.get("thinking") or {}
+    if thinking.get("type") == "enabled":
+        budget = thinking.get("budget_tokens")
+        _range("thinking.enabled.budget_tokens", budget, 1024)
+        if max_tokens is not None and budget is not None and max_tokens <= budget:
+            raise errors.InvalidRequestError(_THINKING_DOCS)
+    _check_tools(request)
+    _check_messages(call, request["messages"])
+
+
+def _check_tools(request: dict[str, Any]) -> None:
+    tools = request.get("tools") or []
+    names = set()
+    for i, tool in enumerate(tools):
+        name = tool.get("name")
+        if "input_schema" in tool and not _TOOL_NAME.match(name or ""):
+            raise errors.InvalidRequestError(
+                f"tools.{i}.custom.name: String should match pattern '^[a-zA-Z0-9_-]{{1,128}}$'"
+            )
+        if name in names:
+            raise errors.InvalidRequestError("tools: Tool names must be unique.")
+        names.add(name)
+    choice = request.get("tool_choice") or {}
+    if choice.get("type") in ("any", "tool") and not tools:
+        raise errors.InvalidRequestError("tool_choice: tool_choice may only be specified while providing tools")
+    if choice.get("type") == "tool" and choice.get("name") not in names:
+        raise errors.InvalidRequestError(f"tool_choice: Tool '{choice.get('name')}' not found in tools")
+
+
+def _check_messages(call: Call, messages: list[dict[str, Any]]) -> None:
+    if not messages:
+        raise errors.InvalidRequestError("messages: List should have at least 1 item after validation, not 0")
+    signer = call.state.signer
+    last = len(messages) - 1
+    pending: dict[str, int] = {}  # tool_use id -> index of the message that asked for it
+    for i, message in enumerate(messages):
+        role = message["role"]
+        content = blocks(message.get("content"))
+        final_assistant = i == last and role == "assistant"
+        if not content and not final_assistant:
+            raise errors.InvalidRequestError(
+                f"messages.{i}: all messages must have non-empty content except for the optional final assistant message"
+            )
+        if role == "system":
+            continue
+        if role == "user" or pending:
+            _check_results(i, role, content, pending)
+        for j, block in enumerate(content):
+            kind = block.get("type")
+            if kind == "text":
+                text = block.get("text", "")
+                if not text:
+                    raise errors.InvalidRequestError("messages: text content blocks must be non-empty")
+                if not text.strip() and not final_assistant:
+                    raise errors.InvalidRequestError("messages: text content blocks must contain non-whitespace text")
+            elif kind == "thinking" and role == "assistant":
+                if not signer.verify(block.get("thinking", ""), block.get("signature", "")):
+                    raise errors.InvalidRequestError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+            elif kind == "tool_use" and role == "assistant":
+                pending[block["id"]] = i
+        if final_assistant and content and content[-1].get("type") == "text":
+            if content[-1].get("text", "") != content[-1].get("text", "").rstrip():
+                raise errors.InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
+    if pending:
+        _missing_results(pending)
+
+
+def _check_results(i: int, role: str, content: list[dict[str, Any]], pending: dict[str, int]) -> None:
+    """Each tool_use must be answered in the next user turn, and only those."""
+    answered = set()
+    for j, block in enumerate(content):
+        if block.get("type") == "tool_result":
+            tool_use_id = block.get("tool_use_id")
+            if tool_use_id not in pending:
+                raise errors.InvalidRequestError(
+                    f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {tool_use_id}. "
+                    "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
+                )
+            answered.add(tool_use_id)
+    missing = {k: v for k, v in pending.items() if k not in answered}
+    if missing:
+        _missing_results(missing)
+    pending.clear()
+
+
+def _missing_results(missing: dict[str, int]) -> None:
+    index = min(missing.values())
+    raise errors.InvalidRequestError(
+        f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after: "
+        f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
+    )
+
+
+async def accumulate(events: EventStream) -> dict[str, Any]:
+    """Fold a head event stream into the ``Message`` it describes."""
+    message: dict[str, Any] = {}
+    partial_json: dict[int, list[str]] = {}
+    async for name, data in events:
+        if name == "content_block_delta":
+            delta = data["delta"]
+            block = message["content"][data["index"]]
+            kind = delta["type"]
+            if kind == "text_delta":
+                block["text"] += delta["text"]
+            elif kind == "input_json_delta":
+                partial_json.setdefault(data["index"], []).append(delta["partial_json"])
+            elif kind == "thinking_delta":
+                block["thinking"] += delta["thinking"]
+            elif kind == "signature_delta":
+                block["signature"] = delta["signature"]
+            elif kind == "citations_delta":
+                block.setdefault("citations", []).append(delta["citation"])
+        elif name == "content_block_start":
+            message["content"].append(dict(data["content_block"]))
+        elif name == "content_block_stop":
+            parts = partial_json.pop(data["index"], None)
+            if parts is not None:
+                raw = "".join(parts)
+                message["content"][data["index"]]["input"] = orjson.loads(raw) if raw else {}
+        elif name == "message_start":
+            message = data["message"]
+        elif name == "message_delta":
+            message.update(data["delta"])
+            message["usage"].update(data["usage"])
+    return message

@@ -1,0 +1,189 @@
+"""The machinery behind the version history: changes, versions, the bundle.
+
+A ``VersionChange`` is declared once, in the version that introduced it, and
+knows how to carry a request *up* from the version before and a response or
+stream *down* to it. Handlers only ever see the head (newest) shapes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import ClassVar, Iterable, Iterator
+
+from ..types import JSON, Event
+
+
+class StreamMigration:
+    """A per-stream transformer, newer events in, older events out.
+
+    One instance serves one stream, so it may keep state across events.
+    ``feed`` returns the events to send in place of ``event`` (none, one or
+    several); ``close`` returns the events to send once the stream has ended.
+    """
+
+    def feed(self, event: Event) -> Iterable[Event]:
+        return (event,)
+
+    def close(self) -> Iterable[Event]:
+        return ()
+
+
+class VersionChange:
+    """One change between a version and the one before it.
+
+    Subclasses set ``description`` and ``endpoints`` and override any of the
+    three migrations; the bundle only runs the ones a change overrides.
+    """
+
+    description: ClassVar[str]
+    endpoints: ClassVar[frozenset[str]]
+    #: Also run ``response_down`` on error bodies.
+    migrate_errors: ClassVar[bool] = False
+
+    def request_up(self, body: JSON) -> JSON:
+        """Turn a request body of the older version into the newer shape."""
+        return body
+
+    def response_down(self, body: JSON) -> JSON:
+        """Turn a newer response body into the older shape."""
+        return body
+
+    def stream_down(self) -> StreamMigration | None:
+        """Return a fresh transformer for one stream, or None."""
+        return None
+
+    @classmethod
+    def overrides(cls, name: str) -> bool:
+        return getattr(cls, name) is not getattr(VersionChange, name)
+
+
+class Version:
+    """A date and the changes it introduced relative to the version before."""
+
+    def __init__(self, date: str, *changes: type[VersionChange], description: str | None = None) -> None:
+        self.date = date
+        self.changes = changes
+        self.description = description
+
+    def __repr__(self) -> str:
+        return f"Version({self.date!r})"
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What to run for one (client version, endpoint) pair, precomputed."""
+
+    request_up: tuple[VersionChange, ...]
+    response_down: tuple[VersionChange, ...]
+    error_down: tuple[VersionChange, ...]
+    stream_down: tuple[VersionChange, ...]
+
+    @property
+    def is_head(self) -> bool:
+        return not (self.request_up or self.response_down or self.error_down or self.stream_down)
+
+    def migrate_request(self, body: JSON) -> JSON:
+        for change in self.request_up:
+            body = change.request_up(body)
+        return body
+
+    def migrate_response(self, body: JSON) -> JSON:
+        for change in self.response_down:
+            body = change.response_down(body)
+        return body
+
+    def migrate_error(self, body: JSON) -> JSON:
+        for change in self.error_down:
+            body = change.response_down(body)
+        return body
+
+    def migrate_stream(self, events: Iterable[Event]) -> Iterator[Event]:
+        """Synchronous form, for tests and tools: run a whole event list down."""
+        migrations = self.new_stream_migrations()
+        for event in events:
+            yield from _feed(migrations, 0, event)
+        yield from _close(migrations)
+
+    def new_stream_migrations(self) -> list[StreamMigration]:
+        return [m for c in self.stream_down if (m := c.stream_down()) is not None]
+
+
+def _feed(migrations: list[StreamMigration], start: int, event: Event) -> Iterator[Event]:
+    if start == len(migrations):
+        yield event
+        return
+    for out in migrations[start].feed(event):
+        yield from _feed(migrations, start + 1, out)
+
+
+def _close(migrations: list[StreamMigration]) -> Iterator[Event]:
+    # Events a migration emits at the end still pass through the older ones.
+    for i, migration in enumerate(migrations):
+        for out in migration.close():
+            yield from _feed(migrations, i + 1, out)
+
+
+class StreamMigrator:
+    """Applies a plan's stream migrations to one live stream, event by event."""
+
+    __slots__ = ("_migrations",)
+
+    def __init__(self, plan: Plan) -> None:
+        self._migrations = plan.new_stream_migrations()
+
+    def feed(self, event: Event) -> Iterator[Event]:
+        return _feed(self._migrations, 0, event)
+
+    def close(self) -> Iterator[Event]:
+        return _close(self._migrations)
+
+
+class VersionBundle:
+    """All versions, newest first; the first one is the head."""
+
+    def __init__(self, *versions: Version) -> None:
+        dates = [v.date for v in versions]
+        if dates != sorted(dates, reverse=True) or len(set(dates)) != len(dates):
+            raise ValueError("versions must be unique and listed newest first")
+        self.versions = versions
+        self.head = versions[0]
+        self._by_date = {v.date: v for v in versions}
+        self.plan = lru_cache(maxsize=None)(self._plan)
+
+    def __iter__(self) -> Iterator[Version]:
+        return iter(self.versions)
+
+    def __contains__(self, date: object) -> bool:
+        return date in self._by_date
+
+    def get(self, date: str) -> Version | None:
+        return self._by_date.get(date)
+
+    def _plan(self, date: str, endpoint: str) -> Plan:
+        """The changes between ``date`` and head that touch ``endpoint``."""
+        newer: list[VersionChange] = []  # head first
+        for version in self.versions:
+            if version.date == date:
+                break
+            newer.extend(c() for c in version.changes if endpoint in c.endpoints)
+        else:
+            raise KeyError(date)
+        return Plan(
+            request_up=tuple(c for c in reversed(newer) if c.overrides("request_up")),
+            response_down=tuple(c for c in newer if c.overrides("response_down")),
+            error_down=tuple(c for c in newer if c.overrides("response_down") and c.migrate_errors),
+            stream_down=tuple(c for c in newer if c.overrides("stream_down")),
+        )
+
+    def history(self) -> list[tuple[str, list[str]]]:
+        """(date, [descriptions]) oldest first, as the version history reads."""
+        rows = []
+        for version in reversed(self.versions):
+            lines = [c.description for c in version.changes]
+            if version.description:
+                lines.insert(0, version.description)
+            rows.append((version.date, lines))
+        return rows
+
+

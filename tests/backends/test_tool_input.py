@@ -1,0 +1,547 @@
+"""Generated tool inputs must validate against the tool's input_schema."""
+
+from __future__ import annotations
+
+import copy
+import json
+import time
+import uuid
+from datetime import date, datetime
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from dateline.backends._tool_input import generate_tool_input, validate_tool_input
+
+DRAFT7 = "http://json-schema.org/draft-07/schema#"
+
+# Tool definitions as a coding agent sends them (draft-07, additionalProperties false).
+BASH = {
+    "type": "object",
+    "properties": {
+        "command": {"type": "string", "description": "The command to execute"},
+        "timeout": {"type": "number", "description": "Optional timeout in milliseconds (max 600000)"},
+        "description": {"type": "string", "description": "Clear, concise description of what this command does"},
+        "run_in_background": {"type": "boolean", "description": "Set to true to run this command in the background."},
+    },
+    "required": ["command"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+READ = {
+    "type": "object",
+    "properties": {
+        "file_path": {"type": "string", "description": "The absolute path to the file to read"},
+        "offset": {"type": "number", "description": "The line number to start reading from"},
+        "limit": {"type": "number", "description": "The number of lines to read"},
+    },
+    "required": ["file_path"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+EDIT = {
+    "type": "object",
+    "properties": {
+        "file_path": {"type": "string", "description": "The absolute path to the file to modify"},
+        "old_string": {"type": "string", "description": "The text to replace"},
+        "new_string": {"type": "string", "description": "The text to replace it with"},
+        "replace_all": {"type": "boolean", "default": False, "description": "Replace all occurences"},
+    },
+    "required": ["file_path", "old_string", "new_string"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+GLOB = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": "string", "description": "The glob pattern to match files against"},
+        "path": {"type": "string", "description": "The directory to search in."},
+    },
+    "required": ["pattern"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+GREP = {
+    "type": "object",
+    "properties": {
+        "pattern": {"type": "string", "description": "The regular expression pattern to search for"},
+        "path": {"type": "string", "description": "File or directory to search in"},
+        "glob": {"type": "string", "description": 'Glob pattern to filter files (e.g. "*.js")'},
+        "output_mode": {"type": "string", "enum": ["content", "files_with_matches", "count"]},
+        "-B": {"type": "number"},
+        "-A": {"type": "number"},
+        "-C": {"type": "number"},
+        "-n": {"type": "boolean"},
+        "-i": {"type": "boolean"},
+        "type": {"type": "string", "description": "File type to search (rg --type)"},
+        "head_limit": {"type": "number"},
+        "multiline": {"type": "boolean"},
+    },
+    "required": ["pattern"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+TODO_WRITE = {
+    "type": "object",
+    "properties": {
+        "todos": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "properties": {
+                    "content": {"type": "string", "minLength": 1},
+                    "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]},
+                    "activeForm": {"type": "string", "minLength": 1},
+                },
+                "required": ["content", "status", "activeForm"],
+                "additionalProperties": False,
+            },
+            "description": "The updated todo list",
+        }
+    },
+    "required": ["todos"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+WEB_FETCH = {
+    "type": "object",
+    "properties": {
+        "url": {"type": "string", "format": "uri", "description": "The URL to fetch content from"},
+        "prompt": {"type": "string", "description": "The prompt to run on the fetched content"},
+    },
+    "required": ["url", "prompt"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+WEB_SEARCH = {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "minLength": 2},
+        "allowed_domains": {"type": "array", "items": {"type": "string"}},
+        "blocked_domains": {"type": "array", "items": {"type": "string"}},
+    },
+    "required": ["query"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+TASK = {
+    "type": "object",
+    "properties": {
+        "description": {"type": "string", "description": "A short (3-5 word) description of the task"},
+        "prompt": {"type": "string", "description": "The task for the agent to perform"},
+        "subagent_type": {"type": "string", "description": "The type of specialized agent to use"},
+    },
+    "required": ["description", "prompt", "subagent_type"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+NOTEBOOK_EDIT = {
+    "type": "object",
+    "properties": {
+        "notebook_path": {"type": "string"},
+        "cell_id": {"type": "string"},
+        "new_source": {"type": "string"},
+        "cell_type": {"type": "string", "enum": ["code", "markdown"]},
+        "edit_mode": {"type": "string", "enum": ["replace", "insert", "delete"]},
+    },
+    "required": ["notebook_path", "new_source"],
+    "additionalProperties": False,
+    "$schema": DRAFT7,
+}
+CODING_TOOLS = {
+    "Bash": BASH, "Read": READ, "Edit": EDIT, "Glob": GLOB, "Grep": GREP, "TodoWrite": TODO_WRITE,
+    "WebFetch": WEB_FETCH, "WebSearch": WEB_SEARCH, "Task": TASK, "NotebookEdit": NOTEBOOK_EDIT,
+}
+CONTEXT = "Find where the retry budget is configured and explain the backoff policy"
+
+TREE = {
+    "$defs": {
+        "node": {
+            "type": "object",
+            "properties": {
+                "label": {"type": "string"},
+                "children": {"type": "array", "items": {"$ref": "#/$defs/node"}},
+            },
+            "required": ["label", "children"],
+            "additionalProperties": False,
+        }
+    },
+    "type": "object",
+    "properties": {"root": {"$ref": "#/$defs/node"}},
+    "required": ["root"],
+}
+LINKED_LIST = {  # recursion that must end through the null branch
+    "$defs": {
+        "item": {
+            "type": "object",
+            "properties": {"value": {"type": "integer"}, "next": {"anyOf": [{"$ref": "#/$defs/item"}, {"type": "null"}]}},
+            "required": ["value", "next"],
+        }
+    },
+    "type": "object",
+    "properties": {"head": {"$ref": "#/$defs/item"}},
+    "required": ["head"],
+}
+GET_WEATHER = {
+    "type": "object",
+    "properties": {
+        "location": {"type": "string", "description": "The city and state, e.g. San Francisco, CA"},
+        "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]},
+    },
+    "required": ["location"],
+}
+VARIED = {
+    "draft7_definitions": {
+        "$schema": DRAFT7,
+        "definitions": {"tag": {"type": "string", "maxLength": 12}},
+        "type": "object",
+        "properties": {"tags": {"type": "array", "items": {"$ref": "#/definitions/tag"}, "minItems": 2}},
+        "required": ["tags"],
+    },
+    "tree": TREE,
+    "linked_list": LINKED_LIST,
+    "any_of": {
+        "type": "object",
+        "properties": {
+            "target": {"anyOf": [{"type": "string", "format": "email"}, {"type": "integer", "minimum": 1}]},
+            "maybe": {"type": ["string", "null"]},
+        },
+        "required": ["target", "maybe"],
+    },
+    "one_of_tagged": {
+        "type": "object",
+        "properties": {
+            "shape": {
+                "oneOf": [
+                    {"type": "object", "properties": {"kind": {"const": "circle"}, "radius": {"type": "number", "exclusiveMinimum": 0}}, "required": ["kind", "radius"]},
+                    {"type": "object", "properties": {"kind": {"const": "square"}, "side": {"type": "integer", "minimum": 1}}, "required": ["kind", "side"]},
+                ]
+            }
+        },
+        "required": ["shape"],
+    },
+    "all_of": {
+        "allOf": [
+            {"type": "object", "properties": {"a": {"type": "string"}}, "required": ["a"]},
+            {"properties": {"b": {"type": "integer", "maximum": -5}}, "required": ["b"]},
+        ]
+    },
+    "enum_const": {
+        "type": "object",
+        "properties": {
+            "mode": {"enum": ["fast", "slow", 3, None]},
+            "version": {"const": "2024-01"},
+            "nested": {"const": {"x": [1, 2]}},
+        },
+        "required": ["mode", "version", "nested"],
+    },
+    "nested_arrays": {
+        "type": "object",
+        "properties": {
+            "matrix": {
+                "type": "array",
+                "minItems": 2,
+                "maxItems": 3,
+                "items": {"type": "array", "minItems": 1, "maxItems": 4, "items": {"type": "integer", "minimum": 0, "maximum": 9}},
+            },
+            "pairs": {"type": "array", "prefixItems": [{"type": "string"}, {"type": "boolean"}], "items": False},
+        },
+        "required": ["matrix", "pairs"],
+    },
+    "numeric_bounds": {
+        "type": "object",
+        "properties": {
+            "ratio": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
+            "count": {"type": "integer", "exclusiveMinimum": 10, "maximum": 12},
+            "negative": {"type": "integer", "maximum": -1000},
+            "huge": {"type": "integer", "minimum": 10**12},
+            "exact": {"type": "number", "minimum": 2.5, "maximum": 2.5},
+            "step": {"type": "integer", "multipleOf": 15, "minimum": 1},
+            "cents": {"type": "number", "multipleOf": 0.25},
+            "timeout": {"type": "integer", "minimum": 1, "maximum": 30},
+        },
+        "required": ["ratio", "count", "negative", "huge", "exact", "step", "cents", "timeout"],
+    },
+    "draft4_exclusive": {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 5, "exclusiveMinimum": True, "maximum": 6}},
+        "required": ["n"],
+    },
+    "string_lengths": {
+        "type": "object",
+        "properties": {
+            "code": {"type": "string", "minLength": 6, "maxLength": 6},
+            "long": {"type": "string", "minLength": 300},
+            "short": {"type": "string", "maxLength": 3},
+            "empty": {"type": "string", "maxLength": 0},
+            "path": {"type": "string", "maxLength": 5},
+        },
+        "required": ["code", "long", "short", "empty", "path"],
+    },
+    "formats": {
+        "type": "object",
+        "properties": {
+            "email": {"type": "string", "format": "email"},
+            "homepage": {"type": "string", "format": "uri"},
+            "when": {"type": "string", "format": "date-time"},
+            "day": {"type": "string", "format": "date"},
+            "id": {"type": "string", "format": "uuid"},
+            "host": {"type": "string", "format": "hostname"},
+            "ip": {"type": "string", "format": "ipv4"},
+            "ip6": {"type": "string", "format": "ipv6"},
+            "wait": {"type": "string", "format": "duration"},
+            "at": {"type": "string", "format": "time"},
+        },
+        "required": ["email", "homepage", "when", "day", "id", "host", "ip", "ip6", "wait", "at"],
+    },
+    "closed": {
+        "type": "object",
+        "properties": {"only": {"type": "string"}},
+        "required": ["only"],
+        "additionalProperties": False,
+    },
+    "open_extra": {
+        "type": "object",
+        "properties": {"a": {"type": "string"}},
+        "additionalProperties": {"type": "integer"},
+        "minProperties": 3,
+    },
+    "untyped_members": {"properties": {"anything": {}, "yes": True, "items": {"items": {"type": "integer"}}}, "required": ["anything", "yes", "items"]},
+    "exotic": {
+        "type": "object",
+        "properties": {
+            "sku": {"type": "string", "pattern": "^[A-Z]{3}-\\d{4}$"},
+            "slug": {"type": "string", "pattern": "^[a-z0-9]+(-[a-z0-9]+)*$", "maxLength": 30},
+            "tags": {"type": "array", "items": {"enum": ["a", "b", "c", "d"]}, "uniqueItems": True, "minItems": 3},
+            "card": {"type": "string"},
+            "cvv": {"type": "string", "pattern": "^\\d{3}$"},
+            "mode": {"type": "string", "not": {"const": "off"}},
+        },
+        "required": ["sku", "slug", "tags"],
+        "dependentRequired": {"card": ["cvv"]},
+        "minProperties": 4,
+    },
+    "if_then": {
+        "type": "object",
+        "properties": {"kind": {"enum": ["a", "b"]}, "extra": {"type": "string"}},
+        "required": ["kind"],
+        "if": {"properties": {"kind": {"const": "a"}}},
+        "then": {"required": ["extra"]},
+    },
+}
+
+
+def _assert_valid(schema: dict, value: object) -> None:
+    assert validate_tool_input(schema, value) is None, (value, validate_tool_input(schema, value))
+
+
+@pytest.mark.parametrize("tool", sorted(CODING_TOOLS))
+def test_coding_tool_inputs_validate(tool):
+    schema = CODING_TOOLS[tool]
+    for seed in range(25):
+        value = generate_tool_input(schema, seed=seed, context=CONTEXT)
+        assert isinstance(value, dict)
+        assert set(schema["required"]) <= value.keys() <= schema["properties"].keys()
+        _assert_valid(schema, value)
+
+
+@pytest.mark.parametrize("name", sorted(VARIED))
+def test_varied_schemas_validate(name):
+    schema = VARIED[name]
+    for seed in range(25):
+        _assert_valid(schema, generate_tool_input(schema, seed=seed, context=CONTEXT))
+
+
+def test_values_look_like_what_a_model_would_send():
+    read = generate_tool_input(READ, seed=3)
+    assert read["file_path"].startswith("/") and "." in read["file_path"]  # "absolute" in the description
+    command = generate_tool_input(BASH, seed=1, context=CONTEXT)["command"]
+    assert command.split()[0].isalpha() and not set(command.split()) & set(CONTEXT.split())  # a shell command, not prose
+    assert "*" in generate_tool_input(GLOB, seed=2)["pattern"]
+    assert generate_tool_input(WEB_FETCH, seed=4)["url"].startswith("https://")
+    assert "," in generate_tool_input(GET_WEATHER, seed=5)["location"]  # "City, Region"
+    assert generate_tool_input(TASK, seed=0)["subagent_type"] == "general-purpose"
+    assert generate_tool_input(GREP, seed=6).get("output_mode", "count") in GREP["properties"]["output_mode"]["enum"]
+    todos = generate_tool_input(TODO_WRITE, seed=7)["todos"]
+    assert todos and all(t["status"] in ("pending", "in_progress", "completed") for t in todos)
+    timeouts = [generate_tool_input(BASH, seed=s).get("timeout") for s in range(20)]
+    assert all(t is None or (isinstance(t, int) and 0 < t <= 600000) for t in timeouts)
+
+
+def test_formats_are_well_formed():
+    schema = VARIED["formats"]
+    value = generate_tool_input(schema, seed=11)
+    local, _, domain = value["email"].partition("@")
+    assert local and "." in domain
+    assert value["homepage"].startswith("https://")
+    datetime.fromisoformat(value["when"].replace("Z", "+00:00"))
+    date.fromisoformat(value["day"])
+    assert uuid.UUID(value["id"]).version == 4
+
+
+def test_exotic_keywords_are_honoured():
+    value = generate_tool_input(VARIED["exotic"], seed=1)
+    assert len(value["tags"]) == len(set(value["tags"])) >= 3
+    assert value["sku"][3] == "-" and value["sku"][4:].isdigit()
+
+
+def test_optional_properties_vary_but_required_always_present():
+    seen = set()
+    for seed in range(40):
+        value = generate_tool_input(GREP, seed=seed)
+        assert "pattern" in value
+        seen |= value.keys()
+    assert seen == GREP["properties"].keys()
+
+
+def test_empty_object_schemas():
+    assert generate_tool_input({"type": "object"}, seed=1) == {}
+    assert generate_tool_input({"type": "object", "properties": {}}, seed=1) == {}
+    assert generate_tool_input({}, seed=1) == {}
+    assert validate_tool_input({"type": "object"}, {}) is None
+
+
+def test_closed_objects_add_no_extra_keys():
+    for seed in range(20):
+        assert generate_tool_input(VARIED["closed"], seed=seed).keys() == {"only"}
+
+
+def test_recursive_tree_is_bounded():
+    def depth(node):
+        return 1 + max((depth(c) for c in node["children"]), default=0)
+
+    for seed in range(20):
+        value = generate_tool_input(TREE, seed=seed)
+        assert depth(value["root"]) <= 6
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {  # recursion that never bottoms out
+            "$defs": {"a": {"type": "object", "properties": {"a": {"$ref": "#/$defs/a"}}, "required": ["a"]}},
+            "$ref": "#/$defs/a",
+        },
+        {"$defs": {"a": {"allOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"},
+        {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"$ref": "#/$defs/a"}}, "type": "object", "properties": {"x": {"$ref": "#/$defs/a"}}, "required": ["x"]},
+        {  # asks for millions of values
+            "type": "object",
+            "properties": {"grid": {"type": "array", "minItems": 3000, "items": {"type": "array", "minItems": 3000, "items": {"type": "string", "minLength": 10**9}}}},
+            "required": ["grid"],
+        },
+    ],
+)
+def test_pathological_schemas_return_quickly(schema):
+    start = time.perf_counter()
+    assert isinstance(generate_tool_input(schema, seed=0), dict)
+    assert time.perf_counter() - start < 2.0
+
+
+def test_same_seed_same_value_and_seeds_vary():
+    for schema in (*CODING_TOOLS.values(), *VARIED.values()):
+        first = generate_tool_input(schema, seed=42, context=CONTEXT)
+        assert generate_tool_input(copy.deepcopy(schema), seed=42, context=CONTEXT) == first
+    for schema in (BASH, GREP, TODO_WRITE, GET_WEATHER, VARIED["formats"]):
+        outputs = {json.dumps(generate_tool_input(schema, seed=s, context=CONTEXT), sort_keys=True) for s in range(10)}
+        assert len(outputs) > 1
+
+
+def test_context_words_flow_into_free_text():
+    schema = {"type": "object", "properties": {"query": {"type": "string"}}, "required": ["query"]}
+    context = "Summarise the quarterly revenue figures for Contoso"
+    words = {"Summarise", "quarterly", "revenue", "figures", "Contoso"}
+    for seed in range(10):
+        assert set(generate_tool_input(schema, seed=seed, context=context)["query"].split()) <= words
+    text = " ".join(generate_tool_input(TASK, seed=s, context=context)["prompt"] for s in range(5))
+    assert words & set(text.split())
+
+
+def test_output_does_not_alias_the_schema():
+    schema = VARIED["enum_const"]
+    before = copy.deepcopy(schema)
+    value = generate_tool_input(schema, seed=0)
+    value["nested"]["x"].append(3)
+    assert schema == before
+
+
+def test_invalid_schema_gives_a_message_not_an_exception():
+    assert "invalid input_schema" in validate_tool_input({"type": "objekt"}, {})
+    assert validate_tool_input({"type": "object", "properties": {"a": {"minLength": -1}}}, {"a": "x"})
+    assert validate_tool_input({"properties": {"a": {"$ref": "#/nowhere"}}}, {"a": 1})
+    assert validate_tool_input(None, {})
+    assert isinstance(generate_tool_input({"type": "objekt", "properties": {"a": {"type": "string"}}}, seed=0), dict)
+    assert isinstance(generate_tool_input({"properties": {"a": {"$ref": "#/nowhere"}}}, seed=0), dict)
+
+
+def test_invalid_values_are_reported():
+    assert validate_tool_input(BASH, {}) == "'command' is a required property"
+    assert validate_tool_input(BASH, {"command": "ls", "extra": 1})
+    assert validate_tool_input(TODO_WRITE, {"todos": [{"content": "x", "activeForm": "x", "status": "done"}]})
+    assert validate_tool_input(WEB_FETCH, {"url": "https://example.com", "prompt": "p"}) is None
+
+
+def test_unsatisfiable_schema_returns_best_effort_without_raising():
+    schema = {
+        "type": "object",
+        "properties": {"n": {"type": "integer", "minimum": 5, "maximum": 1}, "s": {"type": "string", "pattern": "(?<=x)y"}},
+        "required": ["n", "s"],
+    }
+    assert isinstance(generate_tool_input(schema, seed=0), dict)
+
+
+# -- property test over random simple object schemas ------------------------
+_NAMES = ["query", "location", "path", "url", "timeout", "limit", "email", "id", "name", "count", "flag", "items"]
+_FORMATS = ["email", "uri", "date", "date-time", "uuid", "ipv4"]
+
+
+def _strings():
+    return st.builds(
+        lambda lo, span, fmt: {"type": "string", "minLength": lo, "maxLength": lo + span, **fmt},
+        st.integers(0, 5), st.integers(0, 30), st.sampled_from([{}, {}, *({"format": f} for f in _FORMATS)]),
+    ).map(lambda s: {k: v for k, v in s.items() if "format" not in s or k not in ("minLength", "maxLength")})
+
+
+def _numbers():
+    return st.builds(
+        lambda kind, lo, span, exclusive: {
+            "type": kind, "minimum": lo, "maximum": lo + span + (2 if exclusive else 0),
+            **({"exclusiveMinimum": lo} if exclusive else {}),
+        },
+        st.sampled_from(["integer", "number"]), st.integers(-1000, 1000), st.integers(0, 500), st.booleans(),
+    )
+
+
+_SCALARS = st.one_of(
+    _strings(), _numbers(), st.just({"type": "boolean"}), st.just({"type": "null"}),
+    st.lists(st.one_of(st.text(max_size=8), st.integers()), min_size=1, max_size=4, unique=True).map(lambda e: {"enum": e}),
+)
+
+
+def _objects(children):
+    return st.dictionaries(st.sampled_from(_NAMES), children, max_size=5).flatmap(
+        lambda props: st.builds(
+            lambda required, closed: {"type": "object", "properties": props, "required": required, "additionalProperties": not closed},
+            st.lists(st.sampled_from(sorted(props)), unique=True) if props else st.just([]),
+            st.booleans(),
+        )
+    )
+
+
+def _arrays(children):
+    return st.builds(
+        lambda items, lo, span: {"type": "array", "items": items, "minItems": lo, "maxItems": lo + span},
+        children, st.integers(0, 3), st.integers(0, 3),
+    )
+
+
+_SCHEMAS = _objects(st.recursive(_SCALARS, lambda c: st.one_of(_arrays(c), _objects(c)), max_leaves=8))
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_SCHEMAS, seed=st.integers(0, 2**32))
+def test_random_object_schemas_always_validate(schema, seed):
+    value = generate_tool_input(schema, seed=seed, context="plan a trip to Lisbon in spring")
+    _assert_valid(schema, value)
+    assert generate_tool_input(schema, seed=seed, context="plan a trip to Lisbon in spring") == value

@@ -1,0 +1,107 @@
+"""The ``anthropic-beta`` header: known values, parsing, the error message."""
+
+from __future__ import annotations
+
+import typing
+
+from anthropic.types.anthropic_beta_param import AnthropicBetaParam
+
+from dateline.betas import KNOWN_BETAS, beta_error_message, parse_betas, unknown_betas
+
+SUFFIX = (
+    " for the `anthropic-beta` header. Please consult our documentation at docs.anthropic.com"
+    " or try again without the header."
+)
+
+
+def sdk_betas() -> set[str]:
+    literal = next(arg for arg in typing.get_args(AnthropicBetaParam) if typing.get_origin(arg) is typing.Literal)
+    return set(typing.get_args(literal))
+
+
+def test_every_sdk_beta_is_known() -> None:
+    betas = sdk_betas()
+    assert len(betas) >= 50
+    assert betas - KNOWN_BETAS == set()
+
+
+def test_claude_code_betas_are_known() -> None:
+    sent = {
+        "claude-code-20250219",
+        "context-1m-2025-08-07",
+        "interleaved-thinking-2025-05-14",
+        "context-management-2025-06-27",
+        "prompt-caching-scope-2026-01-05",
+        "mid-conversation-system-2026-04-07",
+        "effort-2025-11-24",
+        "thinking-token-count-2026-05-13",
+        "fine-grained-tool-streaming-2025-05-14",
+        "oauth-2025-04-20",
+        "tool-examples-2025-10-29",
+        "advanced-tool-use-2025-11-20",
+        "structured-outputs-2025-11-13",
+        "structured-outputs-2025-12-15",
+        "web-search-2025-03-05",
+        "redact-thinking-2026-02-12",
+        "advisor-tool-2026-03-01",
+        "extended-cache-ttl-2025-04-11",
+        "cache-diagnosis-2026-04-07",
+        "fast-mode-2026-02-01",
+    }
+    assert sent - KNOWN_BETAS == set()
+
+
+def test_known_betas_look_like_betas() -> None:
+    assert isinstance(KNOWN_BETAS, frozenset)
+    assert "" not in KNOWN_BETAS
+    for beta in KNOWN_BETAS:
+        assert beta == beta.strip().lower() and "," not in beta and " " not in beta
+
+
+def test_parse_single_and_lists() -> None:
+    assert parse_betas([]) == []
+    assert parse_betas(["prompt-caching-2024-07-31"]) == ["prompt-caching-2024-07-31"]
+    assert parse_betas(["a,b", " c , d "]) == ["a", "b", "c", "d"]
+    assert parse_betas(["a", "b"]) == ["a", "b"]  # a repeated header
+
+
+def test_parse_keeps_empty_items() -> None:
+    assert parse_betas(["a,,b"]) == ["a", "", "b"]
+    assert parse_betas(["a,"]) == ["a", ""]
+    assert parse_betas([""]) == [""]
+    assert parse_betas(["  "]) == [""]
+
+
+def test_unknown_betas() -> None:
+    good = "interleaved-thinking-2025-05-14"
+    assert unknown_betas([good]) == []
+    assert unknown_betas([good, "foo"]) == ["foo"]
+    assert unknown_betas(["foo", good, "bar", "foo"]) == ["foo", "bar"]
+    assert unknown_betas([good, ""]) == [""]
+    assert unknown_betas(["foo"], known=frozenset({"foo"})) == []
+    assert unknown_betas([""], known=frozenset({""})) == [""]  # empty is never valid
+    assert unknown_betas(["Interleaved-Thinking-2025-05-14"]) == ["Interleaved-Thinking-2025-05-14"]
+
+
+def test_error_message_one_value() -> None:
+    assert beta_error_message(["foo"]) == "Unexpected value(s) `foo`" + SUFFIX
+    assert (
+        beta_error_message(["prompt-caching-2024-07-31"])
+        == "Unexpected value(s) `prompt-caching-2024-07-31` for the `anthropic-beta` header. "
+        "Please consult our documentation at docs.anthropic.com or try again without the header."
+    )
+
+
+def test_error_message_several_values() -> None:
+    assert beta_error_message(["foo", "bar"]) == "Unexpected value(s) `foo`, `bar`" + SUFFIX
+
+
+def test_error_message_empty_value() -> None:
+    assert beta_error_message([""]) == "Unexpected value(s) ``" + SUFFIX
+
+
+def test_header_to_message() -> None:
+    headers = ["claude-code-20250219, foo", "effort-2025-11-24,,bar"]
+    bad = unknown_betas(parse_betas(headers))
+    assert bad == ["foo", "", "bar"]
+    assert beta_error_message(bad) == "Unexpected value(s) `foo`, ``, `bar`" + SUFFIX
