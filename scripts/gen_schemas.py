@@ -35,6 +35,9 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "dateline" / "schemas" / "_g
 ONE_MEMBER_UNIONS = {"BetaCacheControlEphemeralParam": "CacheControl"}
 # Body keys that the SDK methods take as arguments but no params TypedDict declares.
 EXTRA_BODY_FIELDS: dict[str, typing.Any] = {"stream": bool}
+# Sampling parameters the API still accepts on Messages although the current SDK no
+# longer types them; Claude Code and older SDKs send them.
+SAMPLING_FIELDS: dict[str, typing.Any] = {"temperature": float, "top_p": float, "top_k": int}
 
 NoneType = type(None)
 WRAPPERS = {te.Required, te.NotRequired, te.ReadOnly}
@@ -450,7 +453,7 @@ import json
 from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
-from typing_extensions import TypedDict
+from typing_extensions import Self, TypedDict
 
 _KIND_OF = {{str: "<str>", list: "<list>", tuple: "<list>", dict: "<dict>", bool: "<bool>", int: "<int>", float: "<float>"}}
 
@@ -499,7 +502,7 @@ class _OpenModel(BaseModel):
 
 class _Root(_Model):
     @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         # pydantic words some errors differently for JSON input ("a valid array", "an object");
         # the API reports the Python wording, so on failure re-validate the parsed body.
         try:
@@ -512,7 +515,7 @@ class _Root(_Model):
             data = json.loads(json_data)
         except ValueError:
             raise first from None
-        cls.model_validate(data, **kwargs)
+        cls.model_validate(data, **kwargs)  # raises the same errors, worded for Python input
         raise first
 '''
 
@@ -529,6 +532,8 @@ def generate() -> str:
         known = {f[0] for f in fields}
         for key in sorted(set(body or EXTRA_BODY_FIELDS) - known):
             fields.append((key, EXTRA_BODY_FIELDS[key], False, []))
+        if name == "MessageCreateParams":
+            fields.extend((k, t, False, []) for k, t in SAMPLING_FIELDS.items() if k not in known)
         gen.add_root(td, name, fields)
         root_tds.append(td)
     gen.run()

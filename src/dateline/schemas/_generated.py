@@ -12,7 +12,7 @@ import json
 from typing import Annotated, Any, Callable, Dict, List, Literal, Optional, Union
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag, ValidationError
-from typing_extensions import TypedDict
+from typing_extensions import Self, TypedDict
 
 _KIND_OF = {str: "<str>", list: "<list>", tuple: "<list>", dict: "<dict>", bool: "<bool>", int: "<int>", float: "<float>"}
 
@@ -61,7 +61,7 @@ class _OpenModel(BaseModel):
 
 class _Root(_Model):
     @classmethod
-    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Any:
+    def model_validate_json(cls, json_data: str | bytes | bytearray, **kwargs: Any) -> Self:
         # pydantic words some errors differently for JSON input ("a valid array", "an object");
         # the API reports the Python wording, so on failure re-validate the parsed body.
         try:
@@ -74,7 +74,7 @@ class _Root(_Model):
             data = json.loads(json_data)
         except ValueError:
             raise first from None
-        cls.model_validate(data, **kwargs)
+        cls.model_validate(data, **kwargs)  # raises the same errors, worded for Python input
         raise first
 
 
@@ -104,6 +104,9 @@ class MessageCreateParams(_Root):
     tool_choice: Optional[ToolChoice] = None
     tools: Optional[List[ToolUnion]] = None
     stream: Optional[bool] = None
+    temperature: Optional[float] = None
+    top_p: Optional[float] = None
+    top_k: Optional[int] = None
 
 
 class MessageCountTokensParams(_Root):
