@@ -62,6 +62,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         routes=routes,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
+    # A trailing slash is an unknown path (404 with the envelope), not a bare redirect.
+    app.router.redirect_slashes = False
     app.state.dateline = state
     return app
 

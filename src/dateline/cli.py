@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
 
@@ -65,10 +66,20 @@ def versions() -> None:
     """Print the API version history, from the declared version changes."""
     from .versions import VERSIONS
 
+    history = VERSIONS.history()
+    console = Console()
+    if not console.is_terminal:
+        # Piped or captured: one change per line, never wrapped to a guessed width.
+        for date, lines in history:
+            print(date)
+            for line in lines:
+                print(f"  - {line}")
+        return
     table = Table("version", "what it changed, relative to the one before", show_lines=True)
-    for date, lines in VERSIONS.history():
-        table.add_row(date, "\n".join(f"- {line}" for line in lines))
-    Console().print(table)
+    for date, lines in history:
+        # Text, not markup: a description may contain brackets such as `[DONE]`.
+        table.add_row(date, Text("\n".join(f"- {line}" for line in lines)))
+    console.print(table)
 
 
 def main() -> None:

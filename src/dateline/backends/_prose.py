@@ -21,7 +21,7 @@ _STOP = frozenset(
     yourselves hello thanks thank claude give write explain describe show know need think using used sure
     okay answer question something anything everything things thing word words""".split()
 )
-_FALLBACK = ("your message", "context", "detail")
+_FALLBACK = ("your message", "context", "detail", "examples", "background", "practice")
 
 _OPENINGS = (
     "Here is a short answer about {a}.",
@@ -80,7 +80,8 @@ def _salient(word: str) -> bool:
 def _slots(text: str) -> dict[str, str]:
     words = keywords(text, limit=6)
     a = topic(text, words[0]) if words else _FALLBACK[0]
-    rest = [w for w in words if w not in a.split()] + [w for w in _FALLBACK[1:] if w not in words]
+    rest = [w for w in words if w not in a.split()]
+    rest += [w for w in _FALLBACK[1:] if w not in rest and w not in a.split()]
     b, c = rest[:2]
     return {"a": a, "A": a[:1].upper() + a[1:], "b": b, "c": c}
 

@@ -125,7 +125,7 @@ class BuiltinModel:
         out: list[_Block] = []
         budget = request["max_tokens"]
         thinking = request.get("thinking") or {}
-        if thinking.get("type") in ("enabled", "adaptive"):
+        if thinking.get("type") in ("enabled", "adaptive") and budget > 0:
             omitted = thinking.get("display") == "omitted"
             limit = min(budget, thinking.get("budget_tokens") or budget)
             text, _ = _truncate(_prose.thinking(context, rng), limit)
@@ -144,24 +144,27 @@ class BuiltinModel:
             text = _prose.after_tool(results, rng)
         else:
             text = _prose.reply(context, rng)
+        lead = " " if _prefilled(conversation) else ""  # the reply continues the assistant's own words
+        text = lead + text if text else text
 
-        stop_sequence = None
-        cut = _find_stop(text, request.get("stop_sequences") or ())
-        if cut is not None:
-            text, stop_sequence = text[: cut[0]], cut[1]
-            tool = None
-        text_tokens = tokenizer.count(text)
-        if tool is not None:
+        stop_sequences = request.get("stop_sequences") or ()
+        cut = _find_stop(text, stop_sequences)
+        if tool is not None and cut is None:
+            text_tokens = tokenizer.count(text)
             value = generate_tool_input(tool.get("input_schema") or {}, seed=rng.getrandbits(64), context=context)
             tool_json = orjson.dumps(value).decode()
-            if used + text_tokens + tokenizer.count(tool_json) > budget:
-                # The call does not fit: the model runs out of room mid-sentence.
-                text, tool = (text + " " + _prose.reply(context, rng, wants_long=True)).lstrip(), None
-            else:
+            if used + text_tokens + tokenizer.count(tool_json) <= budget:
                 if text:
                     out.append(_Block("text", text))
                 out.append(_Block("tool_use", tool_id=_tool_id(rng), name=tool["name"], input=value, input_json=tool_json))
                 return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
+            # The call does not fit: the model runs out of room mid-sentence.
+            longer = _prose.reply(context, rng, wants_long=True)
+            text = f"{text} {longer}" if text else lead + longer
+            cut = _find_stop(text, stop_sequences)
+        stop_sequence = None
+        if cut is not None:
+            text, stop_sequence = text[: cut[0]], cut[1]
         text, truncated = _truncate(text, budget - used)
         if text:
             out.append(_Block("text", text))
@@ -182,11 +185,19 @@ def _seed(request: dict[str, Any]) -> int:
             request.get("messages"),
             [t.get("name") for t in request.get("tools") or ()],
             request.get("tool_choice"),
-            request.get("thinking"),
+            {k: v for k, v in (request.get("thinking") or {}).items() if k != "display"},
         ],
         option=orjson.OPT_SORT_KEYS,
     )
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
+
+
+def _prefilled(conversation: list[dict[str, Any]]) -> bool:
+    """Whether the conversation ends in assistant text the reply must continue."""
+    if not conversation or conversation[-1]["role"] != "assistant":
+        return False
+    content = blocks(conversation[-1]["content"])
+    return bool(content) and content[-1].get("type") == "text"
 
 
 def _tool_id(rng: random.Random) -> str:

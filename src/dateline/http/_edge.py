@@ -141,7 +141,9 @@ def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> 
     body = exc.to_dict(rid)
     if plan is not None and plan.error_down:
         body = plan.migrate_error(body)
-    headers = {"request-id": rid, "x-should-retry": "true" if exc.status_code >= 500 or exc.status_code == 429 else "false"}
+    # Worth retrying as the SDKs' own rule has it: conflicts, rate limits, server errors.
+    retry = exc.status_code >= 500 or exc.status_code in (409, 429)
+    headers = {"request-id": rid, "x-should-retry": "true" if retry else "false"}
     headers.update(exc.headers)
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type=_JSON, headers=headers)
 
@@ -207,10 +209,18 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
         raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
     if type(body) is not dict:
         raise errors.InvalidRequestError("The request body must be a JSON object")
+    try:
+        # orjson reads JSON 1024 levels deep but writes only 254: refuse here
+        # what handlers, backends and the tokenizer could not write back.
+        orjson.dumps(body)
+    except TypeError:
+        raise errors.InvalidRequestError("The request body is nested too deeply") from None
     if plan is not None and plan.request_up:
         body = plan.migrate_request(body)
     try:
-        call.params = op.params.model_validate(body)  # type: ignore[union-attr]
+        # Strict: handlers and backends read the body as sent, so a value that
+        # only coerces to its type ("16" for 16, "false" for False) is refused.
+        call.params = op.params.model_validate(body, strict=True)  # type: ignore[union-attr]
     except pydantic.ValidationError as exc:
         raise errors.InvalidRequestError(format_validation_error(exc)) from None
     call.body = body
@@ -219,11 +229,11 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
 async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     for name, value in scope["headers"]:
         if name == b"content-length":
-            try:
-                if int(value) > limit:
-                    raise errors.RequestTooLargeError()
-            except ValueError:
-                raise errors.InvalidRequestError("Invalid content-length header") from None
+            # Digits only: int() would also take a sign, spaces or underscores.
+            if not value.isdigit():
+                raise errors.InvalidRequestError("Invalid content-length header")
+            if int(value) > limit:
+                raise errors.RequestTooLargeError()
     chunks: list[bytes] = []
     size = 0
     while True:

@@ -13,7 +13,7 @@ from typing import Any
 from .. import errors
 from ..http import Call, Stream, new_id
 from ..types import Event, EventStream
-from .messages import check_model
+from .messages import _range, check_model
 
 HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -25,15 +25,23 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     params = call.body
     model = params["model"]
     check_model(call, model)
+    if not call.state.catalog.get(model).supports_completions:
+        # Claude 3 and later answer only on /v1/messages; the API says so rather than 404.
+        raise errors.InvalidRequestError(f'"{model}" is not supported on this API. Please use the Messages API instead.')
     if params["max_tokens_to_sample"] < 1:
         raise errors.InvalidRequestError("max_tokens_to_sample: Input should be greater than or equal to 1")
+    # The same sampling ranges as the Messages API.
+    _range("temperature", params.get("temperature"), 0, 1)
+    _range("top_p", params.get("top_p"), 0, 1)
+    _range("top_k", params.get("top_k"), 0)
     request = to_messages_request(params)
     events = call.state.backend.messages(request, stream=bool(params.get("stream")))
     completion_id = new_id("compl")
+    completion_events = _completion_events(events, completion_id, model, request)
     if params.get("stream"):
-        return Stream(_completion_events(events, completion_id, model))
+        return Stream(completion_events)
     text, stop_reason, stop = "", None, None
-    async for event in _completion_events(events, completion_id, model):
+    async for event in completion_events:
         if event.name == "completion":
             text += event.data["completion"]
             stop_reason, stop = event.data["stop_reason"], event.data["stop"]
@@ -88,16 +96,41 @@ def to_messages_request(params: dict[str, Any]) -> dict[str, Any]:
     return request
 
 
-async def _completion_events(events: EventStream, cid: str, model: str) -> EventStream:
+def _lead(request: dict[str, Any]) -> str:
+    # A completion continues "Assistant:", so it opens with a space; after a
+    # prefill the backend already continues the assistant's own words verbatim.
+    return "" if request["messages"][-1]["role"] == "assistant" else " "
+
+
+async def _completion_events(events: EventStream, cid: str, model: str, request: dict[str, Any]) -> EventStream:
     """Messages events in, head completion events out."""
-    lead = " "  # a completion continues "Assistant:", so it opens with a space
+    # The lead space is ours, so the backend cannot see a stop sequence that
+    # starts in it (" Good" in " Good question"): hold the text back while one
+    # still could, as the API matches stops on the whole completion.
+    held: str | None = _lead(request) or None
+    stops = [seq for seq in request["stop_sequences"] if seq]
     async for name, data in events:
         if name == "content_block_delta" and data["delta"]["type"] == "text_delta":
-            yield Event("completion", _event(cid, model, lead + data["delta"]["text"], None, None))
-            lead = ""
+            text = data["delta"]["text"]
+            if held is not None:
+                held, text = None, held + text
+                hit = next((seq for seq in stops if text.startswith(seq)), None)
+                if hit is not None:
+                    yield Event("completion", _event(cid, model, "", "stop_sequence", hit))
+                    close = getattr(events, "aclose", None)  # stop the backend generating
+                    if close is not None:
+                        await close()
+                    return
+                if any(len(seq) > len(text) and seq.startswith(text) for seq in stops):
+                    held, text = text, ""
+            if text:
+                yield Event("completion", _event(cid, model, text, None, None))
         elif name == "ping":
             yield Event("ping", {"type": "ping"})
         elif name == "message_delta":
+            if held:
+                # The backend stopped before (or without) saying a word.
+                yield Event("completion", _event(cid, model, held, None, None))
             delta = data["delta"]
             if delta["stop_reason"] == "max_tokens":
                 stop_reason, stop = "max_tokens", None

@@ -73,6 +73,8 @@ def check_request(call: Call, request: dict[str, Any]) -> None:
         _range("thinking.enabled.budget_tokens", budget, 1024)
         if max_tokens is not None and budget is not None and max_tokens <= budget:
             raise errors.InvalidRequestError(_THINKING_DOCS)
+    if thinking.get("type") in ("enabled", "adaptive") and (request.get("tool_choice") or {}).get("type") in ("any", "tool"):
+        raise errors.InvalidRequestError("Thinking may not be enabled when tool_choice forces tool use.")
     _check_tools(request)
     _check_messages(call, request["messages"])
 
@@ -101,7 +103,13 @@ def _check_messages(call: Call, messages: list[dict[str, Any]]) -> None:
         raise errors.InvalidRequestError("messages: List should have at least 1 item after validation, not 0")
     signer = call.state.signer
     last = len(messages) - 1
-    pending: dict[str, int] = {}  # tool_use id -> index of the message that asked for it
+    # Consecutive messages of one role form one turn (system messages stand
+    # outside turns): each assistant turn's tool calls must all be answered by
+    # the user turn right after it, and that turn may answer nothing else.
+    turn = None
+    calls: dict[str, int] = {}  # tool_use id -> index of the message that asked for it
+    awaited: dict[str, int] = {}  # the calls the current user turn must answer
+    answered: set[str] = set()
     for i, message in enumerate(messages):
         role = message["role"]
         content = blocks(message.get("content"))
@@ -112,8 +120,15 @@ def _check_messages(call: Call, messages: list[dict[str, Any]]) -> None:
             )
         if role == "system":
             continue
-        if role == "user" or pending:
-            _check_results(i, role, content, pending)
+        if role != turn:
+            if role == "user":
+                awaited, calls, answered = calls, {}, set()
+            else:
+                _missing_results(awaited, answered)
+                awaited = {}
+            turn = role
+        if role == "user":
+            _check_results(i, content, awaited, answered)
         for j, block in enumerate(content):
             kind = block.get("type")
             if kind == "text":
@@ -126,33 +141,31 @@ def _check_messages(call: Call, messages: list[dict[str, Any]]) -> None:
                 if not signer.verify(block.get("thinking", ""), block.get("signature", "")):
                     raise errors.InvalidRequestError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
             elif kind == "tool_use" and role == "assistant":
-                pending[block["id"]] = i
+                calls[block["id"]] = i
         if final_assistant and content and content[-1].get("type") == "text":
             if content[-1].get("text", "") != content[-1].get("text", "").rstrip():
                 raise errors.InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
-    if pending:
-        _missing_results(pending)
+    _missing_results(awaited, answered)
+    _missing_results(calls, set())
 
 
-def _check_results(i: int, role: str, content: list[dict[str, Any]], pending: dict[str, int]) -> None:
-    """Each tool_use must be answered in the next user turn, and only those."""
-    answered = set()
+def _check_results(i: int, content: list[dict[str, Any]], awaited: dict[str, int], answered: set[str]) -> None:
+    """A user turn may only answer the tool calls of the assistant turn before it."""
     for j, block in enumerate(content):
         if block.get("type") == "tool_result":
             tool_use_id = block.get("tool_use_id")
-            if tool_use_id not in pending:
+            if tool_use_id not in awaited:
                 raise errors.InvalidRequestError(
                     f"messages.{i}.content.{j}: unexpected `tool_use_id` found in `tool_result` blocks: {tool_use_id}. "
                     "Each `tool_result` block must have a corresponding `tool_use` block in the previous message."
                 )
             answered.add(tool_use_id)
-    missing = {k: v for k, v in pending.items() if k not in answered}
-    if missing:
-        _missing_results(missing)
-    pending.clear()
 
 
-def _missing_results(missing: dict[str, int]) -> None:
+def _missing_results(awaited: dict[str, int], answered: set[str]) -> None:
+    missing = {k: v for k, v in awaited.items() if k not in answered}
+    if not missing:
+        return
     index = min(missing.values())
     raise errors.InvalidRequestError(
         f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after: "
@@ -178,7 +191,7 @@ async def accumulate(events: EventStream) -> dict[str, Any]:
             elif kind == "signature_delta":
                 block["signature"] = delta["signature"]
             elif kind == "citations_delta":
-                block.setdefault("citations", []).append(delta["citation"])
+                block["citations"] = [*(block.get("citations") or ()), delta["citation"]]
         elif name == "content_block_start":
             message["content"].append(dict(data["content_block"]))
         elif name == "content_block_stop":
@@ -189,6 +202,8 @@ async def accumulate(events: EventStream) -> dict[str, Any]:
         elif name == "message_start":
             message = data["message"]
         elif name == "message_delta":
-            message.update(data["delta"])
-            message["usage"].update(data["usage"])
+            # As the SDK folds it: counts are running totals, and one left out
+            # (or null) keeps the value message_start gave.
+            message.update({k: v for k, v in data["delta"].items() if v is not None or k != "container"})
+            message["usage"].update({k: v for k, v in data["usage"].items() if v is not None})
     return message

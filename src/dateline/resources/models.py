@@ -15,7 +15,8 @@ async def list_models(call: Call) -> dict[str, Any]:
     try:
         return call.state.catalog.page(after_id=after_id, before_id=before_id, limit=limit)
     except KeyError as exc:
-        cursor = "after_id" if after_id else "before_id"
+        # Name the cursor that failed: both may be given, and only one be unknown.
+        cursor = "after_id" if exc.args[0] == after_id else "before_id"
         raise errors.InvalidRequestError(f"{cursor}: no model with id {exc.args[0]!s}") from None
 
 
@@ -31,6 +32,9 @@ def _limit(raw: str | None) -> int:
     if raw is None:
         return 20
     try:
+        # int() also takes non-ASCII digits ("５"); the API's integer parsing does not.
+        if not raw.isascii():
+            raise ValueError(raw)
         limit = int(raw)
     except ValueError:
         raise errors.InvalidRequestError("limit: Input should be a valid integer, unable to parse string as an integer") from None

@@ -1,0 +1,6 @@
+-- Non-streaming Messages request with a short reply (max_tokens 16).
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = "sk-ant-bench-key"
+wrk.headers["anthropic-version"] = "2023-06-01"
+wrk.body = [[{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hello, tell me about tide pools"}]}]]

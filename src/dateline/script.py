@@ -1,0 +1,294 @@
+"""Scripted replies and faults: the rules a test gives Dateline.
+
+A rules file (YAML or JSON) is a list of rules, tried in order. A rule
+*matches* on parts of a request and answers with a reply, a sequence of
+replies (one per successive match), or a fault. Unmatched requests fall
+through to the backend. Rules are validated at load time, and a bad one is
+reported by its position/name and field.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import pydantic
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ._content import blocks
+
+Endpoint = Literal["messages", "complete", "count_tokens"]
+StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Match(_Strict):
+    """What a request must have for the rule to apply; every given field must hold."""
+
+    endpoint: Endpoint | None = None
+    model: str | None = None  #: exact id or glob (``claude-*``)
+    last_user: str | None = None  #: regex searched in the last user turn's text
+    tools: list[str] | None = None  #: tool names that must all be offered
+    user_id: str | None = None  #: ``metadata.user_id``
+    headers: dict[str, str] | None = None  #: header name -> regex searched in its value
+    api_key: str | None = None
+
+    @field_validator("last_user")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regular expression: {exc}") from None
+        return value
+
+    @field_validator("headers")
+    @classmethod
+    def _header_regexes(cls, value: dict[str, str] | None) -> dict[str, str] | None:
+        if value is not None:
+            for name, pattern in value.items():
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"header {name!r}: invalid regular expression: {exc}") from None
+            return {k.lower(): v for k, v in value.items()}
+        return value
+
+
+class ToolCall(_Strict):
+    name: str
+    input: dict[str, Any] = Field(default_factory=dict)
+    id: str | None = None
+
+
+class Usage(_Strict):
+    input_tokens: int | None = Field(default=None, ge=0)
+    output_tokens: int | None = Field(default=None, ge=0)
+
+
+class Reply(_Strict):
+    """What the model says: any of thinking, text and tool calls, in that order."""
+
+    text: str | None = None
+    tool_use: list[ToolCall] = Field(default_factory=list)
+    thinking: str | None = None
+    stop_reason: StopReason | None = None  #: default: tool_use if tools are called, else end_turn
+    stop_sequence: str | None = None
+    usage: Usage | None = None
+
+
+ErrorType = Literal[
+    "invalid_request_error",
+    "authentication_error",
+    "billing_error",
+    "permission_error",
+    "not_found_error",
+    "conflict_error",
+    "request_too_large",
+    "rate_limit_error",
+    "api_error",
+    "timeout_error",
+    "overloaded_error",
+]
+
+
+class Fault(_Strict):
+    """Something going wrong, on purpose."""
+
+    error: ErrorType | None = None  #: answer with this API error
+    message: str | None = None  #: its message (default: the API's usual one)
+    retry_after: float | None = Field(default=None, ge=0)  #: seconds, sent as ``retry-after``
+    after_events: int | None = Field(default=None, ge=0)  #: stream this many events, then the error
+    disconnect_after_events: int | None = Field(default=None, ge=0)  #: ...or drop the connection
+    first_token_delay: float | None = Field(default=None, ge=0)  #: seconds before the first event
+    token_delay: float | None = Field(default=None, ge=0)  #: seconds before each delta
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Fault:
+        if self.after_events is not None and self.error is None:
+            raise ValueError("after_events needs an error to fail with")
+        return self
+
+
+class Rule(_Strict):
+    name: str | None = None
+    match: Match = Field(default_factory=Match)
+    reply: Reply | None = None
+    replies: list[Reply] | None = None  #: one per successive match; the last repeats
+    fault: Fault | None = None
+    times: int | None = Field(default=None, ge=1)  #: apply to the first N matches only
+
+    @model_validator(mode="after")
+    def _one_answer(self) -> Rule:
+        if self.reply is not None and self.replies is not None:
+            raise ValueError("give either reply or replies, not both")
+        if self.replies is not None and not self.replies:
+            raise ValueError("replies must not be empty")
+        if self.reply is None and self.replies is None and self.fault is None:
+            raise ValueError("a rule needs a reply, replies or a fault")
+        return self
+
+
+class Script(_Strict):
+    rules: list[Rule] = Field(default_factory=list)
+
+
+class ScriptError(ValueError):
+    """A rules file that cannot be used; the message names the rule and field."""
+
+
+def parse(data: Any) -> Script:
+    """Validate rules given as data: ``{"rules": [...]}`` or a bare list."""
+    if isinstance(data, list):
+        data = {"rules": data}
+    try:
+        return Script.model_validate(data)
+    except pydantic.ValidationError as exc:
+        raise ScriptError(_describe(exc, data)) from None
+
+
+def load(path: str | Path) -> Script:
+    """Read a YAML or JSON rules file."""
+    text = Path(path).read_text()
+    return loads(text, yaml=Path(path).suffix.lower() in (".yaml", ".yml"))
+
+
+def loads(text: str | bytes, *, yaml: bool = True) -> Script:
+    try:
+        if yaml:
+            import yaml as _yaml
+
+            data = _yaml.safe_load(text)
+        else:
+            data = orjson.loads(text)
+    except Exception as exc:  # the parsers raise several error types
+        raise ScriptError(f"rules file is not valid {'YAML' if yaml else 'JSON'}: {exc}") from None
+    return parse(data if data is not None else [])
+
+
+def _describe(exc: pydantic.ValidationError, data: Any) -> str:
+    err = exc.errors()[0]
+    loc = list(err["loc"])
+    where = ""
+    if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
+        index = loc[1]
+        rules = data.get("rules") if isinstance(data, dict) else None
+        name = rules[index].get("name") if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict) else None
+        where = f"rule {index + 1}" + (f" ({name!r})" if name else "")
+        loc = loc[2:]
+    field = ".".join(str(p) for p in loc)
+    message = err["msg"].removeprefix("Value error, ")
+    return ", ".join(p for p in (where, f"field {field!r}" if field else "") if p) + f": {message}"
+
+
+class Request(BaseModel):
+    """The parts of a request rules look at."""
+
+    model_config = ConfigDict(frozen=True)
+
+    endpoint: str
+    model: str | None
+    last_user: str
+    tools: frozenset[str]
+    user_id: str | None
+    headers: dict[str, str]
+    api_key: str | None
+
+    @classmethod
+    def of(cls, endpoint: str, body: dict[str, Any], headers: dict[str, str], api_key: str | None) -> Request:
+        if endpoint == "complete":
+            prompt = body.get("prompt") or ""
+            last = prompt.rsplit("\n\nHuman:", 1)[-1].split("\n\nAssistant:", 1)[0].strip()
+        else:
+            last = ""
+            for message in reversed(body.get("messages") or ()):
+                if message.get("role") == "user":
+                    last = "\n".join(b.get("text", "") for b in blocks(message.get("content")) if b.get("type") == "text")
+                    break
+        return cls(
+            endpoint=endpoint,
+            model=body.get("model"),
+            last_user=last,
+            tools=frozenset(t.get("name") for t in body.get("tools") or () if t.get("name")),
+            user_id=(body.get("metadata") or {}).get("user_id"),
+            headers=headers,
+            api_key=api_key,
+        )
+
+
+def matches(match: Match, request: Request) -> bool:
+    if match.endpoint is not None and match.endpoint != request.endpoint:
+        return False
+    if match.model is not None and not fnmatch.fnmatchcase(request.model or "", match.model):
+        return False
+    if match.last_user is not None and not re.search(match.last_user, request.last_user):
+        return False
+    if match.tools is not None and not set(match.tools) <= request.tools:
+        return False
+    if match.user_id is not None and match.user_id != request.user_id:
+        return False
+    if match.api_key is not None and match.api_key != request.api_key:
+        return False
+    for name, pattern in (match.headers or {}).items():
+        if not re.search(pattern, request.headers.get(name, "")):
+            return False
+    return True
+
+
+class Decision(BaseModel):
+    """The rule that answered, and with what."""
+
+    model_config = ConfigDict(frozen=True)
+
+    rule: int
+    name: str | None
+    reply: Reply | None
+    fault: Fault | None
+
+
+class Scripter:
+    """Holds the loaded rules and how often each has matched (thread-safe)."""
+
+    def __init__(self, script: Script | None = None) -> None:
+        self._lock = threading.Lock()
+        self.load(script or Script())
+
+    def load(self, script: Script) -> None:
+        with self._lock:
+            self.script = script
+            self._hits = [0] * len(script.rules)
+
+    def reset(self) -> None:
+        self.load(Script())
+
+    def decide(self, request: Request) -> Decision | None:
+        with self._lock:
+            for i, rule in enumerate(self.script.rules):
+                if rule.times is not None and self._hits[i] >= rule.times:
+                    continue
+                if not matches(rule.match, request):
+                    continue
+                hit = self._hits[i]
+                self._hits[i] += 1
+                reply = rule.reply
+                if rule.replies is not None:
+                    reply = rule.replies[min(hit, len(rule.replies) - 1)]
+                return Decision(rule=i, name=rule.name, reply=reply, fault=rule.fault)
+        return None
+
+    def describe(self) -> dict[str, Any]:
+        with self._lock:
+            return {
+                "rules": [
+                    {**rule.model_dump(exclude_none=True), "hits": hits}
+                    for rule, hits in zip(self.script.rules, self._hits)
+                ]
+            }
