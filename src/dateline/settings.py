@@ -10,7 +10,8 @@ DEFAULT_SIGNING_KEY = "dateline-built-in-signing-key"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="DATELINE_", extra="ignore")
+    # An empty variable (`DATELINE_API_KEYS=`) means "not set", not a value to parse.
+    model_config = SettingsConfigDict(env_prefix="DATELINE_", extra="ignore", env_ignore_empty=True)
 
     host: str = "127.0.0.1"
     port: int = 8000

@@ -292,16 +292,16 @@ def test_event_stream_matches_the_turn(model: BuiltinModel, stream: bool) -> Non
 
 
 def test_token_delay_paces_a_stream(signer: Signer) -> None:
-    slow = BuiltinModel(signer, token_delay=0.02)
-    req = request(max_tokens=15)
+    slow = BuiltinModel(signer, token_delay=0.05)
+    req = request(max_tokens=10)
     started = time.perf_counter()
     streamed = events(slow, req, stream=True)
     elapsed = time.perf_counter() - started
     deltas = sum(1 for n, _ in streamed if n == "content_block_delta")
-    assert deltas == 15 and elapsed >= 15 * 0.02
+    assert deltas == 10 and elapsed >= 10 * 0.05
     started = time.perf_counter()
     whole = events(slow, req, stream=False)
-    assert time.perf_counter() - started < 15 * 0.02  # nobody watches a non-streamed answer
+    assert time.perf_counter() - started < 10 * 0.05  # nobody watches a non-streamed answer
     assert [n for n, _ in whole if n != "content_block_delta"] == [n for n, _ in streamed if n != "content_block_delta"]
 
 

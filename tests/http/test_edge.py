@@ -451,13 +451,13 @@ def test_deep_but_parseable_nesting(http, depth, path):
 
 
 def test_nesting_the_server_can_write_is_served(http):
-    nested = "[" * 200 + "]" * 200
+    deep = {"a": json.loads("[" * 200 + "]" * 200)}
     body = {
         **MESSAGE,
         "tools": [{"name": "t", "input_schema": {"type": "object"}}],
         "messages": [
             {"role": "user", "content": "hi"},
-            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": {"a": json.loads(nested)}}]},
+            {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": deep}]},
             {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "ok"}]},
         ],
     }
@@ -493,6 +493,24 @@ def test_large_content_length_refused_before_the_body(server):
         "request_id": headers["request-id"],
     }
     assert headers["x-should-retry"] == "false"
+
+
+@pytest.mark.parametrize(
+    ("headers", "status"),
+    [(b"x-api-key: k\r\nanthropic-version: 2023-06-01\r\n", 413), (b"anthropic-version: 2023-06-01\r\n", 401),
+     (b"x-api-key: k\r\n", 400)],
+    ids=["too-large", "no-key", "no-version"],
+)
+def test_expect_continue_is_answered_without_the_body(server, headers, status):
+    # curl sends `Expect: 100-continue` before large bodies: a request refused on its
+    # headers gets its final answer at once, never a `100 Continue` invitation to upload.
+    request = (
+        b"POST /v1/messages HTTP/1.1\r\nhost: x\r\n" + headers
+        + b"expect: 100-continue\r\nconnection: close\r\n" + f"content-length: {LIMIT + 1}\r\n\r\n".encode()
+    )
+    got, response_headers, body = raw_exchange(server.port, request)
+    assert got == status
+    assert json.loads(body)["request_id"] == response_headers["request-id"]
 
 
 def test_chunked_body_over_the_limit(http):
@@ -653,7 +671,8 @@ def test_unexpected_exception_is_a_500(scripted_http, caplog, stream):
 
 def test_unexpected_exception_in_count_tokens(scripted_http, caplog):
     caplog.set_level(logging.ERROR, logger="dateline")
-    response = scripted_http.post("/v1/messages/count_tokens", json={**COUNT, "messages": turn("RuntimeError before")["messages"]})
+    body = {**COUNT, "messages": turn("RuntimeError before")["messages"]}
+    response = scripted_http.post("/v1/messages/count_tokens", json=body)
     body = assert_error(response, 500, "api_error", "Internal server error")
     assert any(body["request_id"] in r.getMessage() for r in dateline_errors(caplog))
 
@@ -772,7 +791,9 @@ def test_error_table_covers_every_error_type():
 
 @pytest.mark.parametrize(("name", "status", "sdk_error", "retry"), ERROR_TABLE, ids=[row[0] for row in ERROR_TABLE])
 @pytest.mark.parametrize("path", ["/v1/messages", "/v1/messages/count_tokens"])
-def test_backend_errors_keep_status_type_and_retry_hint(scripted_http, scripted_sdk, name, status, sdk_error, retry, path):
+def test_backend_errors_keep_status_type_and_retry_hint(
+    scripted_http, scripted_sdk, name, status, sdk_error, retry, path
+):
     error_class = getattr(errors, name)
     messages = turn(f"{name} before")["messages"]
     body = {**COUNT, "messages": messages} if path.endswith("count_tokens") else turn(f"{name} before")

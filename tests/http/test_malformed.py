@@ -21,10 +21,15 @@ MESSAGES, COUNT_TOKENS, COMPLETE = "/v1/messages", "/v1/messages/count_tokens", 
 BASE = {MESSAGES: MESSAGE, COUNT_TOKENS: COUNT, COMPLETE: COMPLETION}
 DROP = object()
 
-TOOL = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}}}
+TOOL = {
+    "name": "get_weather",
+    "description": "Weather",
+    "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}},
+}
+TOOL_USE = {"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}
 TOOL_TURNS = [
     {"role": "user", "content": "weather?"},
-    {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {"city": "Oslo"}}]},
+    {"role": "assistant", "content": [TOOL_USE]},
     {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "cold"}]},
 ]
 
@@ -137,7 +142,8 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("text-empty", MESSAGES, block(type="text", text=""), 400, None),
     ("text-extra-field", MESSAGES, block(type="text", text="hi", colour="red"), 400, "messages.0.content.0"),
     ("text-bad-cache-control", MESSAGES, block(type="text", text="hi", cache_control={"type": "forever"}), 400, None),
-    ("text-bad-ttl", MESSAGES, block(type="text", text="hi", cache_control={"type": "ephemeral", "ttl": "1y"}), 400, None),
+    ("text-bad-ttl", MESSAGES,
+     block(type="text", text="hi", cache_control={"type": "ephemeral", "ttl": "1y"}), 400, None),
     ("text-citations-string", MESSAGES, block(type="text", text="hi", citations="yes"), 400, None),
     ("image-no-source", MESSAGES, block(type="image"), 400, "messages.0.content.0"),
     ("image-source-string", MESSAGES, block(type="image", source="http://x/y.png"), 400, None),
@@ -149,7 +155,7 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("tool-use-in-user-turn-no-id", MESSAGES, block(type="tool_use", name="t", input={}), 400, None),
     ("tool-use-input-string", MESSAGES,
      msg(messages=[{"role": "user", "content": "hi"},
-                   {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "t", "input": "x"}]}]),
+                   {"role": "assistant", "content": [{**TOOL_USE, "input": "x"}]}]),
      400, None),
     ("tool-result-no-id", MESSAGES, block(type="tool_result", content="x"), 400, "messages.0.content.0"),
     ("tool-result-unknown-id", MESSAGES, block(type="tool_result", tool_use_id="toolu_none", content="x"), 400, None),
@@ -158,8 +164,8 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
      msg(messages=[*TOOL_TURNS[:2], {"role": "user", "content": [
          {"type": "tool_result", "tool_use_id": "toolu_1", "content": "x", "is_error": "maybe"}]}], tools=[TOOL]),
      400, None),
-    ("tool-use-without-result", MESSAGES, msg(messages=[*TOOL_TURNS[:2], {"role": "user", "content": "and?"}], tools=[TOOL]),
-     400, None),
+    ("tool-use-without-result", MESSAGES,
+     msg(messages=[*TOOL_TURNS[:2], {"role": "user", "content": "and?"}], tools=[TOOL]), 400, None),
     ("thinking-block-no-signature", MESSAGES,
      msg(messages=[{"role": "user", "content": "hi"},
                    {"role": "assistant", "content": [{"type": "thinking", "thinking": "hmm"}]},
@@ -187,7 +193,8 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("temperature-negative", MESSAGES, msg(temperature=-0.1), 400, "temperature:"),
     ("temperature-string", MESSAGES, msg(temperature="hot"), 400, "temperature:"),
     ("temperature-huge", MESSAGES, msg(temperature=1e308), 400, "temperature:"),
-    ("temperature-numeric-string", MESSAGES, msg(temperature="0.5"), 400, "temperature: Input should be a valid number"),
+    ("temperature-numeric-string", MESSAGES, msg(temperature="0.5"), 400,
+     "temperature: Input should be a valid number"),
     ("temperature-int", MESSAGES, msg(temperature=1), 200, None),
     ("top-p-2", MESSAGES, msg(top_p=2), 400, "top_p:"),
     ("top-k-negative", MESSAGES, msg(top_k=-1), 400, "top_k:"),
@@ -206,7 +213,8 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("tool-empty", MESSAGES, msg(tools=[{}]), 400, "tools.0"),
     ("tool-no-schema", MESSAGES, msg(tools=[{"name": "t"}]), 400, "tools.0"),
     ("tool-schema-string", MESSAGES, msg(tools=[{"name": "t", "input_schema": "object"}]), 400, "tools.0"),
-    ("tool-schema-not-object", MESSAGES, msg(tools=[{"name": "t", "input_schema": {"type": "string"}}]), 400, "tools.0"),
+    ("tool-schema-not-object", MESSAGES,
+     msg(tools=[{"name": "t", "input_schema": {"type": "string"}}]), 400, "tools.0"),
     ("tool-schema-properties-string", MESSAGES,
      msg(tools=[{"name": "t", "input_schema": {"type": "object", "properties": "x"}}]), 400, "tools.0"),
     ("tool-schema-required-string", MESSAGES,
@@ -228,15 +236,17 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("tool-choice-parallel-string", MESSAGES,
      msg(tools=[TOOL], tool_choice={"type": "auto", "disable_parallel_tool_use": "no"}), 400, "tool_choice"),
     # --- Messages: thinking ---
-    ("thinking-budget-equals-max", MESSAGES, msg(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 2048}), 400,
+    ("thinking-budget-equals-max", MESSAGES,
+     msg(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 2048}), 400,
      "`max_tokens` must be greater than `thinking.budget_tokens`"),
-    ("thinking-budget-over-max", MESSAGES, msg(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 4096}), 400,
+    ("thinking-budget-over-max", MESSAGES,
+     msg(max_tokens=2048, thinking={"type": "enabled", "budget_tokens": 4096}), 400,
      "`max_tokens` must be greater than `thinking.budget_tokens`"),
     ("thinking-budget-small", MESSAGES, msg(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 100}), 400,
      "thinking.enabled.budget_tokens:"),
     ("thinking-no-budget", MESSAGES, msg(thinking={"type": "enabled"}), 400, "thinking"),
-    ("thinking-budget-string", MESSAGES, msg(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": "lots"}), 400,
-     "thinking"),
+    ("thinking-budget-string", MESSAGES,
+     msg(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": "lots"}), 400, "thinking"),
     ("thinking-budget-numeric-string", MESSAGES,
      msg(max_tokens=4096, thinking={"type": "enabled", "budget_tokens": "2048"}), 400, "thinking"),
     ("thinking-bogus-type", MESSAGES, msg(thinking={"type": "deep"}), 400, "thinking"),
@@ -267,7 +277,8 @@ CASES: list[tuple[str, str, Any, int, str | None]] = [
     ("complete-prompt-null", COMPLETE, compl(prompt=None), 400, "prompt:"),
     ("complete-prompt-list", COMPLETE, compl(prompt=["\n\nHuman: hi\n\nAssistant:"]), 400, "prompt:"),
     ("complete-prompt-empty", COMPLETE, compl(prompt=""), 400, 'prompt must start with "\\n\\nHuman:" turn'),
-    ("complete-prompt-plain", COMPLETE, compl(prompt="Hello, world"), 400, 'prompt must start with "\\n\\nHuman:" turn'),
+    ("complete-prompt-plain", COMPLETE, compl(prompt="Hello, world"), 400,
+     'prompt must start with "\\n\\nHuman:" turn'),
     ("complete-prompt-no-assistant", COMPLETE, compl(prompt="\n\nHuman: Hello, Claude"), 400,
      'prompt must end with "\\n\\nAssistant:" turn'),
     ("complete-prompt-assistant-first", COMPLETE,
@@ -312,34 +323,48 @@ def test_the_base_bodies_are_valid(http):
 
 
 # Raw bodies the JSON encoder of a client would never produce.
+OPEN = b'{"model":"claude-sonnet-4-5","max_tokens":16,'
+
+
+def saying(text: bytes) -> bytes:
+    """A Messages body whose one user turn holds ``text`` verbatim, between the quotes."""
+    return OPEN + b'"messages":[{"role":"user","content":"' + text + b'"}]}'
+
+
+HI = b'"messages":[{"role":"user","content":"hi"}]'
 RAW = [
-    ("nan-literal", b'{"model":"claude-sonnet-4-5","max_tokens":NaN,"messages":[{"role":"user","content":"hi"}]}'),
-    ("infinity-literal", b'{"model":"claude-sonnet-4-5","max_tokens":16,"temperature":Infinity,"messages":[]}'),
-    ("minus-infinity", b'{"model":"claude-sonnet-4-5","max_tokens":16,"temperature":-Infinity,"messages":[]}'),
-    ("huge-exponent", b'{"model":"claude-sonnet-4-5","max_tokens":1e999,"messages":[{"role":"user","content":"hi"}]}'),
-    ("invalid-utf8", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\xc3\x28"}]}'),
-    ("latin1-text", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"caf\xe9"}]}'),
-    ("overlong-utf8", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\xc0\xaf"}]}'),
-    ("lone-high-surrogate", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\\ud800"}]}'),
-    ("lone-low-surrogate", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\\udc00x"}]}'),
-    ("surrogate-in-key", b'{"model":"claude-sonnet-4-5","max_tokens":16,"\\ud800":1,"messages":[]}'),
-    ("encoded-surrogate", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"\xed\xa0\x80"}]}'),
-    ("duplicate-keys", b'{"model":"claude-sonnet-4-5","max_tokens":16,"max_tokens":-1,"messages":[{"role":"user","content":"hi"}]}'),
-    ("nested-10000-arrays", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":' + b"[" * 10_000 + b"]" * 10_000 + b"}"),
+    ("nan-literal", b'{"model":"claude-sonnet-4-5","max_tokens":NaN,' + HI + b"}"),
+    ("infinity-literal", OPEN + b'"temperature":Infinity,' + HI + b"}"),
+    ("minus-infinity", OPEN + b'"temperature":-Infinity,' + HI + b"}"),
+    ("huge-exponent", b'{"model":"claude-sonnet-4-5","max_tokens":1e999,' + HI + b"}"),
+    ("invalid-utf8", saying(b"\xc3\x28")),
+    ("latin1-text", saying(b"caf\xe9")),
+    ("overlong-utf8", saying(b"\xc0\xaf")),
+    ("lone-high-surrogate", saying(b"\\ud800")),
+    ("lone-low-surrogate", saying(b"\\udc00x")),
+    ("surrogate-in-key", OPEN + b'"\\ud800":1,' + HI + b"}"),
+    ("encoded-surrogate", saying(b"\xed\xa0\x80")),
+    ("duplicate-keys", OPEN + b'"max_tokens":-1,' + HI + b"}"),
+    ("nested-10000-arrays", OPEN + b'"messages":' + b"[" * 10_000 + b"]" * 10_000 + b"}"),
     ("nested-10000-objects", b'{"a":' * 10_000 + b"1" + b"}" * 10_000),
-    ("nested-300-in-metadata", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}],'
-     b'"metadata":{"user_id":' + b"[" * 300 + b"]" * 300 + b"}}"),
-    ("nested-300-in-schema", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"}],'
-     b'"tools":[{"name":"t","input_schema":{"type":"object","properties":{"a":' + b'{"items":' * 300 + b"{}" + b"}" * 300
-     + b"}}}]}"),
+    ("nested-300-in-metadata", OPEN + HI + b',"metadata":{"user_id":' + b"[" * 300 + b"]" * 300 + b"}}"),
+    ("nested-300-in-schema", OPEN + HI + b',"tools":[{"name":"t","input_schema":{"type":"object","properties":{"a":'
+     + b'{"items":' * 300 + b"{}" + b"}" * 300 + b"}}}]}"),
     ("truncated", json.dumps(MESSAGE).encode()[:-3]),
-    ("comment", b'{"model":"claude-sonnet-4-5", // the model\n"max_tokens":16,"messages":[]}'),
+    ("comment", OPEN + b"// the model\n" + HI + b"}"),
     ("single-quotes", b"{'model':'claude-sonnet-4-5'}"),
-    ("trailing-comma", b'{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"hi"},]}'),
+    ("trailing-comma", OPEN + b'"messages":[{"role":"user","content":"hi"},]}'),
     ("two-documents", json.dumps(MESSAGE).encode() * 2),
-    ("nul-byte", b'{"model":"claude-sonnet-4-5\x00","max_tokens":16,"messages":[]}'),
+    ("nul-byte", saying(b"hi\x00")),
     ("utf16", json.dumps(MESSAGE).encode("utf-16")),
 ]
+
+
+def test_raw_bodies_break_only_where_meant():
+    # The scaffolding itself is valid: only the damage makes these bodies fail.
+    valid = user("hi")
+    assert json.loads(saying(b"hi")) == valid
+    assert json.loads(OPEN + HI + b"}") == valid
 
 
 @pytest.mark.parametrize("raw", [r[1] for r in RAW], ids=[r[0] for r in RAW])
@@ -353,6 +378,12 @@ def test_escaped_surrogate_pair_is_fine(http):
     raw = json.dumps(msg(messages=[{"role": "user", "content": "smile \U0001f600"}]), ensure_ascii=True).encode()
     assert b"\\ud83d\\ude00" in raw
     assert http.post(MESSAGES, content=raw).status_code == 200
+
+
+def test_tool_schema_with_an_integer_bound_beyond_64_bits(http):
+    schema = {"type": "object", "properties": {"n": {"type": "integer", "minimum": 1e308}}, "required": ["n"]}
+    body = msg(tools=[{"name": "t", "input_schema": schema}], tool_choice={"type": "any"})
+    assert http.post(MESSAGES, json=body).status_code < 500
 
 
 def test_server_survives_the_table(http):

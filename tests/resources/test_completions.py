@@ -169,6 +169,29 @@ def test_user_stop_sequences_are_honoured(http: httpx.Client) -> None:
     assert final["stop_reason"] == "stop_sequence" and final["stop"] == word
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("streamed", [False, True])
+def test_stop_sequences_match_from_the_leading_space(http: httpx.Client, version: str, streamed: bool) -> None:
+    words = completion_text(http, version)["completion"].split(" ")
+    assert words[0] == ""
+    cases = {
+        " " + words[1]: "",  # the completion's first word, with its space
+        " " + words[1] + " " + words[2]: "",  # spans two streamed pieces
+        " ": "",
+        words[1]: " ",  # the first word without its space: the space is kept
+    }
+    for stop, expected in cases.items():
+        if not streamed:
+            body = completion_text(http, version, stop_sequences=[stop])
+            assert (body["completion"], body["stop_reason"], body["stop"]) == (expected, "stop_sequence", stop)
+            continue
+        payloads = [json.loads(data) for name, data in stream(http, version, stop_sequences=[stop])
+                    if name != "ping" and data != "[DONE]"]
+        texts = [p["completion"] for p in payloads]
+        assert (texts[-1] if version == "2023-01-01" else "".join(texts)) == expected, stop
+        assert (payloads[-1]["stop_reason"], payloads[-1]["stop"]) == ("stop_sequence", stop)
+
+
 def test_a_prefilled_answer_continues_without_an_extra_space(http: httpx.Client) -> None:
     body = completion_text(http, "2023-06-01", prompt="\n\nHuman: Tell me about tide pools\n\nAssistant: Sure,")
     assert body["completion"].strip() and not body["completion"].startswith("  ")

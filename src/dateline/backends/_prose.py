@@ -31,13 +31,13 @@ _OPENINGS = (
     "Thinking about {a}, a few points stand out.",
 )
 _BODY = (
-    "{A} depends mostly on {b} and {c}, so it helps to start with the basics.",
+    "Much of {a} comes down to {b} and {c}, so it helps to start with the basics.",
     "In practice, most people look at {b} first and then consider {c}.",
     "A simple way to think about {a} is as a trade-off between {b} and {c}.",
-    "The key point is that {b} tends to matter more than it first appears.",
-    "It is worth checking how {b} interacts with {c} before drawing conclusions.",
+    "The key point is that the role of {b} is larger than it first appears.",
+    "It is worth checking how {b} and {c} fit together before drawing conclusions.",
     "Small changes to {b} can have a large effect on {a}.",
-    "When {c} is involved, the details of {b} deserve a careful look.",
+    "Where {c} plays a part, the details of {b} deserve a careful look.",
     "A concrete example usually makes {a} much easier to reason about.",
 )
 _CLOSINGS = (

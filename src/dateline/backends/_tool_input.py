@@ -62,6 +62,9 @@ def _num(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
 def _int(v: Any, default: int | None) -> int | None:
     return int(v) if _num(v) and v >= 0 else default
 
@@ -302,7 +305,10 @@ class _Gen:
         if lo > hi:  # hint range misses the schema's: fall back to the schema's edges
             lo = slo if slo is not None else hi - 10
             hi = shi if shi is not None else lo + 10
-        return (int(lo), int(hi)) if integer else (lo, hi)
+        if integer:
+            # JSON encoders stop at 64 bits; a bound beyond that cannot be met anyway.
+            lo, hi = (max(_INT64_MIN, min(_INT64_MAX, int(v))) for v in (lo, hi))
+        return (lo, hi)
 
     # -- plausible text ------------------------------------------------------
     def phrase(self, lo: int, hi: int) -> str:

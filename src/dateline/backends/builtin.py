@@ -12,6 +12,7 @@ import asyncio
 import hashlib
 import random
 import re
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -54,16 +55,32 @@ class Turn:
 class BuiltinModel:
     name = "builtin"
 
+    #: Replies remembered, so a repeated request (the common case in a test
+    #: suite) skips composing. The model is deterministic, so this is exact.
+    memo_size = 1024
+
     def __init__(self, signer: Signer, *, token_delay: float = 0.0) -> None:
         self.signer = signer
         self.token_delay = token_delay
+        self._memo: OrderedDict[bytes, tuple[Turn, int]] = OrderedDict()
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
         return tokenizer.count_request(request)
 
+    def answer(self, request: dict[str, Any]) -> tuple[Turn, int]:
+        """The reply and the request's input tokens, composed once per distinct request."""
+        key = _memo_key(request)
+        found = self._memo.get(key)
+        if found is not None:
+            self._memo.move_to_end(key)
+            return found
+        found = self._memo[key] = (self.compose(request), tokenizer.count_request(request))
+        if len(self._memo) > self.memo_size:
+            self._memo.popitem(last=False)
+        return found
+
     async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
-        turn = self.compose(request)
-        input_tokens = tokenizer.count_request(request)
+        turn, input_tokens = self.answer(request)
         usage = {
             "input_tokens": input_tokens,
             "cache_creation_input_tokens": 0,
@@ -174,6 +191,23 @@ class BuiltinModel:
         if stop_sequence is not None:
             return Turn(out, "stop_sequence", stop_sequence, output)
         return Turn(out, "end_turn", None, output)
+
+
+def _memo_key(request: dict[str, Any]) -> bytes:
+    # Everything compose() and count_request() read; key order as sent is fine here.
+    raw = orjson.dumps(
+        [
+            request.get("model"),
+            request.get("system"),
+            request.get("messages"),
+            request.get("tools"),
+            request.get("tool_choice"),
+            request.get("thinking"),
+            request.get("max_tokens"),
+            request.get("stop_sequences"),
+        ]
+    )
+    return hashlib.blake2b(raw, digest_size=16).digest()
 
 
 def _seed(request: dict[str, Any]) -> int:

@@ -27,7 +27,9 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     check_model(call, model)
     if not call.state.catalog.get(model).supports_completions:
         # Claude 3 and later answer only on /v1/messages; the API says so rather than 404.
-        raise errors.InvalidRequestError(f'"{model}" is not supported on this API. Please use the Messages API instead.')
+        raise errors.InvalidRequestError(
+            f'"{model}" is not supported on this API. Please use the Messages API instead.'
+        )
     if params["max_tokens_to_sample"] < 1:
         raise errors.InvalidRequestError("max_tokens_to_sample: Input should be greater than or equal to 1")
     # The same sampling ranges as the Messages API.
