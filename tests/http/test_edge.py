@@ -31,6 +31,7 @@ from _wire import (
 from conftest import ServerThread, sse_events
 
 from dateline import Settings, create_app, errors
+from dateline.backends import Backend
 from dateline.types import Event
 from dateline.versions import VERSIONS
 
@@ -573,7 +574,7 @@ def test_edge_refuses_a_malformed_content_length(value):
 # --- backend failures -------------------------------------------------------------------
 
 
-class Scripted:
+class Scripted(Backend):
     """A backend that answers like a model, or fails where the last user turn says.
 
     The turn reads ``<error> <when>``: ``<error>`` names a class in

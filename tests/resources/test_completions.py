@@ -18,6 +18,7 @@ import pytest
 
 from conftest import ServerThread, sse_events
 from dateline import errors
+from dateline.backends import Backend
 from dateline.types import Event
 
 MODEL = "claude-2.1"
@@ -325,7 +326,7 @@ def test_sdk_raises_bad_request_with_the_apis_message(client: anthropic.Anthropi
 # -- errors from the backend --------------------------------------------------------------
 
 
-class FailingBackend:
+class FailingBackend(Backend):
     """Says a few words, then is overloaded; with "early" in the prompt, fails before a word."""
 
     name = "failing"

@@ -22,7 +22,7 @@ import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
 from conftest import sse_events
-from dateline.resources.messages import accumulate
+from dateline.backends._base import accumulate
 
 MODEL = "claude-haiku-4-5"
 MODEL_ID = "claude-haiku-4-5-20251001"

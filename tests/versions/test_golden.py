@@ -22,6 +22,7 @@ import pytest
 
 from conftest import ServerThread, sse_events
 from dateline import errors
+from dateline.backends import Backend
 from dateline.types import Event
 
 GOLDEN = Path(__file__).parent / "golden"
@@ -102,7 +103,7 @@ def test_golden(base_url: str, version: str, name: str) -> None:
     check(GOLDEN / version / f"{name}.txt", wire(send(base_url, version, CASES[name])))
 
 
-class FailingBackend:
+class FailingBackend(Backend):
     name = "failing"
 
     async def messages(self, request: dict[str, Any], *, stream: bool):

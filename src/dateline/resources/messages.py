@@ -9,12 +9,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-import orjson
-
 from .. import errors
 from .._content import blocks
 from ..http import Call, Stream
-from ..types import EventStream
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _THINKING_DOCS = (
@@ -27,10 +24,9 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     request = call.body
     check_model(call, request["model"], max_tokens=request["max_tokens"])
     check_request(call, request)
-    events = call.state.backend.messages(request, stream=bool(request.get("stream")))
     if request.get("stream"):
-        return Stream(events)
-    return await accumulate(events)
+        return Stream(call.state.backend.messages(request, stream=True))
+    return await call.state.backend.message(request)
 
 
 async def count_tokens(call: Call) -> dict[str, Any]:
@@ -171,39 +167,3 @@ def _missing_results(awaited: dict[str, int], answered: set[str]) -> None:
         f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after: "
         f"{', '.join(missing)}. Each `tool_use` block must have a corresponding `tool_result` block in the next message."
     )
-
-
-async def accumulate(events: EventStream) -> dict[str, Any]:
-    """Fold a head event stream into the ``Message`` it describes."""
-    message: dict[str, Any] = {}
-    partial_json: dict[int, list[str]] = {}
-    async for name, data in events:
-        if name == "content_block_delta":
-            delta = data["delta"]
-            block = message["content"][data["index"]]
-            kind = delta["type"]
-            if kind == "text_delta":
-                block["text"] += delta["text"]
-            elif kind == "input_json_delta":
-                partial_json.setdefault(data["index"], []).append(delta["partial_json"])
-            elif kind == "thinking_delta":
-                block["thinking"] += delta["thinking"]
-            elif kind == "signature_delta":
-                block["signature"] = delta["signature"]
-            elif kind == "citations_delta":
-                block["citations"] = [*(block.get("citations") or ()), delta["citation"]]
-        elif name == "content_block_start":
-            message["content"].append(dict(data["content_block"]))
-        elif name == "content_block_stop":
-            parts = partial_json.pop(data["index"], None)
-            if parts is not None:
-                raw = "".join(parts)
-                message["content"][data["index"]]["input"] = orjson.loads(raw) if raw else {}
-        elif name == "message_start":
-            message = data["message"]
-        elif name == "message_delta":
-            # As the SDK folds it: counts are running totals, and one left out
-            # (or null) keeps the value message_start gave.
-            message.update({k: v for k, v in data["delta"].items() if v is not None or k != "container"})
-            message["usage"].update({k: v for k, v in data["usage"].items() if v is not None})
-    return message
