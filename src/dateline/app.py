@@ -32,6 +32,9 @@ class State:
     signer: Signer
     known_betas: frozenset[str] = KNOWN_BETAS
 
+    def __post_init__(self) -> None:
+        self.accepted_keys = self.settings.accepted_keys
+
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
     settings = settings or Settings()
