@@ -342,6 +342,7 @@ class Shape:
 
 
 MESSAGES = Shape.load("messages", "/v1/messages")
+MESSAGES_VARIED = Shape.load("messages_varied", "/v1/messages")
 MESSAGES_STREAM = Shape.load("messages_stream", "/v1/messages")
 COMPLETE_NEW = Shape.load("complete_stream_2023_06_01", "/v1/complete")
 COMPLETE_OLD = Shape.load("complete_stream_2023_01_01", "/v1/complete")
@@ -578,6 +579,9 @@ def measure_throughput(config: Config, tmp: Path, results: Results) -> None:
             guarded(results, [t.key for t in messages], lambda: results.loads.update(wrk(config, *messages)))
         if dateline is None:
             return
+        if "messages" in groups:
+            varied = Target("messages_varied", dateline, MESSAGES_VARIED)
+            guarded(results, ["messages"], lambda: results.loads.update(wrk(config, varied)))
         if "stream" in groups:
             guarded(results, ["stream"], lambda: measure_stream(config, dateline, results))
         if "complete" in groups:
@@ -692,6 +696,7 @@ HEADER = ["measure", "figure", "p50", "p99", "× floor", "target", "measured", "
 ROW_NAMES = {
     "floor": "Floor: minimal Starlette app, fixed Message (requests/s)",
     "messages": "Dateline messages, non-streaming, max_tokens 16 (requests/s)",
+    "messages_varied": "Dateline messages, non-streaming, every prompt different (requests/s)",
     "stream": "Dateline messages, streaming, max_tokens 50 (requests/s)",
     "events": "Dateline messages stream: events/s",
     "first_event": "Dateline messages stream: time to first event",
@@ -740,6 +745,7 @@ def build_rows(config: Config, results: Results) -> list[Row]:
         else:
             row.result = check(None)
         rows.append(row)
+        rows.append(group_row("messages_varied", "messages"))
     if "stream" in config.groups:
         rows.extend(stream_rows(results, floor, failure("stream", "dateline")))
     if "complete" in config.groups:

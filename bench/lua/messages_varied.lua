@@ -1,0 +1,17 @@
+-- As messages.lua, but every request asks something new, so nothing is
+-- answered from memory: the cost of validating and composing each reply.
+wrk.method = "POST"
+wrk.headers["content-type"] = "application/json"
+wrk.headers["x-api-key"] = "sk-ant-bench-key"
+wrk.headers["anthropic-version"] = "2023-06-01"
+wrk.body = [[{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hello, tell me about tide pools 0"}]}]]
+
+local counter = 0
+
+request = function()
+   counter = counter + 1
+   local body = string.format(
+      [[{"model":"claude-sonnet-4-5","max_tokens":16,"messages":[{"role":"user","content":"Hello, tell me about tide pools %d"}]}]],
+      counter)
+   return wrk.format(nil, nil, nil, body)
+end
