@@ -16,7 +16,9 @@ from .backends import Backend, BuiltinModel
 from .betas import KNOWN_BETAS
 from .catalog import Catalog
 from .http import Endpoint, Operation, error_response, request_id
-from .resources import completions, messages, models
+from .requestlog import RequestLog
+from .resources import admin, completions, messages, models
+from .script import Scripter, load
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
 from .settings import Settings
 from .thinking import Signer
@@ -30,6 +32,8 @@ class State:
     backend: Backend
     catalog: Catalog
     signer: Signer
+    scripter: Scripter
+    log: RequestLog
     known_betas: frozenset[str] = KNOWN_BETAS
 
     def __post_init__(self) -> None:
@@ -44,19 +48,40 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         backend=backend or BuiltinModel(signer, token_delay=settings.token_delay),
         catalog=Catalog.default(),
         signer=signer,
+        scripter=Scripter(load(settings.script) if settings.script else None),
+        log=RequestLog(settings.request_log_size),
     )
+    admin_only = {"versioned": False, "authenticated": False, "admin": True}
     routes = [
         Route(
             "/v1/messages",
-            Endpoint(state, post=Operation(messages.create, "messages", MessageCreateParams)),
+            Endpoint(state, post=Operation(messages.create, "messages", MessageCreateParams, scripted=True)),
         ),
         Route(
             "/v1/messages/count_tokens",
-            Endpoint(state, post=Operation(messages.count_tokens, "count_tokens", MessageCountTokensParams)),
+            Endpoint(state, post=Operation(messages.count_tokens, "count_tokens", MessageCountTokensParams, scripted=True)),
         ),
         Route(
             "/v1/complete",
-            Endpoint(state, post=Operation(completions.create, "complete", CompletionCreateParams)),
+            Endpoint(state, post=Operation(completions.create, "complete", CompletionCreateParams, scripted=True)),
+        ),
+        Route(
+            "/_dateline/rules",
+            Endpoint(
+                state,
+                get=Operation(admin.get_rules, "admin", **admin_only),
+                put=Operation(admin.put_rules, "admin", **admin_only),
+                post=Operation(admin.put_rules, "admin", **admin_only),
+                delete=Operation(admin.delete_rules, "admin", **admin_only),
+            ),
+        ),
+        Route(
+            "/_dateline/requests",
+            Endpoint(
+                state,
+                get=Operation(admin.get_requests, "admin", **admin_only),
+                delete=Operation(admin.delete_requests, "admin", **admin_only),
+            ),
         ),
         Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
         Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),

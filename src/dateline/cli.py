@@ -20,6 +20,9 @@ def serve(
     token_delay: Optional[float] = typer.Option(None, help="Seconds the built-in model waits per streamed token."),
     workers: Optional[int] = typer.Option(None, help="Worker processes."),
     log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error."),
+    script: Optional[str] = typer.Option(None, help="Rules file (YAML or JSON) of scripted replies and faults."),
+    admin_token: Optional[str] = typer.Option(None, help="Token guarding the /_dateline/ admin API."),
+    request_log_size: Optional[int] = typer.Option(None, help="Requests kept for /_dateline/requests (0: off)."),
 ) -> None:
     """Serve the Claude API (built-in deterministic model by default)."""
     import uvicorn
@@ -35,14 +38,28 @@ def serve(
             "token_delay": token_delay,
             "workers": workers,
             "log_level": log_level,
+            "script": script,
+            "admin_token": admin_token,
+            "request_log_size": request_log_size,
         }.items()
         if v is not None
     }
     settings = Settings(**overrides)
+    if settings.script:
+        # A bad rules file is reported here, plainly, rather than by a worker's traceback.
+        from .script import ScriptError, load
+
+        try:
+            load(settings.script)
+        except (ScriptError, OSError) as exc:
+            typer.echo(f"dateline: {settings.script}: {exc}", err=True)
+            raise typer.Exit(2) from None
     # Workers re-create the app from the environment, so pass settings that way.
     import os
 
     for key, value in settings.model_dump().items():
+        if value is None:
+            continue
         os.environ[f"DATELINE_{key.upper()}"] = value if isinstance(value, str) else _env(value)
     uvicorn.run(
         "dateline.app:app_from_env",

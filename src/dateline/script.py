@@ -265,6 +265,7 @@ class Scripter:
         with self._lock:
             self.script = script
             self._hits = [0] * len(script.rules)
+            self.active = bool(script.rules)
 
     def reset(self) -> None:
         self.load(Script())

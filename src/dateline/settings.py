@@ -24,6 +24,12 @@ class Settings(BaseSettings):
     signing_key: str = DEFAULT_SIGNING_KEY
     log_level: str = "info"
     workers: int = 1
+    #: A rules file (YAML or JSON) of scripted replies and faults, loaded at start.
+    script: str | None = None
+    #: Token guarding ``/_dateline/`` (the admin API); none means unguarded.
+    admin_token: str | None = None
+    #: How many requests ``/_dateline/requests`` keeps; 0 turns the log off.
+    request_log_size: int = 1000
 
     @property
     def accepted_keys(self) -> frozenset[str] | None:

@@ -8,57 +8,24 @@ generator seeded by the conversation. It honours ``max_tokens``,
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import random
 import re
 from collections import OrderedDict
-from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from .. import errors, tokenizer
 from .._content import blocks, content_text, system_text
-from ..http import new_id
 from ..thinking import Signer
-from ..types import Event, EventStream
+from ..types import EventStream
 from . import _prose
 from ._base import Backend
 from ._tool_input import generate_tool_input
+from ._turn import Block, Turn, turn_events, turn_message
 
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
-_JSON_TOKENS_PER_DELTA = 4
-
-
-@dataclass
-class _Block:
-    type: str  # "thinking" | "text" | "tool_use"
-    text: str = ""
-    signature: str = ""
-    tool_id: str = ""
-    name: str = ""
-    input: dict[str, Any] = field(default_factory=dict)
-    input_json: str = ""
-    tokens: int = 0  # output tokens it costs, hidden thinking included
-
-    def content(self) -> dict[str, Any]:
-        """The block as it appears in a non-streamed ``Message``."""
-        if self.type == "text":
-            return {"type": "text", "text": self.text}
-        if self.type == "thinking":
-            return {"type": "thinking", "thinking": self.text, "signature": self.signature}
-        return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": orjson.loads(self.input_json)}
-
-
-@dataclass
-class Turn:
-    """What the model says: its blocks, why it stopped, what it cost."""
-
-    blocks: list[_Block]
-    stop_reason: str
-    stop_sequence: str | None
-    output_tokens: int
 
 
 class BuiltinModel(Backend):
@@ -91,58 +58,11 @@ class BuiltinModel(Backend):
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         # Built straight from the turn: what folding messages() would give, faster.
         turn, input_tokens = self.answer(request)
-        return {
-            "id": new_id("msg"),
-            "type": "message",
-            "role": "assistant",
-            "model": request["model"],
-            "content": [b.content() for b in turn.blocks],
-            "stop_reason": turn.stop_reason,
-            "stop_sequence": turn.stop_sequence,
-            "usage": _usage(input_tokens, turn.output_tokens),
-        }
+        return turn_message(turn, request["model"], input_tokens)
 
-    async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+    def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         turn, input_tokens = self.answer(request)
-        usage = _usage(input_tokens, 1)
-        yield Event(
-            "message_start",
-            {
-                "type": "message_start",
-                "message": {
-                    "id": new_id("msg"),
-                    "type": "message",
-                    "role": "assistant",
-                    "model": request["model"],
-                    "content": [],
-                    "stop_reason": None,
-                    "stop_sequence": None,
-                    "usage": usage,
-                },
-            },
-        )
-        delay = self.token_delay if stream else 0.0
-        for index, block in enumerate(turn.blocks):
-            for event in _block_events(index, block, stream):
-                if delay and event.name == "content_block_delta":
-                    await asyncio.sleep(delay)
-                yield event
-            if index == 0:
-                yield Event("ping", {"type": "ping"})
-        yield Event(
-            "message_delta",
-            {
-                "type": "message_delta",
-                "delta": {"stop_reason": turn.stop_reason, "stop_sequence": turn.stop_sequence},
-                "usage": {
-                    "input_tokens": input_tokens,
-                    "cache_creation_input_tokens": 0,
-                    "cache_read_input_tokens": 0,
-                    "output_tokens": turn.output_tokens,
-                },
-            },
-        )
-        yield Event("message_stop", {"type": "message_stop"})
+        return turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay)
 
     def compose(self, request: dict[str, Any]) -> Turn:
         """Decide the whole reply up front; streaming only paces it."""
@@ -155,7 +75,7 @@ class BuiltinModel(Backend):
         context = user_text or system_text(request.get("system")) or content_text(messages[-1].get("content"))
         results = _tool_results(conversation, user_blocks)
 
-        out: list[_Block] = []
+        out: list[Block] = []
         budget = request["max_tokens"]
         thinking = request.get("thinking") or {}
         if thinking.get("type") in ("enabled", "adaptive") and budget > 0:
@@ -163,7 +83,7 @@ class BuiltinModel(Backend):
             limit = min(budget, thinking.get("budget_tokens") or budget)
             text, _ = _truncate(_prose.thinking(context, rng), limit)
             signature = self.signer.sign("" if omitted else text, omitted=omitted)
-            out.append(_Block("thinking", "" if omitted else text, signature, tokens=tokenizer.count(text)))
+            out.append(Block("thinking", "" if omitted else text, signature, tokens=tokenizer.count(text)))
         used = sum(b.tokens for b in out)
         if used >= budget:
             return Turn(out, "max_tokens", None, budget)
@@ -188,8 +108,8 @@ class BuiltinModel(Backend):
             tool_json = orjson.dumps(value).decode()
             if used + text_tokens + tokenizer.count(tool_json) <= budget:
                 if text:
-                    out.append(_Block("text", text))
-                out.append(_Block("tool_use", tool_id=_tool_id(rng), name=tool["name"], input=value, input_json=tool_json))
+                    out.append(Block("text", text))
+                out.append(Block("tool_use", tool_id=_tool_id(rng), name=tool["name"], input=value, input_json=tool_json))
                 return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
             # The call does not fit: the model runs out of room mid-sentence.
             longer = _prose.reply(context, rng, wants_long=True)
@@ -200,24 +120,13 @@ class BuiltinModel(Backend):
             text, stop_sequence = text[: cut[0]], cut[1]
         text, truncated = _truncate(text, budget - used)
         if text:
-            out.append(_Block("text", text))
+            out.append(Block("text", text))
         output = used + tokenizer.count(text)
         if truncated:
             return Turn(out, "max_tokens", None, budget)
         if stop_sequence is not None:
             return Turn(out, "stop_sequence", stop_sequence, output)
         return Turn(out, "end_turn", None, output)
-
-
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    return {
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": output_tokens,
-        "service_tier": "standard",
-    }
 
 
 def _memo_key(request: dict[str, Any]) -> bytes:
@@ -331,35 +240,3 @@ def _truncate(text: str, limit: int) -> tuple[str, bool]:
     if len(tokens) <= limit:
         return text, False
     return "".join(tokens[: max(limit, 0)]), True
-
-
-def _block_events(index: int, block: _Block, stream: bool):
-    if block.type == "text":
-        yield _start(index, {"type": "text", "text": ""})
-        for piece in tokenizer.split(block.text) if stream else (block.text,):
-            yield _delta(index, {"type": "text_delta", "text": piece})
-    elif block.type == "thinking":
-        yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
-        if block.text:
-            for piece in tokenizer.split(block.text) if stream else (block.text,):
-                yield _delta(index, {"type": "thinking_delta", "thinking": piece})
-        yield _delta(index, {"type": "signature_delta", "signature": block.signature})
-    else:
-        yield _start(index, {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}})
-        yield _delta(index, {"type": "input_json_delta", "partial_json": ""})
-        if stream:
-            pieces = tokenizer.split(block.input_json)
-            for i in range(0, len(pieces), _JSON_TOKENS_PER_DELTA):
-                chunk = "".join(pieces[i : i + _JSON_TOKENS_PER_DELTA])
-                yield _delta(index, {"type": "input_json_delta", "partial_json": chunk})
-        else:
-            yield _delta(index, {"type": "input_json_delta", "partial_json": block.input_json})
-    yield Event("content_block_stop", {"type": "content_block_stop", "index": index})
-
-
-def _start(index: int, block: dict[str, Any]) -> Event:
-    return Event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
-
-
-def _delta(index: int, delta: dict[str, Any]) -> Event:
-    return Event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})

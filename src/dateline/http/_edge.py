@@ -19,16 +19,19 @@ from starlette.datastructures import Headers, QueryParams
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-from .. import errors
+from .. import errors, faults
 from ..betas import beta_error_message, parse_betas, unknown_betas
 from ..schemas import format_validation_error
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
 from ._ids import request_id as new_request_id
+from ._script import apply_script, check_admin, record
 from ._sse import frame
 
 if TYPE_CHECKING:
     from ..app import State
+    from ..backends import Backend
+    from ..script import Decision
 
 logger = logging.getLogger("dateline")
 
@@ -64,6 +67,19 @@ class Call:
     api_key: str | None = None
     params: Any = None
     body: Any = None
+    raw: bytes = b""
+    fault_header: str | None = None
+    #: The rule (or ``dateline-fault`` header) answering this request, if any.
+    decision: Decision | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """Where the answer comes from: a scripted reply, else the configured model."""
+        if self.decision is not None and self.decision.reply is not None:
+            from ..backends.scripted import ScriptedReply
+
+            return ScriptedReply(self.decision.reply, self.state.signer, token_delay=self.state.settings.token_delay)
+        return self.state.backend
 
     @property
     def path_params(self) -> dict[str, Any]:
@@ -91,6 +107,10 @@ class Operation:
     max_body: int = 32 * MB
     versioned: bool = True
     authenticated: bool = True
+    #: Rules and faults may answer it, and it is written to the request log.
+    scripted: bool = False
+    #: Guarded by the admin token instead of an API key; the body is read raw.
+    admin: bool = False
     #: Bodies already found valid, by (version, raw bytes); see _read_params.
     valid: dict[tuple[str | None, bytes], Any] = field(default_factory=dict, compare=False, repr=False)
 
@@ -108,14 +128,19 @@ class Endpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         rid = new_request_id()
         plan: Plan | None = None
+        call = op = None
         try:
             op = self.operations.get(scope["method"])
             if op is None:
                 raise errors.MethodNotAllowedError(headers={"allow": self.allow})
             call = Call(rid, self.state, scope)
+            if op.admin:
+                check_admin(call)
+                call.raw = await _read_body(scope, receive, op.max_body)
             plan = _check_headers(call, op, self.state)
             if op.params is not None:
                 await _read_params(call, op, plan, receive)
+            fault = await apply_script(call) if op.scripted else None
             result = await op.handler(call)
             if type(result) is dict:
                 if plan is not None and plan.response_down:
@@ -134,9 +159,12 @@ class Endpoint:
                     }
                 )
                 await send({"type": "http.response.body", "body": body})
+                if op.scripted:
+                    record(call, 200)
                 return
-            elif isinstance(result, Stream):
-                response = await _stream_response(result.events, plan, rid)
+            if isinstance(result, Stream):
+                events = faults.faulty(result.events, fault) if fault is not None else result.events
+                response: Response = await _stream_response(events, plan, rid)
             else:
                 body = result.body
                 if type(body) is dict:
@@ -148,6 +176,8 @@ class Endpoint:
         except Exception:
             logger.exception("unexpected error serving request %s", rid)
             response = error_response(errors.InternalServerError(), rid, plan)
+        if call is not None and op is not None and op.scripted:
+            record(call, response.status_code)
         await response(scope, receive, send)
 
 
@@ -176,6 +206,8 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
             versions.append(value.decode("latin-1"))
         elif name == b"anthropic-beta":
             betas.append(value.decode("latin-1"))
+        elif name == faults.HEADER:
+            call.fault_header = value.decode("latin-1")
     if op.authenticated:
         call.api_key = _authenticate(api_key, bearer, state.accepted_keys)
     plan = None
@@ -298,7 +330,8 @@ async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | 
     def encode(event: Event) -> bytes:
         if migrator is None:
             return frame(event)
-        return b"".join(frame(e) for e in migrator.feed(event))
+        events = migrator.feed(event)
+        return frame(events[0]) if len(events) == 1 else b"".join(frame(e) for e in events)
 
     try:
         yield encode(first)
@@ -306,6 +339,8 @@ async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | 
             yield encode(event)
     except errors.APIError as exc:
         yield encode(Event("error", exc.to_dict(rid)))
+    except faults.DropConnection:
+        raise  # the server then closes the connection mid-stream, as asked
     except Exception:
         logger.exception("unexpected error in stream of request %s", rid)
         yield encode(Event("error", errors.InternalServerError().to_dict(rid)))

@@ -37,7 +37,7 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     _range("top_p", params.get("top_p"), 0, 1)
     _range("top_k", params.get("top_k"), 0)
     request = to_messages_request(params)
-    events = call.state.backend.messages(request, stream=bool(params.get("stream")))
+    events = call.backend.messages(request, stream=bool(params.get("stream")))
     completion_id = new_id("compl")
     completion_events = _completion_events(events, completion_id, model, request)
     if params.get("stream"):

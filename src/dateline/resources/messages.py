@@ -25,15 +25,15 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     check_model(call, request["model"], max_tokens=request["max_tokens"])
     check_request(call, request)
     if request.get("stream"):
-        return Stream(call.state.backend.messages(request, stream=True))
-    return await call.state.backend.message(request)
+        return Stream(call.backend.messages(request, stream=True))
+    return await call.backend.message(request)
 
 
 async def count_tokens(call: Call) -> dict[str, Any]:
     request = call.body
     check_model(call, request["model"])
     check_request(call, request)
-    return {"input_tokens": await call.state.backend.count_tokens(request)}
+    return {"input_tokens": await call.backend.count_tokens(request)}
 
 
 def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import ClassVar, Iterable, Iterator
+from typing import ClassVar, Iterable, Iterator, Sequence
 
 from ..types import JSON, Event
 
@@ -100,43 +100,44 @@ class Plan:
 
     def migrate_stream(self, events: Iterable[Event]) -> Iterator[Event]:
         """Synchronous form, for tests and tools: run a whole event list down."""
-        migrations = self.new_stream_migrations()
+        migrator = StreamMigrator(self)
         for event in events:
-            yield from _feed(migrations, 0, event)
-        yield from _close(migrations)
+            yield from migrator.feed(event)
+        yield from migrator.close()
 
     def new_stream_migrations(self) -> list[StreamMigration]:
         return [m for c in self.stream_down if (m := c.stream_down()) is not None]
 
 
-def _feed(migrations: list[StreamMigration], start: int, event: Event) -> Iterator[Event]:
-    if start == len(migrations):
-        yield event
-        return
-    for out in migrations[start].feed(event):
-        yield from _feed(migrations, start + 1, out)
-
-
-def _close(migrations: list[StreamMigration]) -> Iterator[Event]:
-    # Events a migration emits at the end still pass through the older ones.
-    for i, migration in enumerate(migrations):
-        for out in migration.close():
-            yield from _feed(migrations, i + 1, out)
-
-
 class StreamMigrator:
-    """Applies a plan's stream migrations to one live stream, event by event."""
+    """Applies a plan's stream migrations to one live stream, event by event.
+
+    This runs for every event of an older-version stream, so it avoids
+    generators: each step hands a short sequence to the next.
+    """
 
     __slots__ = ("_migrations",)
 
     def __init__(self, plan: Plan) -> None:
         self._migrations = plan.new_stream_migrations()
 
-    def feed(self, event: Event) -> Iterator[Event]:
-        return _feed(self._migrations, 0, event)
+    def feed(self, event: Event) -> Sequence[Event]:
+        return self._through(0, (event,))
 
-    def close(self) -> Iterator[Event]:
-        return _close(self._migrations)
+    def close(self) -> Sequence[Event]:
+        # Events a migration emits at the end still pass through the older ones.
+        out: list[Event] = []
+        for i, migration in enumerate(self._migrations):
+            out.extend(self._through(i + 1, tuple(migration.close())))
+        return out
+
+    def _through(self, start: int, events: Sequence[Event]) -> Sequence[Event]:
+        for migration in self._migrations[start:]:
+            if len(events) == 1:
+                events = tuple(migration.feed(events[0]))
+            else:
+                events = [out for event in events for out in migration.feed(event)]
+        return events
 
 
 class VersionBundle:

@@ -1,0 +1,154 @@
+"""A turn, and how it goes on the wire.
+
+A ``Turn`` is everything a model decided to say: its blocks, why it stopped,
+what it cost. Rendering it as a stream of head events or as one ``Message``
+lives here, so every source of turns (the built-in model, scripted replies)
+streams the same way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .. import tokenizer
+from ..http import new_id
+from ..types import Event, EventStream
+
+_JSON_TOKENS_PER_DELTA = 4
+
+
+@dataclass
+class Block:
+    type: str  # "thinking" | "text" | "tool_use"
+    text: str = ""
+    signature: str = ""
+    tool_id: str = ""
+    name: str = ""
+    input: dict[str, Any] = field(default_factory=dict)
+    input_json: str = ""
+    tokens: int = 0  # output tokens it costs, hidden thinking included
+
+    def content(self) -> dict[str, Any]:
+        """The block as it appears in a non-streamed ``Message``."""
+        if self.type == "text":
+            return {"type": "text", "text": self.text}
+        if self.type == "thinking":
+            return {"type": "thinking", "thinking": self.text, "signature": self.signature}
+        return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": orjson.loads(self.input_json)}
+
+
+@dataclass
+class Turn:
+    """What the model says: its blocks, why it stopped, what it cost."""
+
+    blocks: list[Block]
+    stop_reason: str
+    stop_sequence: str | None
+    output_tokens: int
+
+
+
+
+def turn_message(turn: Turn, model: str, input_tokens: int) -> dict[str, Any]:
+    """The non-streamed ``Message``: exactly what folding ``turn_events`` gives."""
+    return {
+        "id": new_id("msg"),
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [b.content() for b in turn.blocks],
+        "stop_reason": turn.stop_reason,
+        "stop_sequence": turn.stop_sequence,
+        "usage": usage(input_tokens, turn.output_tokens),
+    }
+
+
+async def turn_events(
+    turn: Turn, model: str, input_tokens: int, *, stream: bool, delay: float = 0.0
+) -> EventStream:
+    """The head event stream of ``turn``, one token per delta when streaming."""
+    yield Event(
+        "message_start",
+        {
+            "type": "message_start",
+            "message": {
+                "id": new_id("msg"),
+                "type": "message",
+                "role": "assistant",
+                "model": model,
+                "content": [],
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": usage(input_tokens, 1),
+            },
+        },
+    )
+    delay = delay if stream else 0.0
+    for index, block in enumerate(turn.blocks):
+        for event in block_events(index, block, stream):
+            if delay and event.name == "content_block_delta":
+                await asyncio.sleep(delay)
+            yield event
+        if index == 0:
+            yield Event("ping", {"type": "ping"})
+    yield Event(
+        "message_delta",
+        {
+            "type": "message_delta",
+            "delta": {"stop_reason": turn.stop_reason, "stop_sequence": turn.stop_sequence},
+            "usage": {
+                "input_tokens": input_tokens,
+                "cache_creation_input_tokens": 0,
+                "cache_read_input_tokens": 0,
+                "output_tokens": turn.output_tokens,
+            },
+        },
+    )
+    yield Event("message_stop", {"type": "message_stop"})
+
+
+def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+    return {
+        "input_tokens": input_tokens,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+    }
+
+
+def block_events(index: int, block: Block, stream: bool):
+    if block.type == "text":
+        yield _start(index, {"type": "text", "text": ""})
+        for piece in tokenizer.split(block.text) if stream else (block.text,):
+            yield _delta(index, {"type": "text_delta", "text": piece})
+    elif block.type == "thinking":
+        yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
+        if block.text:
+            for piece in tokenizer.split(block.text) if stream else (block.text,):
+                yield _delta(index, {"type": "thinking_delta", "thinking": piece})
+        yield _delta(index, {"type": "signature_delta", "signature": block.signature})
+    else:
+        yield _start(index, {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}})
+        yield _delta(index, {"type": "input_json_delta", "partial_json": ""})
+        if stream:
+            pieces = tokenizer.split(block.input_json)
+            for i in range(0, len(pieces), _JSON_TOKENS_PER_DELTA):
+                chunk = "".join(pieces[i : i + _JSON_TOKENS_PER_DELTA])
+                yield _delta(index, {"type": "input_json_delta", "partial_json": chunk})
+        else:
+            yield _delta(index, {"type": "input_json_delta", "partial_json": block.input_json})
+    yield Event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _start(index: int, block: dict[str, Any]) -> Event:
+    return Event("content_block_start", {"type": "content_block_start", "index": index, "content_block": block})
+
+
+def _delta(index: int, delta: dict[str, Any]) -> Event:
+    return Event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})

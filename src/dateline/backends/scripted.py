@@ -1,0 +1,71 @@
+"""Replies written by a test rather than composed by a model.
+
+A rule's reply (see ``dateline.script``) becomes a ``Turn`` and goes on the
+wire through the same rendering as the built-in model's, so it streams
+exactly like a real answer under every API version.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+from typing import Any
+
+import orjson
+
+from .. import tokenizer
+from ..script import Reply
+from ..thinking import Signer
+from ..types import EventStream
+from ._base import Backend
+from ._turn import Block, Turn, turn_events, turn_message
+
+_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+class ScriptedReply(Backend):
+    """A backend that answers one request with the reply it was given."""
+
+    name = "script"
+
+    def __init__(self, reply: Reply, signer: Signer, *, token_delay: float = 0.0) -> None:
+        self.reply = reply
+        self.signer = signer
+        self.token_delay = token_delay
+
+    async def count_tokens(self, request: dict[str, Any]) -> int:
+        return self._input_tokens(request)
+
+    async def message(self, request: dict[str, Any]) -> dict[str, Any]:
+        return turn_message(self.turn(request), request["model"], self._input_tokens(request))
+
+    def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+        return turn_events(
+            self.turn(request), request["model"], self._input_tokens(request), stream=stream, delay=self.token_delay
+        )
+
+    def _input_tokens(self, request: dict[str, Any]) -> int:
+        usage = self.reply.usage
+        if usage is not None and usage.input_tokens is not None:
+            return usage.input_tokens
+        return tokenizer.count_request(request)
+
+    def turn(self, request: dict[str, Any]) -> Turn:
+        reply = self.reply
+        # Tool ids a script leaves out are made up, but the same for the same request.
+        rng = random.Random(hashlib.sha256(orjson.dumps(request.get("messages"))).digest())
+        out: list[Block] = []
+        if reply.thinking is not None:
+            signature = self.signer.sign(reply.thinking)
+            out.append(Block("thinking", reply.thinking, signature, tokens=tokenizer.count(reply.thinking)))
+        if reply.text:
+            out.append(Block("text", reply.text, tokens=tokenizer.count(reply.text)))
+        for call in reply.tool_use:
+            raw = orjson.dumps(call.input).decode()
+            tool_id = call.id or "toolu_011C" + "".join(rng.choice(_ALPHABET) for _ in range(20))
+            out.append(Block("tool_use", tool_id=tool_id, name=call.name, input_json=raw, tokens=tokenizer.count(raw)))
+        stop_reason = reply.stop_reason or ("tool_use" if reply.tool_use else "end_turn")
+        output = sum(b.tokens for b in out)
+        if reply.usage is not None and reply.usage.output_tokens is not None:
+            output = reply.usage.output_tokens
+        return Turn(out, stop_reason, reply.stop_sequence, output)

@@ -1,0 +1,84 @@
+"""The edge's part in scripting: which rule or fault answers a request, the
+request log, and the admin token."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import TYPE_CHECKING, Any
+
+from .. import errors, faults
+from ..script import Decision, Fault, Request, ScriptError
+
+if TYPE_CHECKING:
+    from ._edge import Call
+
+
+async def apply_script(call: Call) -> Fault | None:
+    """Decide the rule or fault for ``call``; raise an immediate fault's error.
+
+    Returns the fault still to apply to the answer (latency, a broken stream).
+    """
+    state = call.state
+    fault = None
+    if call.fault_header is not None:
+        try:
+            fault = faults.from_header(call.fault_header)
+        except ScriptError as exc:
+            raise errors.InvalidRequestError(str(exc)) from None
+        call.decision = Decision(rule=-1, name="dateline-fault header", reply=None, fault=fault)
+    elif state.scripter.active:
+        endpoint = _ENDPOINTS.get(call.scope["path"])
+        if endpoint is not None:
+            request = Request.of(endpoint, call.body or {}, _headers(call), call.api_key)
+            call.decision = state.scripter.decide(request)
+            fault = call.decision.fault if call.decision is not None else None
+    if fault is None:
+        return None
+    if faults.is_immediate(fault):
+        if fault.first_token_delay:
+            await asyncio.sleep(fault.first_token_delay)
+        raise faults.error_for(fault)
+    return fault
+
+
+_ENDPOINTS = {"/v1/messages": "messages", "/v1/complete": "complete", "/v1/messages/count_tokens": "count_tokens"}
+
+
+def _headers(call: Call) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in call.scope["headers"]}
+
+
+def record(call: Call, status: int) -> None:
+    log = call.state.log
+    if not log.size:
+        return
+    decision = call.decision
+    entry: dict[str, Any] = {
+        "request_id": call.request_id,
+        "method": call.scope["method"],
+        "path": call.scope["path"],
+        "version": call.version,
+        "betas": call.betas,
+        "api_key": call.api_key,
+        "headers": _headers(call),
+        "body": call.body,
+        "rule": None if decision is None else {"index": decision.rule, "name": decision.name},
+        "status": status,
+    }
+    log.add(entry)
+
+
+def check_admin(call: Call) -> None:
+    token = call.state.settings.admin_token
+    if not token:
+        return
+    offered = None
+    for name, value in call.scope["headers"]:
+        if name == b"x-dateline-admin-token":
+            offered = value.decode("latin-1").strip()
+        elif name == b"authorization" and offered is None:
+            scheme, _, rest = value.decode("latin-1").strip().partition(" ")
+            if scheme.lower() == "bearer":
+                offered = rest.strip()
+    if offered != token:
+        raise errors.AuthenticationError("invalid admin token")

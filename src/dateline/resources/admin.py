@@ -1,0 +1,39 @@
+"""The admin API under ``/_dateline/``: not part of the Claude API.
+
+Load, read and reset the rules; read back and clear the request log.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .. import errors, script
+from ..http import Call
+
+
+async def get_rules(call: Call) -> dict[str, Any]:
+    return call.state.scripter.describe()
+
+
+async def put_rules(call: Call) -> dict[str, Any]:
+    content_type = call.headers.get("content-type", "")
+    try:
+        loaded = script.loads(call.raw, yaml="json" not in content_type)
+    except script.ScriptError as exc:
+        raise errors.InvalidRequestError(str(exc)) from None
+    call.state.scripter.load(loaded)
+    return call.state.scripter.describe()
+
+
+async def delete_rules(call: Call) -> dict[str, Any]:
+    call.state.scripter.reset()
+    return call.state.scripter.describe()
+
+
+async def get_requests(call: Call) -> dict[str, Any]:
+    return {"data": call.state.log.entries()}
+
+
+async def delete_requests(call: Call) -> dict[str, Any]:
+    call.state.log.clear()
+    return {"data": []}
