@@ -7,7 +7,7 @@ relative to the version before it; ``dateline versions`` prints this list.
 from __future__ import annotations
 
 from . import v2023_06_01
-from ._change import Plan, StreamMigration, StreamMigrator, Version, VersionBundle, VersionChange
+from ._change import EventMap, Plan, StreamMigration, StreamMigrator, Version, VersionBundle, VersionChange
 
 VERSIONS = VersionBundle(
     Version(
@@ -22,4 +22,4 @@ VERSIONS = VersionBundle(
     Version("2023-01-01", description="First version."),
 )
 
-__all__ = ["VERSIONS", "Plan", "StreamMigration", "StreamMigrator", "Version", "VersionBundle", "VersionChange"]
+__all__ = ["VERSIONS", "EventMap", "Plan", "StreamMigration", "StreamMigrator", "Version", "VersionBundle", "VersionChange"]

@@ -29,6 +29,20 @@ class StreamMigration:
         return ()
 
 
+class EventMap(StreamMigration):
+    """A stream migration that turns each event into exactly one event.
+
+    Most are of this kind; the engine runs a chain of them without building
+    any sequence per event.
+    """
+
+    def map(self, event: Event) -> Event:
+        return event
+
+    def feed(self, event: Event) -> Iterable[Event]:
+        return (self.map(event),)
+
+
 class VersionChange:
     """One change between a version and the one before it.
 
@@ -113,15 +127,21 @@ class StreamMigrator:
     """Applies a plan's stream migrations to one live stream, event by event.
 
     This runs for every event of an older-version stream, so it avoids
-    generators: each step hands a short sequence to the next.
+    generators, and a chain of ``EventMap``s costs one call per migration.
     """
 
-    __slots__ = ("_migrations",)
+    __slots__ = ("_migrations", "_maps")
 
     def __init__(self, plan: Plan) -> None:
         self._migrations = plan.new_stream_migrations()
+        maps = all(isinstance(m, EventMap) for m in self._migrations)
+        self._maps = [m.map for m in self._migrations] if maps else None  # type: ignore[attr-defined]
 
     def feed(self, event: Event) -> Sequence[Event]:
+        if self._maps is not None:
+            for step in self._maps:
+                event = step(event)
+            return (event,)
         return self._through(0, (event,))
 
     def close(self) -> Sequence[Event]:
@@ -132,11 +152,14 @@ class StreamMigrator:
         return out
 
     def _through(self, start: int, events: Sequence[Event]) -> Sequence[Event]:
-        for migration in self._migrations[start:]:
+        migrations = self._migrations
+        for i in range(start, len(migrations)):
             if len(events) == 1:
-                events = tuple(migration.feed(events[0]))
+                events = migrations[i].feed(events[0])  # type: ignore[assignment]
+                if type(events) is not tuple:
+                    events = tuple(events)
             else:
-                events = [out for event in events for out in migration.feed(event)]
+                events = [out for event in events for out in migrations[i].feed(event)]
         return events
 
 

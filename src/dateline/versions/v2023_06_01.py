@@ -10,14 +10,9 @@ from __future__ import annotations
 from typing import Iterable
 
 from ..types import JSON, Event
-from ._change import StreamMigration, VersionChange
+from ._change import EventMap, StreamMigration, VersionChange
 
 COMPLETE = frozenset({"complete"})
-
-
-def _is_completion(event: Event) -> bool:
-    data = event.data
-    return type(data) is dict and data.get("type") == "completion"
 
 
 class CompletionStreamIsIncremental(VersionChange):
@@ -31,17 +26,18 @@ class CompletionStreamIsIncremental(VersionChange):
         return _Cumulative()
 
 
-class _Cumulative(StreamMigration):
+class _Cumulative(EventMap):
     __slots__ = ("text",)
 
     def __init__(self) -> None:
         self.text = ""
 
-    def feed(self, event: Event) -> Iterable[Event]:
-        if _is_completion(event):
-            self.text += event.data["completion"]
-            event.data["completion"] = self.text
-        return (event,)
+    def map(self, event: Event) -> Event:
+        data = event.data
+        if type(data) is dict and data.get("type") == "completion":
+            self.text = text = self.text + data["completion"]
+            data["completion"] = text
+        return event
 
 
 class CompletionStreamEventsAreNamed(VersionChange):
@@ -55,12 +51,12 @@ class CompletionStreamEventsAreNamed(VersionChange):
         return _DataOnly()
 
 
-class _DataOnly(StreamMigration):
+class _DataOnly(EventMap):
     # Pings were already named events under 2023-01-01: the old clients skipped them by name.
-    def feed(self, event: Event) -> Iterable[Event]:
+    def map(self, event: Event) -> Event:
         if event.name in ("completion", "error"):
-            return (Event(None, event.data),)
-        return (event,)
+            return Event(None, event.data)
+        return event
 
 
 class CompletionStreamHasNoDoneEvent(VersionChange):
@@ -71,16 +67,18 @@ class CompletionStreamHasNoDoneEvent(VersionChange):
         return _DoneAtEnd()
 
 
-class _DoneAtEnd(StreamMigration):
+class _DoneAtEnd(EventMap):
     __slots__ = ("failed",)
 
     def __init__(self) -> None:
         self.failed = False
 
-    def feed(self, event: Event) -> Iterable[Event]:
-        if event.name == "error" or (type(event.data) is dict and event.data.get("type") == "error"):
+    def map(self, event: Event) -> Event:
+        if event.name == "error":
             self.failed = True
-        return (event,)
+        elif event.name is None and type(event.data) is dict and event.data.get("type") == "error":
+            self.failed = True
+        return event
 
     def close(self) -> Iterable[Event]:
         # A stream cut short by an error never said [DONE].
@@ -100,12 +98,13 @@ class CompletionLegacyFieldsRemoved(VersionChange):
         return _LegacyFields()
 
 
-class _LegacyFields(StreamMigration):
-    def feed(self, event: Event) -> Iterable[Event]:
-        if _is_completion(event):
-            event.data["truncated"] = False
-            event.data["exception"] = None
-        return (event,)
+class _LegacyFields(EventMap):
+    def map(self, event: Event) -> Event:
+        data = event.data
+        if type(data) is dict and data.get("type") == "completion":
+            data["truncated"] = False
+            data["exception"] = None
+        return event
 
 
 CHANGES = (
