@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
 from collections.abc import Iterator
+from typing import Any
 
 import anthropic
 import httpx
 import pytest
 import uvicorn
 
-from dateline import Settings, create_app
+from dateline import Settings, create_app, errors
+from dateline.backends import Backend
+from dateline.types import Event
 
 
 def free_port() -> int:
@@ -75,6 +79,26 @@ def http(base_url: str) -> Iterator[httpx.Client]:
     headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
     with httpx.Client(base_url=base_url, headers=headers, timeout=30) as raw:
         yield raw
+
+
+class FailingBackend(Backend):
+    """Says a few words, then is overloaded; with "early" in the prompt, fails before a word."""
+
+    name = "failing"
+
+    async def messages(self, request: dict[str, Any], *, stream: bool):
+        if "early" in json.dumps(request["messages"]):
+            raise errors.OverloadedError()
+        yield Event("message_start", {"type": "message_start", "message": {}})
+        for text in ("Tide", " pools"):
+            delta = {"type": "text_delta", "text": text}
+            yield Event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        raise errors.OverloadedError()
+
+    async def count_tokens(self, request: dict[str, Any]) -> int:
+        return 1
+
+
 
 
 def sse_events(text: str) -> list[tuple[str | None, str]]:

@@ -16,10 +16,7 @@ import anthropic
 import httpx
 import pytest
 
-from conftest import ServerThread, sse_events
-from dateline import errors
-from dateline.backends import Backend
-from dateline.types import Event
+from conftest import FailingBackend, ServerThread, sse_events
 
 MODEL = "claude-2.1"
 PROMPT = "\n\nHuman: Tell me about tide pools\n\nAssistant:"
@@ -324,24 +321,6 @@ def test_sdk_raises_bad_request_with_the_apis_message(client: anthropic.Anthropi
 
 
 # -- errors from the backend --------------------------------------------------------------
-
-
-class FailingBackend(Backend):
-    """Says a few words, then is overloaded; with "early" in the prompt, fails before a word."""
-
-    name = "failing"
-
-    async def messages(self, request: dict[str, Any], *, stream: bool):
-        if "early" in json.dumps(request["messages"]):
-            raise errors.OverloadedError()
-        yield Event("message_start", {"type": "message_start", "message": {}})
-        for text in ("Tide", " pools"):
-            delta = {"type": "text_delta", "text": text}
-            yield Event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-        raise errors.OverloadedError()
-
-    async def count_tokens(self, request: dict[str, Any]) -> int:
-        return 1
 
 
 @pytest.fixture(scope="module")

@@ -20,10 +20,7 @@ from typing import Any
 import httpx
 import pytest
 
-from conftest import ServerThread, sse_events
-from dateline import errors
-from dateline.backends import Backend
-from dateline.types import Event
+from conftest import FailingBackend, ServerThread, sse_events
 
 GOLDEN = Path(__file__).parent / "golden"
 UPDATE = os.environ.get("DATELINE_UPDATE_GOLDEN") == "1"
@@ -101,20 +98,6 @@ def check(path: Path, actual: bytes) -> None:
 @pytest.mark.parametrize("version", VERSIONS)
 def test_golden(base_url: str, version: str, name: str) -> None:
     check(GOLDEN / version / f"{name}.txt", wire(send(base_url, version, CASES[name])))
-
-
-class FailingBackend(Backend):
-    name = "failing"
-
-    async def messages(self, request: dict[str, Any], *, stream: bool):
-        yield Event("message_start", {"type": "message_start", "message": {}})
-        for text in ("Tide", " pools"):
-            delta = {"type": "text_delta", "text": text}
-            yield Event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
-        raise errors.OverloadedError()
-
-    async def count_tokens(self, request: dict[str, Any]) -> int:
-        return 1
 
 
 @pytest.fixture(scope="module")
