@@ -28,20 +28,22 @@ def error_for(fault: Fault) -> errors.APIError:
     headers = {}
     if fault.retry_after is not None:
         headers["retry-after"] = format(fault.retry_after, "g")
+    elif error_class is errors.RateLimitError:
+        # The API always says when to come back from a 429, and clients read it.
+        headers["retry-after"] = "0"
     return error_class(fault.message, headers=headers)
 
 
 def from_header(value: str) -> Fault:
-    """Read a ``dateline-fault`` header: an error type, or ``key=value`` pairs."""
-    value = value.strip()
-    if "=" not in value:
-        fields: dict[str, str] = {"error": value}
-    else:
-        fields = {}
-        for part in value.replace(",", ";").split(";"):
-            key, _, item = part.partition("=")
-            if key.strip():
-                fields[key.strip()] = item.strip()
+    """Read a ``dateline-fault`` header: an error type, ``key=value`` pairs, or both
+    (``overloaded_error; retry_after=1``)."""
+    fields: dict[str, str] = {}
+    for i, part in enumerate(value.replace(",", ";").split(";")):
+        key, eq, item = part.partition("=")
+        if not eq and i == 0:
+            fields["error"] = key.strip()
+        elif key.strip() or eq:
+            fields[key.strip()] = item.strip()
     try:
         return Fault.model_validate(fields)
     except pydantic.ValidationError as exc:

@@ -19,14 +19,15 @@ import orjson
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ._content import blocks
+from ._content import block_text, blocks
 
 Endpoint = Literal["messages", "complete", "count_tokens"]
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # No inf/nan: an endless delay hangs a client rather than failing its test.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class Match(_Strict):
@@ -34,7 +35,7 @@ class Match(_Strict):
 
     endpoint: Endpoint | None = None
     model: str | None = None  #: exact id or glob (``claude-*``)
-    last_user: str | None = None  #: regex searched in the last user turn's text
+    last_user: str | None = None  #: regex searched in the last user turn's text and tool results
     tools: list[str] | None = None  #: tool names that must all be offered
     user_id: str | None = None  #: ``metadata.user_id``
     headers: dict[str, str] | None = None  #: header name -> regex searched in its value
@@ -156,9 +157,12 @@ def parse(data: Any) -> Script:
 
 
 def load(path: str | Path) -> Script:
-    """Read a YAML or JSON rules file."""
-    text = Path(path).read_text()
-    return loads(text, yaml=Path(path).suffix.lower() in (".yaml", ".yml"))
+    """Read a YAML or JSON rules file (``.json`` is JSON; anything else YAML, a superset)."""
+    try:
+        text = Path(path).read_bytes().decode()
+    except UnicodeDecodeError as exc:
+        raise ScriptError(f"rules file is not UTF-8 text: {exc}") from None
+    return loads(text, yaml=Path(path).suffix.lower() != ".json")
 
 
 def loads(text: str | bytes, *, yaml: bool = True) -> Script:
@@ -177,6 +181,8 @@ def loads(text: str | bytes, *, yaml: bool = True) -> Script:
 def _describe(exc: pydantic.ValidationError, data: Any) -> str:
     err = exc.errors()[0]
     loc = list(err["loc"])
+    if not loc:
+        return "a rules file is a list of rules, or a mapping with a 'rules' list"
     where = ""
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         index = loc[1]
@@ -187,6 +193,9 @@ def _describe(exc: pydantic.ValidationError, data: Any) -> str:
     field = ".".join(str(p) for p in loc)
     message = err["msg"].removeprefix("Value error, ")
     return ", ".join(p for p in (where, f"field {field!r}" if field else "") if p) + f": {message}"
+
+
+_USER_TEXT = ("text", "tool_result")
 
 
 class Request(BaseModel):
@@ -211,7 +220,9 @@ class Request(BaseModel):
             last = ""
             for message in reversed(body.get("messages") or ()):
                 if message.get("role") == "user":
-                    last = "\n".join(b.get("text", "") for b in blocks(message.get("content")) if b.get("type") == "text")
+                    # Tool results count: after a tool call they are all the user turn says.
+                    parts = (block_text(b) for b in blocks(message.get("content")) if b.get("type") in _USER_TEXT)
+                    last = "\n".join(p for p in parts if p)
                     break
         return cls(
             endpoint=endpoint,

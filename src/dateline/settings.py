@@ -29,7 +29,7 @@ class Settings(BaseSettings):
     #: Token guarding ``/_dateline/`` (the admin API); none means unguarded.
     admin_token: str | None = None
     #: How many requests ``/_dateline/requests`` keeps; 0 turns the log off.
-    request_log_size: int = 1000
+    request_log_size: int = Field(default=1000, ge=0)
 
     @property
     def accepted_keys(self) -> frozenset[str] | None:

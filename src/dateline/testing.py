@@ -1,117 +1,243 @@
 """Dateline as a test double: a server for your test suite, and a pytest plugin.
 
-With ``dateline`` installed, pytest offers the ``dateline`` fixture::
+With ``dateline`` installed, pytest offers the ``dateline`` fixture (the
+plugin is registered under the ``pytest11`` entry point, nothing to
+configure)::
 
     def test_retries(dateline):
         dateline.fail("overloaded_error", times=2)
         client = anthropic.Anthropic(base_url=dateline.base_url, api_key="test")
-        client.messages.create(model="claude-sonnet-4-5", max_tokens=64,
+        client.messages.create(model="claude-sonnet-4-6", max_tokens=64,
                                messages=[{"role": "user", "content": "Hi"}])
         assert [r["status"] for r in dateline.requests()] == [529, 529, 200]
 
-The server runs in a thread of the test process on a free port; each test
-starts with no rules and an empty request log.
+The server runs in a thread of the test process on a free port, once per
+session (``dateline_server``); each test starts with the rules the server
+started with (none by default) and an empty request log.
+
+Without pytest, ``DatelineServer`` is a context manager::
+
+    with DatelineServer() as server:
+        server.script([{"reply": {"text": "Hello!"}}])
+        ...  # point a client at server.base_url
+
+See docs/testing.md for a worked example.
 """
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 import time
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Iterator, Mapping
+from functools import cache
+from typing import TYPE_CHECKING, Any, Self
 
-import pytest
-import uvicorn
+if TYPE_CHECKING:
+    from starlette.applications import Starlette
 
-from .app import State, create_app
-from .script import Script, loads, parse
-from .settings import Settings
+    from .app import State
+    from .backends import Backend
+    from .script import Script
+    from .settings import Settings
+
+try:
+    import pytest
+except ImportError:  # DatelineServer needs no pytest; only the fixtures do
+    pytest = None  # type: ignore[assignment]
+
+__all__ = ["DatelineServer"]
 
 
 class DatelineServer:
-    """A running Dateline, with handles on its rules and request log."""
+    """A Dateline serving in a background thread, with handles on its rules and request log.
 
-    def __init__(self, settings: Settings | None = None, **app_kwargs: Any) -> None:
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            self.port = s.getsockname()[1]
-        self.app = create_app(settings or Settings(), **app_kwargs)
+    ``options`` are settings (see ``dateline.Settings``): ``api_keys``,
+    ``token_delay``, ``script`` (a rules file loaded at start), ``admin_token``,
+    ``request_log_size``, ``signing_key``. ``DATELINE_*`` environment variables
+    are not read, so a test server behaves the same on every machine. The server
+    listens on 127.0.0.1, on a free port.
+    """
+
+    def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None, **options: Any) -> None:
+        import uvicorn
+
+        from .app import create_app
+
+        values = settings.model_dump() if settings is not None else {}
+        self.settings = _isolated_settings()(**{**values, **options})
+        self.app: Starlette = create_app(self.settings, backend=backend)
+        self._initial_rules = self.state.scripter.script
+        # Hold the port from here on: nothing else can take it before the server starts.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
         config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, name="dateline", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"dateline:{self.port}", daemon=True
+        )
+
+    def __repr__(self) -> str:
+        return f"<DatelineServer {self.base_url}>"
 
     @property
     def base_url(self) -> str:
+        """Give it to a client: ``anthropic.Anthropic(base_url=server.base_url, api_key=...)``."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
     def state(self) -> State:
         return self.app.state.dateline
 
-    def start(self) -> DatelineServer:
+    # -- running ---------------------------------------------------------------
+
+    def start(self) -> Self:
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
             if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
                 raise RuntimeError("Dateline did not start")
-            time.sleep(0.01)
+            time.sleep(0.005)
         return self
 
     def stop(self) -> None:
         self._server.should_exit = True
-        self._thread.join(timeout=10)
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
 
-    def __enter__(self) -> DatelineServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def script(self, rules: list[dict[str, Any]] | str) -> None:
-        """Replace the rules: a list of rule dicts, or the text of a YAML/JSON rules file."""
-        loaded = loads(rules) if isinstance(rules, str) else parse(rules)
-        self.state.scripter.load(loaded)
+    # -- rules -----------------------------------------------------------------
+
+    def script(self, rules: Any) -> None:
+        """Replace the rules.
+
+        ``rules``: a list of rule dicts (or ``{"rules": [...]}``), the text of a
+        YAML or JSON rules file, or a ``pathlib.Path`` to one. A bad rule raises
+        ``dateline.script.ScriptError`` naming the rule and field; the rules in
+        place are then kept.
+        """
+        self.state.scripter.load(_to_script(rules))
 
     def fail(
         self,
-        error: str = "overloaded_error",
+        error: str | None = "overloaded_error",
         *,
         times: int | None = 1,
-        match: dict[str, Any] | None = None,
+        match: Mapping[str, Any] | None = None,
+        retry_after: float | None = None,
+        after_events: int | None = None,
+        message: str | None = None,
         **fault: Any,
     ) -> None:
-        """Answer matching requests with ``error`` (the first ``times`` of them), ahead of other rules.
+        """Answer the next ``times`` matching requests with ``error``, ahead of every other rule.
 
-        ``fault`` takes the other fault fields: ``message``, ``retry_after``,
-        ``after_events`` (fail a stream after that many events), ``first_token_delay``…
+        ``times=None`` fails every matching request. ``match`` takes a rule's
+        match fields (``{"model": "claude-opus-*"}``, ``{"endpoint": "messages"}``…).
+        ``retry_after`` (seconds) is sent as the ``retry-after`` header;
+        ``after_events=N`` lets a stream send N events before the error (a
+        request that does not stream gets the error at once). ``fault`` takes the
+        other fault fields: ``disconnect_after_events``, ``first_token_delay``,
+        ``token_delay``.
         """
-        rule = {"name": f"fail {error}", "match": match or {}, "fault": {"error": error, **fault}}
+        from .script import ScriptError, parse
+
+        spec = {"retry_after": retry_after, "after_events": after_events, "message": message, **fault}
+        rule: dict[str, Any] = {
+            "name": f"fail {error}" if error else "fail",
+            "match": dict(match or {}),
+            "fault": {"error": error, **{k: v for k, v in spec.items() if v is not None}},
+        }
         if times is not None:
             rule["times"] = times
-        current = self.state.scripter.script.rules
-        self.state.scripter.load(Script(rules=[parse([rule]).rules[0], *current]))
+        try:
+            parsed = parse([rule]).rules[0]
+        except ScriptError as exc:
+            raise ScriptError(f"fail({error!r}): {str(exc).partition(', ')[2] or exc}") from None
+        _prepend(self.state.scripter, parsed)
 
-    def requests(self) -> list[dict[str, Any]]:
-        """The requests received so far, oldest first."""
-        return self.state.log.entries()
+    # -- request log -----------------------------------------------------------
+
+    def requests(self, path: str | None = None) -> list[dict[str, Any]]:
+        """The requests received so far, oldest first, optionally only those to ``path`` (``"/v1/messages"``).
+
+        Each entry has ``method``, ``path``, ``status``, ``headers``, ``body`` (the
+        JSON request body), ``api_key``, ``version``, ``betas``, ``request_id``,
+        ``time``, and ``rule`` (``{"index", "name"}`` of the rule that answered,
+        or None).
+        """
+        entries = self.state.log.entries()
+        if path is not None:
+            entries = [entry for entry in entries if entry["path"] == path]
+        return entries
 
     def reset(self) -> None:
-        """No rules, empty log."""
-        self.state.scripter.reset()
+        """Back to the rules the server started with (none unless ``script=`` was given), and an empty log."""
+        self.state.scripter.load(self._initial_rules)
         self.state.log.clear()
 
 
-@pytest.fixture(scope="session")
-def dateline_server() -> Iterator[DatelineServer]:
-    """One Dateline for the whole test session."""
-    with DatelineServer() as server:
-        yield server
+def _to_script(rules: Any) -> Script:
+    from .script import Script, ScriptError, load, loads, parse
+
+    if isinstance(rules, Script):
+        return rules
+    if isinstance(rules, os.PathLike):
+        return load(rules)
+    if isinstance(rules, (str, bytes)):
+        text = rules.decode() if isinstance(rules, bytes) else rules
+        if "\n" not in text.strip() and text.strip().endswith((".yaml", ".yml", ".json")):
+            raise ScriptError(
+                f"{text.strip()!r} is taken as the text of the rules, not a file name; "
+                "pass a pathlib.Path to read a rules file"
+            )
+        return loads(text)
+    return parse(list(rules) if isinstance(rules, tuple) else rules)
 
 
-@pytest.fixture
-def dateline(dateline_server: DatelineServer) -> Iterator[DatelineServer]:
-    """The session's Dateline, with no rules and an empty request log for this test."""
-    dateline_server.reset()
-    yield dateline_server
-    dateline_server.reset()
+def _prepend(scripter: Any, rule: Any) -> None:
+    """Put ``rule`` first, keeping how often the rules already there have matched
+    (``load`` would start them over, and a spent ``times`` rule would fire again)."""
+    from .script import Script
+
+    with scripter._lock:
+        scripter.script = Script(rules=[rule, *scripter.script.rules])
+        scripter._hits = [0, *scripter._hits]
+        scripter.active = True
+
+
+@cache
+def _isolated_settings() -> type[Settings]:
+    """``Settings`` that come from arguments only, never from the environment."""
+    from .settings import Settings
+
+    class TestSettings(Settings):
+        @classmethod
+        def settings_customise_sources(cls, settings_cls: Any, init_settings: Any, **sources: Any) -> tuple[Any, ...]:
+            return (init_settings,)
+
+    return TestSettings
+
+
+if pytest is not None:
+
+    @pytest.fixture(scope="session")
+    def dateline_server() -> Iterator[DatelineServer]:
+        """One Dateline for the whole test session (override it to pass options)."""
+        with DatelineServer() as server:
+            yield server
+
+    @pytest.fixture
+    def dateline(dateline_server: DatelineServer) -> Iterator[DatelineServer]:
+        """The session's Dateline, with its starting rules and an empty request log for this test."""
+        dateline_server.reset()
+        yield dateline_server
+        dateline_server.reset()

@@ -10,6 +10,7 @@ it — with a ``request-id`` on every response, errors included.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, NamedTuple
 
@@ -71,6 +72,7 @@ class Call:
     fault_header: str | None = None
     #: The rule (or ``dateline-fault`` header) answering this request, if any.
     decision: Decision | None = None
+    received: float = field(default_factory=time.time)
 
     @property
     def backend(self) -> Backend:
@@ -173,12 +175,22 @@ class Endpoint:
                 response = Response(body, status_code=result.status, media_type=result.media_type, headers=headers)
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
+        except faults.DropConnection:
+            # Asked to break before any answer: start one and never finish it,
+            # so the server closes the connection.
+            if call is not None and op is not None and op.scripted:
+                record(call, 200)
+            await send({"type": "http.response.start", "status": 200, "headers": [(b"request-id", rid.encode())]})
+            return
         except Exception:
             logger.exception("unexpected error serving request %s", rid)
             response = error_response(errors.InternalServerError(), rid, plan)
         if call is not None and op is not None and op.scripted:
             record(call, response.status_code)
-        await response(scope, receive, send)
+        try:
+            await response(scope, receive, send)
+        except faults.DropConnection:
+            return  # a stream broken off on purpose: the server closes the connection
 
 
 def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> Response:

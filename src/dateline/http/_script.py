@@ -19,25 +19,37 @@ async def apply_script(call: Call) -> Fault | None:
     Returns the fault still to apply to the answer (latency, a broken stream).
     """
     state = call.state
-    fault = None
+    header = None
     if call.fault_header is not None:
         try:
-            fault = faults.from_header(call.fault_header)
+            header = faults.from_header(call.fault_header)
         except ScriptError as exc:
             raise errors.InvalidRequestError(str(exc)) from None
-        call.decision = Decision(rule=-1, name="dateline-fault header", reply=None, fault=fault)
-    elif state.scripter.active:
-        endpoint = _ENDPOINTS.get(call.scope["path"])
+    if header is None or not faults.is_immediate(header):
+        endpoint = _ENDPOINTS.get(call.scope["path"]) if state.scripter.active else None
         if endpoint is not None:
             request = Request.of(endpoint, call.body or {}, _headers(call), call.api_key)
             call.decision = state.scripter.decide(request)
-            fault = call.decision.fault if call.decision is not None else None
+    if header is not None:
+        # The header overrides a rule's fault; a rule's scripted reply still
+        # answers when the header only slows or breaks the stream.
+        if call.decision is not None and call.decision.reply is not None and not faults.is_immediate(header):
+            call.decision = call.decision.model_copy(update={"fault": header})
+        else:
+            call.decision = Decision(rule=-1, name="dateline-fault header", reply=None, fault=header)
+    fault = call.decision.fault if call.decision is not None else None
     if fault is None:
         return None
-    if faults.is_immediate(fault):
+    if faults.is_immediate(fault) or not (call.body or {}).get("stream"):
+        # Without a stream there are no events to break off after: the whole
+        # fault happens before the answer.
         if fault.first_token_delay:
             await asyncio.sleep(fault.first_token_delay)
-        raise faults.error_for(fault)
+        if fault.error is not None:
+            raise faults.error_for(fault)
+        if fault.disconnect_after_events is not None:
+            raise faults.DropConnection()
+        return None
     return fault
 
 
@@ -54,6 +66,7 @@ def record(call: Call, status: int) -> None:
         return
     decision = call.decision
     entry: dict[str, Any] = {
+        "time": call.received,
         "request_id": call.request_id,
         "method": call.scope["method"],
         "path": call.scope["path"],

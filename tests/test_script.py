@@ -1,0 +1,440 @@
+"""Rules: loading them (YAML and JSON, ``dateline serve --script``, the admin
+API), refusing bad ones by rule and field, and what each match kind selects.
+
+Every match test runs over real HTTP with the official SDK (strict response
+validation): a scripted reply is told from the built-in model's by its text.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import pytest
+import yaml
+from conftest import ServerThread, free_port
+
+from dateline import script
+from dateline.script import Scripter, ScriptError
+
+MODEL = "claude-sonnet-4-5"
+
+RULES: list[dict[str, Any]] = [
+    {"name": "weather", "match": {"last_user": r"(?i)weather in \w+"}, "reply": {"text": "Sunny, 21 degrees."}},
+    {"name": "legacy", "match": {"endpoint": "complete"}, "reply": {"text": "An old-style answer."}},
+]
+
+
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServerThread]:
+    with ServerThread() as running:
+        yield running
+
+
+@pytest.fixture
+def admin(served: ServerThread) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
+        yield raw
+        raw.delete("/_dateline/rules")
+        raw.delete("/_dateline/requests")
+
+
+@pytest.fixture
+def rules(admin: httpx.Client):
+    """Load rules into the running server through the admin API."""
+
+    def load(data: list[dict[str, Any]]) -> dict[str, Any]:
+        response = admin.put("/_dateline/rules", json=data)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return load
+
+
+def sdk(base_url: str, api_key: str = "sk-ant-test", **kwargs: Any) -> anthropic.Anthropic:
+    return anthropic.Anthropic(
+        base_url=base_url, api_key=api_key, max_retries=0, timeout=30, _strict_response_validation=True, **kwargs
+    )
+
+
+@pytest.fixture
+def client(served: ServerThread) -> Iterator[anthropic.Anthropic]:
+    with sdk(served.base_url) as official:
+        yield official
+
+
+def ask(client: anthropic.Anthropic, text: str = "Hello there", **params: Any) -> str:
+    """The text of the reply to one user message."""
+    params = {"model": MODEL, "max_tokens": 200, "messages": [{"role": "user", "content": text}], **params}
+    message = client.messages.create(**params)
+    return "".join(b.text for b in message.content if b.type == "text")
+
+
+def complete(client: anthropic.Anthropic) -> dict[str, Any]:
+    """A legacy Text Completion, through the SDK's generic ``post`` (it has no completions resource)."""
+    body = {"model": "claude-2.1", "max_tokens_to_sample": 50, "prompt": "\n\nHuman: Hi\n\nAssistant:"}
+    return client.post("/v1/complete", body=body, cast_to=object)
+
+
+# --- loading ------------------------------------------------------------------------------
+
+
+def test_yaml_and_json_files_give_the_same_rules(tmp_path: Path):
+    (tmp_path / "rules.yaml").write_text(yaml.safe_dump(RULES))
+    (tmp_path / "rules.json").write_text(json.dumps({"rules": RULES}))
+    from_yaml, from_json = script.load(tmp_path / "rules.yaml"), script.load(tmp_path / "rules.json")
+    assert from_yaml == from_json
+    assert [r.name for r in from_yaml.rules] == ["weather", "legacy"]
+    assert from_yaml.rules[0].reply.text == "Sunny, 21 degrees."
+    # YAML is the default reading for other names (it reads JSON too).
+    (tmp_path / "rules").write_text(json.dumps(RULES))
+    assert script.load(tmp_path / "rules") == from_yaml
+
+
+def test_an_empty_rules_file_has_no_rules(tmp_path: Path):
+    (tmp_path / "empty.yaml").write_text("")
+    assert script.load(tmp_path / "empty.yaml").rules == []
+
+
+BAD_RULES = [
+    # (rules, what the message must say)
+    (
+        [{"name": "ok", "reply": {"text": "x"}}, {"name": "greet", "match": {"endpoint": "chat"}, "reply": {"text": "x"}}],
+        ["rule 2 ('greet')", "field 'match.endpoint'", "'messages'"],
+    ),
+    ([{"name": "t", "reply": {"tool_use": [{"input": {}}]}}], ["rule 1 ('t')", "field 'reply.tool_use.0.name'", "required"]),
+    ([{"name": "re", "match": {"last_user": "(unclosed"}, "reply": {"text": "x"}}], ["rule 1 ('re')", "match.last_user", "regular expression"]),
+    ([{"name": "h", "match": {"headers": {"X-Case": "[a-"}}, "reply": {"text": "x"}}], ["rule 1 ('h')", "match.headers", "X-Case"]),
+    ([{"name": "seq", "replies": [{"text": "a"}, {"txt": "b"}]}], ["rule 1 ('seq')", "field 'replies.1.txt'", "Extra inputs"]),
+    ([{"name": "f", "fault": {"error": "broken_error"}}], ["rule 1 ('f')", "field 'fault.error'", "overloaded_error"]),
+    ([{"name": "f", "fault": {"after_events": 2}}], ["rule 1 ('f')", "field 'fault'", "after_events needs an error"]),
+    ([{"name": "n", "reply": {"text": "a"}, "times": 0}], ["rule 1 ('n')", "field 'times'", "greater than or equal to 1"]),
+    ([{"name": "both", "reply": {"text": "a"}, "replies": [{"text": "b"}]}], ["rule 1 ('both')", "either reply or replies"]),
+    ([{"reply": {"text": "a"}}, {"match": {"model": "x"}}], ["rule 2:", "needs a reply, replies or a fault"]),
+    ([{"name": "s", "reply": {"stop_reason": "done"}}], ["rule 1 ('s')", "field 'reply.stop_reason'", "end_turn"]),
+    ([{"name": "u", "reply": {"usage": {"output_tokens": -1}}}], ["rule 1 ('u')", "field 'reply.usage.output_tokens'"]),
+    ([{"name": "d", "fault": {"first_token_delay": "inf"}}], ["rule 1 ('d')", "field 'fault.first_token_delay'", "finite"]),
+    ([{"name": "x", "reply": {"text": "a"}, "unknown": 1}], ["rule 1 ('x')", "field 'unknown'", "Extra inputs"]),
+    ([{"name": "tools", "match": {"tools": "get_weather"}, "reply": {"text": "a"}}], ["rule 1 ('tools')", "field 'match.tools'"]),
+    (["just a string"], ["rule 1:", "valid dictionary"]),
+]
+
+
+@pytest.mark.parametrize(("rules", "expected"), BAD_RULES)
+def test_bad_rules_are_named_by_rule_and_field(rules, expected):
+    with pytest.raises(ScriptError) as caught:
+        script.parse(rules)
+    for part in expected:
+        assert part in str(caught.value)
+
+
+@pytest.mark.parametrize("text", ["hello", "42", "{rules: 5}"])
+def test_a_rules_file_that_is_not_a_list_says_what_it_should_be(text):
+    with pytest.raises(ScriptError) as caught:
+        script.loads(text)
+    message = str(caught.value)
+    assert "rules" in message and not message.startswith(":")
+
+
+def test_unparsable_files_say_which_syntax(tmp_path: Path):
+    (tmp_path / "bad.yaml").write_text("- name: [unclosed\n")
+    (tmp_path / "bad.json").write_text('[{"name": "x",]')
+    (tmp_path / "binary.yaml").write_bytes(b"\xff\xfe\x00rules")
+    with pytest.raises(ScriptError, match="not valid YAML"):
+        script.load(tmp_path / "bad.yaml")
+    with pytest.raises(ScriptError, match="not valid JSON"):
+        script.load(tmp_path / "bad.json")
+    with pytest.raises(ScriptError, match="not UTF-8"):
+        script.load(tmp_path / "binary.yaml")
+
+
+# --- dateline serve --script ----------------------------------------------------------------
+
+
+def clean_env() -> dict[str, str]:
+    dropped = ("DATELINE_", "ANTHROPIC_", "FORCE_COLOR", "TTY_COMPATIBLE", "TTY_INTERACTIVE")
+    return {k: v for k, v in os.environ.items() if not k.startswith(dropped)}
+
+
+def dateline(*args: str, **kwargs: Any) -> list[str]:
+    command = shutil.which("dateline")
+    assert command is not None, "the `dateline` console script is not installed"
+    return [command, *args]
+
+
+@pytest.fixture
+def serve(tmp_path: Path):
+    """Start ``dateline serve`` with flags; wait until it answers; stop it at the end."""
+    started: list[subprocess.Popen] = []
+
+    def run(*args: str) -> str:
+        port = free_port()
+        log = (tmp_path / f"serve-{port}.log").open("wb")
+        proc = subprocess.Popen(
+            dateline("serve", "--port", str(port), *args), stdout=log, stderr=subprocess.STDOUT, env=clean_env()
+        )
+        started.append(proc)
+        base_url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert proc.poll() is None, (tmp_path / f"serve-{port}.log").read_text()
+            try:
+                httpx.get(f"{base_url}/v1/models", timeout=2)
+                return base_url
+            except httpx.TransportError:
+                time.sleep(0.1)
+        raise AssertionError("dateline serve did not start")
+
+    yield run
+    for proc in started:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
+
+
+@pytest.mark.parametrize("suffix", [".yaml", ".json"])
+def test_serve_script_answers_with_the_rules(serve, tmp_path: Path, suffix: str):
+    path = tmp_path / f"rules{suffix}"
+    path.write_text(yaml.safe_dump(RULES) if suffix == ".yaml" else json.dumps(RULES))
+    base_url = serve("--script", str(path), "--admin-token", "secret", "--request-log-size", "5")
+    with sdk(base_url) as client:
+        assert ask(client, "What is the weather in Paris?") == "Sunny, 21 degrees."
+        assert ask(client, "Tell me about tide pools") not in ("Sunny, 21 degrees.", "")
+        assert complete(client)["completion"] == " An old-style answer."
+    # --admin-token guards the admin API; --request-log-size bounds the log.
+    assert httpx.get(f"{base_url}/_dateline/rules").status_code == 401
+    guarded = {"x-dateline-admin-token": "secret"}
+    described = httpx.get(f"{base_url}/_dateline/rules", headers=guarded).json()
+    assert [(r["name"], r["hits"]) for r in described["rules"]] == [("weather", 1), ("legacy", 1)]
+    with sdk(base_url) as client:
+        for _ in range(5):
+            ask(client)
+    logged = httpx.get(f"{base_url}/_dateline/requests", headers=guarded).json()["data"]
+    assert len(logged) == 5
+
+
+BAD_FILES = [
+    (
+        "rules.yaml",
+        "- name: fine\n  reply: {text: hi}\n- name: greet\n  match: {endpoint: chat}\n  reply: {text: hi}\n",
+        ["rule 2 ('greet')", "field 'match.endpoint'"],
+    ),
+    ("rules.json", '[{"name": "slow", "fault": {"token_delay": -1}}]', ["rule 1 ('slow')", "field 'fault.token_delay'"]),
+    ("rules.yaml", "- name: [unclosed\n", ["not valid YAML"]),
+]
+
+
+@pytest.mark.parametrize(("name", "text", "expected"), BAD_FILES)
+def test_serve_refuses_a_bad_rules_file(tmp_path: Path, name: str, text: str, expected: list[str]):
+    path = tmp_path / name
+    path.write_text(text)
+    result = subprocess.run(
+        dateline("serve", "--port", str(free_port()), "--script", str(path)),
+        capture_output=True, text=True, timeout=60, env=clean_env(),
+    )
+    assert result.returncode == 2, result.stderr
+    assert str(path) in result.stderr
+    for part in expected:
+        assert part in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
+
+
+def test_serve_refuses_a_missing_rules_file(tmp_path: Path):
+    result = subprocess.run(
+        dateline("serve", "--port", str(free_port()), "--script", str(tmp_path / "nowhere.yaml")),
+        capture_output=True, text=True, timeout=60, env=clean_env(),
+    )
+    assert result.returncode == 2
+    assert "nowhere.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+# --- loading at run time --------------------------------------------------------------------
+
+
+def test_rules_load_at_run_time_as_yaml_or_json(admin: httpx.Client, client: anthropic.Anthropic):
+    assert ask(client, "weather in Oslo?") != "Sunny, 21 degrees."
+    response = admin.put("/_dateline/rules", content=yaml.safe_dump(RULES), headers={"content-type": "application/yaml"})
+    assert response.status_code == 200, response.text
+    assert ask(client, "weather in Oslo?") == "Sunny, 21 degrees."
+    changed = [{"name": "json", "match": {"last_user": "Oslo"}, "reply": {"text": "From JSON."}}]
+    response = admin.put("/_dateline/rules", content=json.dumps(changed), headers={"content-type": "application/json"})
+    assert response.status_code == 200, response.text
+    assert ask(client, "weather in Oslo?") == "From JSON."
+    assert admin.delete("/_dateline/rules").status_code == 200
+    assert ask(client, "weather in Oslo?") not in ("From JSON.", "Sunny, 21 degrees.")
+
+
+def test_a_bad_rules_file_over_the_admin_api_keeps_the_old_rules(admin: httpx.Client, rules, client):
+    rules(RULES)
+    bad = "- name: good\n  reply: {text: x}\n- name: broken\n  match: {model: 5}\n  reply: {text: y}\n"
+    response = admin.put("/_dateline/rules", content=bad, headers={"content-type": "application/yaml"})
+    assert response.status_code == 400
+    body = response.json()
+    assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+    assert "rule 2 ('broken')" in body["error"]["message"] and "field 'match.model'" in body["error"]["message"]
+    assert body["request_id"] == response.headers["request-id"]
+    assert ask(client, "weather in Rome") == "Sunny, 21 degrees."
+
+
+# --- what each match kind selects -------------------------------------------------------------
+
+
+def test_endpoint(rules, client: anthropic.Anthropic):
+    rules([
+        {"match": {"endpoint": "count_tokens"}, "reply": {"text": "x", "usage": {"input_tokens": 7}}},
+        {"match": {"endpoint": "complete"}, "reply": {"text": "Completed."}},
+        {"match": {"endpoint": "messages"}, "reply": {"text": "Messaged."}},
+    ])
+    assert ask(client) == "Messaged."
+    assert complete(client)["completion"] == " Completed."
+    count = client.messages.count_tokens(model=MODEL, messages=[{"role": "user", "content": "Hello there"}])
+    assert count.input_tokens == 7
+
+
+@pytest.mark.parametrize(
+    ("pattern", "model", "hit"),
+    [
+        ("claude-sonnet-4-5", "claude-sonnet-4-5", True),
+        ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", False),
+        ("claude-sonnet-*", "claude-sonnet-4-5-20250929", True),
+        ("claude-*-4-?", "claude-opus-4-1", True),
+        ("claude-3-*", "claude-sonnet-4-5", False),
+    ],
+)
+def test_model_exact_and_glob(rules, client, pattern: str, model: str, hit: bool):
+    rules([{"match": {"model": pattern}, "reply": {"text": "Scripted."}}])
+    assert (ask(client, model=model) == "Scripted.") is hit
+
+
+def test_regex_is_searched_in_the_last_user_turn_only(rules, client):
+    rules([{"match": {"last_user": r"(?i)\bweather in (paris|rome)\b"}, "reply": {"text": "Scripted."}}])
+    assert ask(client, "What's the WEATHER in Paris today?") == "Scripted."
+    assert ask(client, "What's the weather in Lima today?") != "Scripted."
+    # An earlier user turn that matches does not count.
+    history = [
+        {"role": "user", "content": "weather in Rome?"},
+        {"role": "assistant", "content": "Mild."},
+        {"role": "user", "content": [{"type": "text", "text": "And tomorrow?"}]},
+    ]
+    message = client.messages.create(model=MODEL, max_tokens=100, messages=history)
+    assert message.content[0].text != "Scripted."
+    history[-1]["content"] = [{"type": "text", "text": "and the weather in rome"}]
+    message = client.messages.create(model=MODEL, max_tokens=100, messages=history)
+    assert message.content[0].text == "Scripted."
+
+
+def test_regex_sees_tool_results_of_the_last_user_turn(rules, client):
+    rules([{"match": {"last_user": "18 degrees"}, "reply": {"text": "It is mild."}}])
+    messages = [
+        {"role": "user", "content": "Weather?"},
+        {"role": "assistant", "content": [{"type": "tool_use", "id": "toolu_1", "name": "get_weather", "input": {}}]},
+        {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_1", "content": "18 degrees, cloudy"}]},
+    ]
+    message = client.messages.create(model=MODEL, max_tokens=100, messages=messages)
+    assert message.content[0].text == "It is mild."
+
+
+WEATHER = {"name": "get_weather", "description": "Weather", "input_schema": {"type": "object", "properties": {}}}
+TIME = {"name": "get_time", "description": "Time", "input_schema": {"type": "object", "properties": {}}}
+
+
+def test_tools_offered(rules, client):
+    rules([{"match": {"tools": ["get_weather", "get_time"]}, "reply": {"text": "Scripted."}}])
+    assert ask(client, tools=[TIME, WEATHER]) == "Scripted."
+    assert ask(client, tools=[WEATHER]) != "Scripted."  # every named tool must be offered
+    assert ask(client) != "Scripted."
+
+
+def test_metadata_user_id(rules, client):
+    rules([{"match": {"user_id": "user-42"}, "reply": {"text": "Scripted."}}])
+    assert ask(client, metadata={"user_id": "user-42"}) == "Scripted."
+    assert ask(client, metadata={"user_id": "user-43"}) != "Scripted."
+    assert ask(client) != "Scripted."
+
+
+def test_request_header(rules, client):
+    rules([{"match": {"headers": {"X-Test-Case": "^checkout-"}}, "reply": {"text": "Scripted."}}])
+    assert ask(client, extra_headers={"x-test-case": "checkout-7"}) == "Scripted."
+    assert ask(client, extra_headers={"x-test-case": "login-7"}) != "Scripted."
+    assert ask(client) != "Scripted."
+
+
+def test_api_key(rules, served: ServerThread):
+    rules([{"match": {"api_key": "sk-ant-alice"}, "reply": {"text": "Hello Alice."}}])
+    with sdk(served.base_url, api_key="sk-ant-alice") as alice, sdk(served.base_url, api_key="sk-ant-bob") as bob:
+        assert ask(alice) == "Hello Alice."
+        assert ask(bob) != "Hello Alice."
+    # The key sent as a bearer token is the same key.
+    with sdk(served.base_url, api_key=None, auth_token="sk-ant-alice") as bearer:
+        assert ask(bearer) == "Hello Alice."
+
+
+def test_every_given_field_must_hold(rules, client):
+    rules([{"match": {"model": "claude-opus-*", "last_user": "poem"}, "reply": {"text": "Scripted."}}])
+    assert ask(client, "a poem please", model="claude-opus-4-1") == "Scripted."
+    assert ask(client, "a poem please") != "Scripted."
+    assert ask(client, "an essay please", model="claude-opus-4-1") != "Scripted."
+
+
+def test_rules_are_tried_in_order(rules, client):
+    rules([
+        {"name": "specific", "match": {"last_user": "Paris"}, "reply": {"text": "First."}},
+        {"name": "catch-all", "reply": {"text": "Second."}},
+    ])
+    assert ask(client, "Paris?") == "First."
+    assert ask(client, "Lima?") == "Second."
+
+
+def test_unmatched_requests_fall_through_to_the_built_in_model(rules, client):
+    built_in = ask(client, "Tell me about tide pools")
+    rules([{"match": {"last_user": "weather"}, "reply": {"text": "Scripted."}}])
+    assert ask(client, "Tell me about tide pools") == built_in
+    assert built_in and built_in != "Scripted."
+
+
+def test_replies_in_sequence_and_the_last_repeats(rules, client, admin):
+    rules([{"name": "seq", "replies": [{"text": "One."}, {"text": "Two."}, {"text": "Three."}]}])
+    assert [ask(client) for _ in range(5)] == ["One.", "Two.", "Three.", "Three.", "Three."]
+    assert admin.get("/_dateline/rules").json()["rules"][0]["hits"] == 5
+
+
+def test_times_limits_a_rule(rules, client, admin):
+    rules([
+        {"name": "twice", "reply": {"text": "Scripted."}, "times": 2},
+        {"name": "then", "replies": [{"text": "A."}, {"text": "B."}], "times": 3},
+    ])
+    answers = [ask(client) for _ in range(6)]
+    assert answers[:5] == ["Scripted.", "Scripted.", "A.", "B.", "B."]
+    assert answers[5] not in ("Scripted.", "A.", "B.")  # both used up: the built-in model answers
+    assert [r["hits"] for r in admin.get("/_dateline/rules").json()["rules"]] == [2, 3]
+
+
+def test_loading_rules_resets_their_counts(rules, client):
+    spec = [{"reply": {"text": "Once."}, "times": 1}]
+    rules(spec)
+    assert ask(client) == "Once."
+    assert ask(client) != "Once."
+    rules(spec)
+    assert ask(client) == "Once."
+
+
+def test_scripter_is_safe_under_concurrent_matches():
+    # A `times` limit holds however many threads match at once.
+    import concurrent.futures
+
+    scripter = Scripter(script.parse([{"reply": {"text": "x"}, "times": 50}]))
+    request = script.Request.of("messages", {"model": MODEL, "messages": []}, {}, None)
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        decisions = list(pool.map(lambda _: scripter.decide(request), range(200)))
+    assert sum(d is not None for d in decisions) == 50
