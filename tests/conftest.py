@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
-import uvicorn
 
-from dateline import Settings, create_app, errors
+from dateline import errors
 from dateline.backends import Backend
+from dateline.testing import DatelineServer
 from dateline.types import Event
 
 
@@ -25,32 +23,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-class ServerThread:
-    """uvicorn serving a Dateline app in a background thread of the test process."""
-
-    def __init__(self, settings: Settings | None = None, **app_kwargs) -> None:
-        self.port = free_port()
-        app = create_app(settings or Settings(), **app_kwargs)
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
-        self.server = uvicorn.Server(config)
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __enter__(self) -> ServerThread:
-        self.thread.start()
-        deadline = time.monotonic() + 10
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("server did not start")
-            time.sleep(0.01)
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
+# The server tests run against is the one users get from the pytest plugin.
+ServerThread = DatelineServer
 
 
 @pytest.fixture(scope="session")

@@ -144,6 +144,27 @@ def test_a_rules_file_that_is_not_a_list_says_what_it_should_be(text):
     assert "rules" in message and not message.startswith(":")
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("- name: bin\n  reply: {tool_use: [{name: f, input: {data: !!binary aGk=}}]}\n", ["rule 1 ('bin')", "field 'reply.tool_use.0.input'", "not JSON"]),
+        ("- name: big\n  reply: {tool_use: [{name: f, input: {n: 123456789012345678901234567890}}]}\n", ["rule 1 ('big')", "field 'reply.tool_use.0.input'"]),
+        ("- name: many\n  reply: {usage: {input_tokens: 99999999999999999999}}\n", ["rule 1 ('many')", "field 'reply.usage.input_tokens'"]),
+        ("- name: 2024-01-01\n  reply: {text: x}\n", ["rule 1 ('2024-01-01')", "field 'name'"]),
+    ],
+)
+def test_yaml_values_json_cannot_carry_are_refused_at_load(text: str, expected: list[str]):
+    with pytest.raises(ScriptError) as caught:
+        script.loads(text)
+    for part in expected:
+        assert part in str(caught.value)
+
+
+def test_tool_input_is_kept_as_the_client_reads_it():
+    loaded = script.loads("- reply: {tool_use: [{name: f, input: {when: 2024-01-01, n: [1, 2.5]}}]}\n")
+    assert loaded.rules[0].reply.tool_use[0].input == {"when": "2024-01-01", "n": [1, 2.5]}
+
+
 def test_unparsable_files_say_which_syntax(tmp_path: Path):
     (tmp_path / "bad.yaml").write_text("- name: [unclosed\n")
     (tmp_path / "bad.json").write_text('[{"name": "x",]')
@@ -231,32 +252,33 @@ BAD_FILES = [
         ["rule 2 ('greet')", "field 'match.endpoint'"],
     ),
     ("rules.json", '[{"name": "slow", "fault": {"token_delay": -1}}]', ["rule 1 ('slow')", "field 'fault.token_delay'"]),
-    ("rules.yaml", "- name: [unclosed\n", ["not valid YAML"]),
+    ("broken.yaml", "- name: [unclosed\n", ["not valid YAML"]),
+    ("missing.yaml", None, ["No such file"]),
 ]
 
 
-@pytest.mark.parametrize(("name", "text", "expected"), BAD_FILES)
-def test_serve_refuses_a_bad_rules_file(tmp_path: Path, name: str, text: str, expected: list[str]):
-    path = tmp_path / name
-    path.write_text(text)
-    result = subprocess.run(
-        dateline("serve", "--port", str(free_port()), "--script", str(path)),
-        capture_output=True, text=True, timeout=60, env=clean_env(),
-    )
-    assert result.returncode == 2, result.stderr
-    assert str(path) in result.stderr
-    for part in expected:
-        assert part in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-
-
-def test_serve_refuses_a_missing_rules_file(tmp_path: Path):
-    result = subprocess.run(
-        dateline("serve", "--port", str(free_port()), "--script", str(tmp_path / "nowhere.yaml")),
-        capture_output=True, text=True, timeout=60, env=clean_env(),
-    )
-    assert result.returncode == 2
-    assert "nowhere.yaml" in result.stderr and "Traceback" not in result.stderr
+def test_serve_refuses_a_bad_rules_file(tmp_path: Path):
+    # One process per file, all at once: each takes a while to start.
+    running = []
+    for name, text, expected in BAD_FILES:
+        path = tmp_path / name
+        if text is not None:
+            path.write_text(text)
+        proc = subprocess.Popen(
+            dateline("serve", "--port", str(free_port()), "--script", str(path)),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+        )
+        running.append((proc, path, expected))
+    for proc, path, expected in running:
+        try:
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            proc.kill()
+        assert proc.returncode == 2, stderr
+        assert stderr.startswith(f"dateline: {path}: ")
+        for part in expected:
+            assert part in stderr
+        assert "Traceback" not in stderr + stdout
 
 
 # --- loading at run time --------------------------------------------------------------------

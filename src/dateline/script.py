@@ -69,10 +69,23 @@ class ToolCall(_Strict):
     input: dict[str, Any] = Field(default_factory=dict)
     id: str | None = None
 
+    @field_validator("input")
+    @classmethod
+    def _json(cls, value: dict[str, Any]) -> dict[str, Any]:
+        # YAML has values JSON lacks (binary, dates, huge integers): keep the
+        # input as the client will read it, or refuse it now, not at request time.
+        try:
+            return orjson.loads(orjson.dumps(value))
+        except TypeError as exc:
+            raise ValueError(f"not JSON: {exc}") from None
+
+
+_MAX_INT = 2**63 - 1  # the largest integer the JSON encoder writes
+
 
 class Usage(_Strict):
-    input_tokens: int | None = Field(default=None, ge=0)
-    output_tokens: int | None = Field(default=None, ge=0)
+    input_tokens: int | None = Field(default=None, ge=0, le=_MAX_INT)
+    output_tokens: int | None = Field(default=None, ge=0, le=_MAX_INT)
 
 
 class Reply(_Strict):
@@ -107,8 +120,10 @@ class Fault(_Strict):
     error: ErrorType | None = None  #: answer with this API error
     message: str | None = None  #: its message (default: the API's usual one)
     retry_after: float | None = Field(default=None, ge=0)  #: seconds, sent as ``retry-after``
-    after_events: int | None = Field(default=None, ge=0)  #: stream this many events, then the error
-    disconnect_after_events: int | None = Field(default=None, ge=0)  #: ...or drop the connection
+    #: Stream this many events, then the error (or drop the connection). A
+    #: request that does not stream gets either at once.
+    after_events: int | None = Field(default=None, ge=0)
+    disconnect_after_events: int | None = Field(default=None, ge=0)
     first_token_delay: float | None = Field(default=None, ge=0)  #: seconds before the first event
     token_delay: float | None = Field(default=None, ge=0)  #: seconds before each delta
 
@@ -188,7 +203,7 @@ def _describe(exc: pydantic.ValidationError, data: Any) -> str:
         index = loc[1]
         rules = data.get("rules") if isinstance(data, dict) else None
         name = rules[index].get("name") if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict) else None
-        where = f"rule {index + 1}" + (f" ({name!r})" if name else "")
+        where = f"rule {index + 1}" + (f" ({str(name)!r})" if name else "")
         loc = loc[2:]
     field = ".".join(str(p) for p in loc)
     message = err["msg"].removeprefix("Value error, ")
@@ -277,6 +292,14 @@ class Scripter:
             self.script = script
             self._hits = [0] * len(script.rules)
             self.active = bool(script.rules)
+
+    def prepend(self, rule: Rule) -> None:
+        """Put ``rule`` first, keeping how often the others have matched
+        (``load`` would start them over, and a spent ``times`` rule would fire again)."""
+        with self._lock:
+            self.script = Script(rules=[rule, *self.script.rules])
+            self._hits = [0, *self._hits]
+            self.active = True
 
     def reset(self) -> None:
         self.load(Script())

@@ -162,7 +162,7 @@ class DatelineServer:
             parsed = parse([rule]).rules[0]
         except ScriptError as exc:
             raise ScriptError(f"fail({error!r}): {str(exc).partition(', ')[2] or exc}") from None
-        _prepend(self.state.scripter, parsed)
+        self.state.scripter.prepend(parsed)
 
     # -- request log -----------------------------------------------------------
 
@@ -201,17 +201,6 @@ def _to_script(rules: Any) -> Script:
             )
         return loads(text)
     return parse(list(rules) if isinstance(rules, tuple) else rules)
-
-
-def _prepend(scripter: Any, rule: Any) -> None:
-    """Put ``rule`` first, keeping how often the rules already there have matched
-    (``load`` would start them over, and a spent ``times`` rule would fire again)."""
-    from .script import Script
-
-    with scripter._lock:
-        scripter.script = Script(rules=[rule, *scripter.script.rules])
-        scripter._hits = [0, *scripter._hits]
-        scripter.active = True
 
 
 @cache

@@ -113,8 +113,10 @@ def test_bad_rules_are_a_400_naming_rule_and_field(admin: httpx.Client, served: 
     assert message.startswith("rule 2 ('late'), field 'fault.first_token_delay': ")
     # The rules loaded before stay in force.
     assert [r["name"] for r in admin.get("/_dateline/rules").json()["rules"]] == ["hello", "busy"]
-    for body in (b"\x80abc", b"rules: {", b"- 1\n- 2\n", b"[]]"):
+    unserialisable = b"- reply: {tool_use: [{name: f, input: {data: !!binary aGk=}}]}\n"
+    for body in (b"\x80abc", b"rules: {", b"- 1\n- 2\n", b"[]]", unserialisable, b"!!python/object:os.system ls"):
         assert_error(admin.put("/_dateline/rules", content=body), 400, "invalid_request_error")
+    assert [r["name"] for r in admin.get("/_dateline/rules").json()["rules"]] == ["hello", "busy"]
 
 
 def test_an_empty_body_clears_the_rules(admin: httpx.Client):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,6 +16,8 @@ import anthropic
 import httpx
 import pytest
 from conftest import ServerThread, sse_events
+
+from dateline import Settings
 
 MODEL = "claude-sonnet-4-5"
 TOOL_ID = re.compile(r"^toolu_011C[0-9A-Za-z]{20}$")
@@ -162,8 +165,10 @@ def test_streamed_and_whole_replies_agree(rules, client):
 # --- the stream is the built-in model's stream ---------------------------------------------------
 
 
-def raw_stream(http: httpx.Client, body: dict[str, Any], version: str = "2023-06-01", path: str = "/v1/messages") -> str:
-    response = http.post(path, json={**body, "stream": True}, headers={"anthropic-version": version})
+def raw_stream(
+    http: httpx.Client, body: dict[str, Any], version: str = "2023-06-01", path: str = "/v1/messages", headers: dict[str, str] | None = None
+) -> str:
+    response = http.post(path, json={**body, "stream": True}, headers={"anthropic-version": version, **(headers or {})})
     assert response.status_code == 200, response.text
     assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
     return response.text
@@ -215,6 +220,17 @@ def test_the_sdk_folds_a_scripted_stream(rules, client):
         final = stream.get_final_message()
     assert len(texts) > 3 and "".join(texts) == "Streaming, word by word, like any reply."
     assert final.content[1].input == {"city": "Oslo"} and final.stop_reason == "tool_use"
+
+
+def test_a_scripted_stream_is_paced_like_the_built_in_one():
+    # --token-delay slows every stream, scripted or not.
+    with ServerThread(Settings(token_delay=0.02)) as slow, httpx.Client(base_url=slow.base_url, timeout=30) as raw:
+        raw.put("/_dateline/rules", json=[{"reply": {"text": "one two three four five six seven eight nine ten"}}])
+        start = time.monotonic()
+        text = raw_stream(raw, request(), headers={"x-api-key": "k"})
+        elapsed = time.monotonic() - start
+    deltas = sum(name == "content_block_delta" for name, _ in sse_events(text))
+    assert deltas >= 10 and elapsed >= deltas * 0.02
 
 
 # --- legacy completions ------------------------------------------------------------------------

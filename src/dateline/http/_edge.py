@@ -72,6 +72,7 @@ class Call:
     fault_header: str | None = None
     #: The rule (or ``dateline-fault`` header) answering this request, if any.
     decision: Decision | None = None
+    #: When the request arrived (the request log's ``time``).
     received: float = field(default_factory=time.time)
 
     @property
@@ -149,6 +150,8 @@ class Endpoint:
                     result = plan.migrate_response(result)
                 # The hot path: two ASGI messages, no Response object.
                 body = orjson.dumps(result)
+                if op.scripted:
+                    record(call, 200)  # before the answer, so a client that has it can read its entry
                 await send(
                     {
                         "type": "http.response.start",
@@ -161,8 +164,6 @@ class Endpoint:
                     }
                 )
                 await send({"type": "http.response.body", "body": body})
-                if op.scripted:
-                    record(call, 200)
                 return
             if isinstance(result, Stream):
                 events = faults.faulty(result.events, fault) if fault is not None else result.events
