@@ -38,6 +38,35 @@ def base_url(server: ServerThread) -> str:
     return server.base_url
 
 
+@pytest.fixture(scope="module")
+def served() -> Iterator[ServerThread]:
+    """A server of the module's own, for tests that load rules or read the log."""
+    with ServerThread() as running:
+        yield running
+
+
+@pytest.fixture
+def admin(served: ServerThread) -> Iterator[httpx.Client]:
+    """The admin API of ``served``; the test starts with an empty log and leaves no rules."""
+    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
+        raw.delete("/_dateline/requests")
+        yield raw
+        raw.delete("/_dateline/rules")
+        raw.delete("/_dateline/requests")
+
+
+@pytest.fixture
+def rules(admin: httpx.Client):
+    """Load rules into ``served`` through the admin API."""
+
+    def load(data: list[dict[str, Any]]) -> dict[str, Any]:
+        response = admin.put("/_dateline/rules", json=data)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    return load
+
+
 @pytest.fixture
 def client(base_url: str) -> Iterator[anthropic.Anthropic]:
     """The official SDK as today's users run it (version 2026-10-21, Bearer auth)."""

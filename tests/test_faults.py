@@ -39,30 +39,6 @@ ERRORS = {
 }
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
-
-
-@pytest.fixture
-def admin(served: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
-        raw.delete("/_dateline/requests")
-        yield raw
-        raw.delete("/_dateline/rules")
-        raw.delete("/_dateline/requests")
-
-
-@pytest.fixture
-def rules(admin: httpx.Client):
-    def load(data: list[dict[str, Any]]) -> None:
-        response = admin.put("/_dateline/rules", json=data)
-        assert response.status_code == 200, response.text
-
-    return load
-
-
 def logged(admin: httpx.Client) -> list[dict[str, Any]]:
     return admin.get("/_dateline/requests").json()["data"]
 

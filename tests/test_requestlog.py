@@ -21,21 +21,6 @@ MESSAGE: dict[str, Any] = {"model": MODEL, "max_tokens": 50, "messages": [{"role
 ENTRY_KEYS = {"time", "request_id", "method", "path", "version", "betas", "api_key", "headers", "body", "rule", "status"}
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
-
-
-@pytest.fixture
-def admin(served: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
-        raw.delete("/_dateline/requests")
-        yield raw
-        raw.delete("/_dateline/rules")
-        raw.delete("/_dateline/requests")
-
-
 @pytest.fixture
 def http(served: ServerThread) -> Iterator[httpx.Client]:
     headers = {"x-api-key": "sk-ant-raw", "anthropic-version": "2023-06-01"}

@@ -33,32 +33,6 @@ RULES: list[dict[str, Any]] = [
 ]
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
-
-
-@pytest.fixture
-def admin(served: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
-        yield raw
-        raw.delete("/_dateline/rules")
-        raw.delete("/_dateline/requests")
-
-
-@pytest.fixture
-def rules(admin: httpx.Client):
-    """Load rules into the running server through the admin API."""
-
-    def load(data: list[dict[str, Any]]) -> dict[str, Any]:
-        response = admin.put("/_dateline/rules", json=data)
-        assert response.status_code == 200, response.text
-        return response.json()
-
-    return load
-
-
 def sdk(base_url: str, api_key: str = "sk-ant-test", **kwargs: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(
         base_url=base_url, api_key=api_key, max_retries=0, timeout=30, _strict_response_validation=True, **kwargs

@@ -36,23 +36,9 @@ ROUTES = [
 
 
 @pytest.fixture(scope="module")
-def served() -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
 def guarded() -> Iterator[ServerThread]:
     with ServerThread(Settings(admin_token="t", api_keys=["sk-ant-real"])) as running:
         yield running
-
-
-@pytest.fixture
-def admin(served: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
-        yield raw
-        raw.delete("/_dateline/rules")
-        raw.delete("/_dateline/requests")
 
 
 def assert_error(response: httpx.Response, status: int, error_type: str) -> str:

@@ -30,28 +30,6 @@ WEATHER = {
 }
 
 
-@pytest.fixture(scope="module")
-def served() -> Iterator[ServerThread]:
-    with ServerThread() as running:
-        yield running
-
-
-@pytest.fixture
-def admin(served: ServerThread) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=served.base_url, timeout=10) as raw:
-        yield raw
-        raw.delete("/_dateline/rules")
-
-
-@pytest.fixture
-def rules(admin: httpx.Client):
-    def load(data: list[dict[str, Any]]) -> None:
-        response = admin.put("/_dateline/rules", json=data)
-        assert response.status_code == 200, response.text
-
-    return load
-
-
 @pytest.fixture
 def client(served: ServerThread) -> Iterator[anthropic.Anthropic]:
     with anthropic.Anthropic(
