@@ -21,6 +21,7 @@ import jsonschema
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
 
+from claude_code import TOOL_NAMES, tool_schema
 from conftest import sse_events
 from dateline.backends._base import accumulate
 
@@ -976,65 +977,7 @@ def test_thinking_disabled(http: httpx.Client) -> None:
 # A Claude Code session
 # --------------------------------------------------------------------------
 
-_DRAFT7 = "http://json-schema.org/draft-07/schema#"
-_CC_TOOL_NAMES = [
-    "Task", "Bash", "Glob", "Grep", "ExitPlanMode", "Read", "Edit", "MultiEdit", "Write", "NotebookEdit",
-    "WebFetch", "TodoWrite", "WebSearch", "BashOutput", "KillShell", "Skill", "SlashCommand",
-    "AskUserQuestion", "EnterPlanMode", "ListMcpResourcesTool", "ReadMcpResourceTool", "LSP",
-    "mcp__ide__getDiagnostics", "mcp__ide__executeCode",
-]
-
-
-def _cc_schema(name: str) -> dict[str, Any]:
-    if name == "Bash":
-        return {
-            "type": "object",
-            "properties": {
-                "command": {"type": "string", "description": "The command to execute"},
-                "timeout": {"type": "number", "description": "Optional timeout in milliseconds (max 600000)"},
-                "description": {"type": "string"},
-                "run_in_background": {"type": "boolean"},
-            },
-            "required": ["command"],
-            "additionalProperties": False,
-            "$schema": _DRAFT7,
-        }
-    if name == "TodoWrite":
-        return {
-            "type": "object",
-            "properties": {
-                "todos": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "properties": {
-                            "content": {"type": "string", "minLength": 1},
-                            "status": {"type": "string", "enum": ["pending", "in_progress", "completed"]},
-                            "activeForm": {"type": "string", "minLength": 1},
-                        },
-                        "required": ["content", "status", "activeForm"],
-                        "additionalProperties": False,
-                    },
-                }
-            },
-            "required": ["todos"],
-            "additionalProperties": False,
-            "$schema": _DRAFT7,
-        }
-    return {
-        "type": "object",
-        "properties": {
-            "file_path": {"type": "string", "description": "The absolute path to the file"},
-            "pattern": {"type": "string"},
-            "limit": {"type": "number"},
-        },
-        "required": ["file_path"] if name in ("Read", "Write", "Edit") else [],
-        "additionalProperties": False,
-        "$schema": _DRAFT7,
-    }
-
-
-CC_TOOLS = [{"name": n, "description": f"The {n} tool.", "input_schema": _cc_schema(n)} for n in _CC_TOOL_NAMES]
+CC_TOOLS = [{"name": n, "description": f"The {n} tool.", "input_schema": tool_schema(n)} for n in TOOL_NAMES]
 CC_HEADERS = {
     "anthropic-beta": ",".join(
         [
@@ -1088,7 +1031,7 @@ def test_claude_code_session(http: httpx.Client) -> None:
     assert turn["stop_reason"] == "tool_use"
     call = turn["content"][2]
     assert call["name"] == "Bash"
-    jsonschema.validate(call["input"], _cc_schema("Bash"))
+    jsonschema.validate(call["input"], tool_schema("Bash"))
     assert turn["usage"]["input_tokens"] > 500  # 24 tool schemas are not free
 
     echoed = [{k: v for k, v in block.items() if v is not None} for block in turn["content"]]
