@@ -24,8 +24,18 @@ class RequestLog:
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
-            return list(self._entries)
+            entries = list(self._entries)
+        return [_readable(entry) for entry in entries]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+
+
+def _readable(entry: dict[str, Any]) -> dict[str, Any]:
+    # Headers are kept as the server got them (a list of byte pairs): decoding
+    # them only when someone reads the log keeps recording cheap.
+    headers = entry.get("headers")
+    if isinstance(headers, list):
+        entry = {**entry, "headers": {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}}
+    return entry

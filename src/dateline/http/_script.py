@@ -73,7 +73,7 @@ def record(call: Call, status: int) -> None:
         "version": call.version,
         "betas": call.betas,
         "api_key": call.api_key,
-        "headers": _headers(call),
+        "headers": call.scope["headers"],  # raw; decoded when the log is read
         "body": call.body,
         "rule": None if decision is None else {"index": decision.rule, "name": decision.name},
         "status": status,
