@@ -55,11 +55,25 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     routes = [
         Route(
             "/v1/messages",
-            Endpoint(state, post=Operation(messages.create, "messages", MessageCreateParams, scripted=True)),
+            Endpoint(
+                state,
+                post=Operation(
+                    messages.create, "messages", MessageCreateParams, check=messages.check_create, scripted=True
+                ),
+            ),
         ),
         Route(
             "/v1/messages/count_tokens",
-            Endpoint(state, post=Operation(messages.count_tokens, "count_tokens", MessageCountTokensParams, scripted=True)),
+            Endpoint(
+                state,
+                post=Operation(
+                    messages.count_tokens,
+                    "count_tokens",
+                    MessageCountTokensParams,
+                    check=messages.check_count,
+                    scripted=True,
+                ),
+            ),
         ),
         Route(
             "/v1/complete",

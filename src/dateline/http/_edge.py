@@ -110,6 +110,8 @@ class Operation:
     max_body: int = 32 * MB
     versioned: bool = True
     authenticated: bool = True
+    #: The API's rules beyond the schema; with validation, run once per distinct body.
+    check: Callable[[Call], None] | None = None
     #: Rules and faults may answer it, and it is written to the request log.
     scripted: bool = False
     #: Guarded by the admin token instead of an API key; the body is read raw.
@@ -271,12 +273,14 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
     if plan is not None and plan.request_up:
         body = plan.migrate_request(body)
     call.body = body
-    # Validation is a pure function of the bytes: a body seen before and found
-    # valid (clients repeat requests a lot) is not validated again.
+    # Validation and the checks are pure functions of the bytes: a body seen
+    # before and found valid (clients repeat requests a lot) is not checked again.
     key = (call.version, raw)
     params = op.valid.get(key)
     if params is None:
         call.params = _validate(op, body)
+        if op.check is not None:
+            op.check(call)
         if len(raw) <= _VALID_MAX_BYTES:
             op.valid[key] = call.params
             if len(op.valid) > _VALID_ENTRIES:

@@ -20,10 +20,20 @@ _THINKING_DOCS = (
 )
 
 
+def check_create(call: Call) -> None:
+    """What the edge checks of a ``create`` body once it is valid."""
+    check_model(call, call.body["model"], max_tokens=call.body["max_tokens"])
+    check_request(call, call.body)
+
+
+def check_count(call: Call) -> None:
+    """What the edge checks of a ``count_tokens`` body once it is valid."""
+    check_model(call, call.body["model"])
+    check_request(call, call.body)
+
+
 async def create(call: Call) -> dict[str, Any] | Stream:
     request = call.body
-    check_model(call, request["model"], max_tokens=request["max_tokens"])
-    check_request(call, request)
     if request.get("stream"):
         return Stream(call.backend.messages(request, stream=True))
     return await call.backend.message(request)
@@ -31,8 +41,6 @@ async def create(call: Call) -> dict[str, Any] | Stream:
 
 async def count_tokens(call: Call) -> dict[str, Any]:
     request = call.body
-    check_model(call, request["model"])
-    check_request(call, request)
     return {"input_tokens": await call.backend.count_tokens(request)}
 
 
