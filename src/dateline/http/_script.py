@@ -65,20 +65,20 @@ def record(call: Call, status: int) -> None:
     if not log.size:
         return
     decision = call.decision
-    entry: dict[str, Any] = {
-        "time": call.received,
-        "request_id": call.request_id,
-        "method": call.scope["method"],
-        "path": call.scope["path"],
-        "version": call.version,
-        "betas": call.betas,
-        "api_key": call.api_key,
-        "headers": call.scope["headers"],  # raw; decoded when the log is read
-        "body": call.body,
-        "rule": None if decision is None else {"index": decision.rule, "name": decision.name},
-        "status": status,
-    }
-    log.add(entry)
+    scope = call.scope
+    log.add(
+        call.received,
+        call.request_id,
+        scope["method"],
+        scope["path"],
+        call.version,
+        call.betas,
+        call.api_key,
+        scope["headers"],  # raw; decoded when the log is read
+        call.body,
+        None if decision is None else {"index": decision.rule, "name": decision.name},
+        status,
+    )
 
 
 def check_admin(call: Call) -> None:
