@@ -4,7 +4,7 @@ request log, and the admin token."""
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from .. import errors, faults
 from ..script import Decision, Fault, Request, ScriptError
