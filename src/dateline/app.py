@@ -18,8 +18,8 @@ from .catalog import Catalog
 from .http import Endpoint, Operation, error_response, request_id
 from .requestlog import RequestLog
 from .resources import admin, completions, messages, models
-from .script import Scripter, load
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
+from .script import Scripter, load
 from .settings import Settings
 from .thinking import Signer
 

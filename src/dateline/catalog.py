@@ -40,9 +40,9 @@ ptc            programmatic tool calling (code execution calling other tools)
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Collection, Iterable, Iterator
-import dataclasses
 from dataclasses import dataclass
 from typing import Any
 

@@ -9,12 +9,11 @@ import uuid
 from datetime import date, datetime
 
 import pytest
+from claude_code import BASH, CODING_TOOLS, DRAFT7, GLOB, GREP, READ, TASK, TODO_WRITE, WEB_FETCH
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from dateline.backends._tool_input import generate_tool_input, validate_tool_input
-
-from claude_code import BASH, CODING_TOOLS, DRAFT7, GLOB, GREP, READ, TASK, TODO_WRITE, WEB_FETCH
 
 CONTEXT = "Find where the retry budget is configured and explain the backoff policy"
 

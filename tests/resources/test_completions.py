@@ -15,7 +15,6 @@ from typing import Any
 import anthropic
 import httpx
 import pytest
-
 from conftest import FailingBackend, ServerThread, sse_events
 
 MODEL = "claude-2.1"

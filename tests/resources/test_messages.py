@@ -20,9 +20,9 @@ import httpx
 import jsonschema
 import pytest
 from anthropic.lib.streaming._messages import accumulate_event
-
 from claude_code import TOOL_NAMES, tool_schema
 from conftest import sse_events
+
 from dateline.backends._base import accumulate
 
 MODEL = "claude-haiku-4-5"

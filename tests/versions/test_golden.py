@@ -19,7 +19,6 @@ from typing import Any
 
 import httpx
 import pytest
-
 from conftest import FailingBackend, ServerThread, sse_events
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -18,14 +18,13 @@ import orjson
 
 from .. import errors, tokenizer
 from .._content import blocks, content_text, system_text
+from ..http import new_id
 from ..thinking import Signer
 from ..types import EventStream
 from . import _prose
 from ._base import Backend
 from ._tool_input import generate_tool_input
 from ._turn import Block, Turn, turn_events, turn_message
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class BuiltinModel(Backend):
@@ -109,7 +108,7 @@ class BuiltinModel(Backend):
             if used + text_tokens + tokenizer.count(tool_json) <= budget:
                 if text:
                     out.append(Block("text", text))
-                out.append(Block("tool_use", tool_id=_tool_id(rng), name=tool["name"], input=value, input_json=tool_json))
+                out.append(Block("tool_use", tool_id=new_id("toolu", rng), name=tool["name"], input=value, input_json=tool_json))
                 return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
             # The call does not fit: the model runs out of room mid-sentence.
             longer = _prose.reply(context, rng, wants_long=True)
@@ -168,15 +167,6 @@ def _prefilled(conversation: list[dict[str, Any]]) -> bool:
         return False
     content = blocks(conversation[-1]["content"])
     return bool(content) and content[-1].get("type") == "text"
-
-
-def _tool_id(rng: random.Random) -> str:
-    n = rng.getrandbits(120)
-    chars = []
-    for _ in range(20):
-        n, r = divmod(n, 62)
-        chars.append(_ALPHABET[r])
-    return "toolu_011C" + "".join(chars)
 
 
 def _tool_results(conversation: list[dict[str, Any]], user_blocks: list[dict[str, Any]]) -> list[tuple[str, str]]:

@@ -14,13 +14,12 @@ from typing import Any
 import orjson
 
 from .. import tokenizer
+from ..http import new_id
 from ..script import Reply
 from ..thinking import Signer
 from ..types import EventStream
 from ._base import Backend
 from ._turn import Block, Turn, turn_events, turn_message
-
-_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
 class ScriptedReply(Backend):
@@ -62,7 +61,7 @@ class ScriptedReply(Backend):
             out.append(Block("text", reply.text, tokens=tokenizer.count(reply.text)))
         for call in reply.tool_use:
             raw = orjson.dumps(call.input).decode()
-            tool_id = call.id or "toolu_011C" + "".join(rng.choice(_ALPHABET) for _ in range(20))
+            tool_id = call.id or new_id("toolu", rng)
             out.append(Block("tool_use", tool_id=tool_id, name=call.name, input_json=raw, tokens=tokenizer.count(raw)))
         stop_reason = reply.stop_reason or ("tool_use" if reply.tool_use else "end_turn")
         output = sum(b.tokens for b in out)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import random
 
 _ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 # Random bytes map straight onto the alphabet; this runs twice per request,
@@ -10,8 +11,10 @@ _ALPHABET = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 _TO_BASE62 = bytes(_ALPHABET[b % 62] for b in range(256))
 
 
-def new_id(prefix: str) -> str:
-    return f"{prefix}_011C{os.urandom(20).translate(_TO_BASE62).decode()}"
+def new_id(prefix: str, rng: random.Random | None = None) -> str:
+    """A fresh id; with ``rng``, the id that generator gives (for reproducible replies)."""
+    raw = rng.randbytes(20) if rng is not None else os.urandom(20)
+    return f"{prefix}_011C{raw.translate(_TO_BASE62).decode()}"
 
 
 def request_id() -> str:
