@@ -80,9 +80,9 @@ class BuiltinModel(Backend):
         if thinking.get("type") in ("enabled", "adaptive") and budget > 0:
             omitted = thinking.get("display") == "omitted"
             limit = min(budget, thinking.get("budget_tokens") or budget)
-            text, _ = _truncate(_prose.thinking(context, rng), limit)
+            text, _, count = _truncate(_prose.thinking(context, rng), limit)
             signature = self.signer.sign("" if omitted else text, omitted=omitted)
-            out.append(Block("thinking", "" if omitted else text, signature, tokens=tokenizer.count(text)))
+            out.append(Block("thinking", "" if omitted else text, signature, tokens=count))
         used = sum(b.tokens for b in out)
         if used >= budget:
             return Turn(out, "max_tokens", None, budget)
@@ -117,10 +117,10 @@ class BuiltinModel(Backend):
         stop_sequence = None
         if cut is not None:
             text, stop_sequence = text[: cut[0]], cut[1]
-        text, truncated = _truncate(text, budget - used)
+        text, truncated, count = _truncate(text, budget - used)
         if text:
             out.append(Block("text", text))
-        output = used + tokenizer.count(text)
+        output = used + count
         if truncated:
             return Turn(out, "max_tokens", None, budget)
         if stop_sequence is not None:
@@ -225,8 +225,10 @@ def _find_stop(text: str, stop_sequences: Any) -> tuple[int, str] | None:
     return best
 
 
-def _truncate(text: str, limit: int) -> tuple[str, bool]:
+def _truncate(text: str, limit: int) -> tuple[str, bool, int]:
+    """``text`` cut to ``limit`` tokens, whether it was cut, and its token count."""
     tokens = tokenizer.split(text)
     if len(tokens) <= limit:
-        return text, False
-    return "".join(tokens[: max(limit, 0)]), True
+        return text, False, len(tokens)
+    limit = max(limit, 0)
+    return "".join(tokens[:limit]), True, limit
