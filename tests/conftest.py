@@ -71,7 +71,7 @@ def rules(admin: httpx.Client):
 def client(base_url: str) -> Iterator[anthropic.Anthropic]:
     """The official SDK as today's users run it (version 2026-10-21, Bearer auth)."""
     with anthropic.Anthropic(
-        base_url=base_url, api_key="sk-ant-test", max_retries=0, _strict_response_validation=True
+        base_url=base_url, api_key="sk-ant-test", max_retries=0, timeout=30, _strict_response_validation=True
     ) as sdk:
         yield sdk
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -48,17 +47,10 @@ def sdk(served: ServerThread, **kwargs: Any) -> anthropic.Anthropic:
     return anthropic.Anthropic(base_url=served.base_url, **options)
 
 
-@pytest.fixture
-def client(served: ServerThread) -> Iterator[anthropic.Anthropic]:
-    with sdk(served) as official:
-        yield official
-
-
-@pytest.fixture
-def http(served: ServerThread) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
-    with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as raw:
-        yield raw
+@pytest.fixture(scope="module")
+def base_url(served: ServerThread) -> str:
+    """This module's tests (and the shared ``client``/``http`` fixtures) talk to its own server."""
+    return served.base_url
 
 
 def assert_envelope(response: httpx.Response, status: int, error_type: str, message: str | None = None) -> dict[str, Any]:

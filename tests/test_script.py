@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -39,10 +38,10 @@ def sdk(base_url: str, api_key: str = "sk-ant-test", **kwargs: Any) -> anthropic
     )
 
 
-@pytest.fixture
-def client(served: ServerThread) -> Iterator[anthropic.Anthropic]:
-    with sdk(served.base_url) as official:
-        yield official
+@pytest.fixture(scope="module")
+def base_url(served: ServerThread) -> str:
+    """This module's tests (and the shared ``client``/``http`` fixtures) talk to its own server."""
+    return served.base_url
 
 
 def ask(client: anthropic.Anthropic, text: str = "Hello there", **params: Any) -> str:

@@ -15,7 +15,7 @@ from . import errors
 from .backends import Backend, BuiltinModel
 from .betas import KNOWN_BETAS
 from .catalog import Catalog
-from .http import Endpoint, Operation, error_response, request_id
+from .http import Endpoint, Handler, Operation, error_response, request_id
 from .requestlog import RequestLog
 from .resources import admin, completions, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
@@ -51,7 +51,6 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         scripter=Scripter(load(settings.script) if settings.script else None),
         log=RequestLog(settings.request_log_size),
     )
-    admin_only = {"versioned": False, "authenticated": False, "admin": True}
     routes = [
         Route(
             "/v1/messages",
@@ -81,22 +80,15 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         ),
         Route(
             "/_dateline/rules",
-            Endpoint(
+            _admin(
                 state,
-                get=Operation(admin.get_rules, "admin", **admin_only),
-                put=Operation(admin.put_rules, "admin", **admin_only),
-                post=Operation(admin.put_rules, "admin", **admin_only),
-                delete=Operation(admin.delete_rules, "admin", **admin_only),
+                get=admin.get_rules,
+                put=admin.put_rules,
+                post=admin.put_rules,
+                delete=admin.delete_rules,
             ),
         ),
-        Route(
-            "/_dateline/requests",
-            Endpoint(
-                state,
-                get=Operation(admin.get_requests, "admin", **admin_only),
-                delete=Operation(admin.delete_requests, "admin", **admin_only),
-            ),
-        ),
+        Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
         Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
         Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),
     ]
@@ -108,6 +100,17 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.router.redirect_slashes = False
     app.state.dateline = state
     return app
+
+
+def _admin(state: State, **handlers: Handler) -> Endpoint:
+    """An endpoint of the admin API: no API version or key, the admin token instead."""
+    return Endpoint(
+        state,
+        **{
+            method: Operation(handler, "admin", versioned=False, authenticated=False, admin=True)
+            for method, handler in handlers.items()
+        },
+    )
 
 
 async def _http_exception(request: Request, exc: Exception) -> Response:

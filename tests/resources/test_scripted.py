@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import re
 import time
-from collections.abc import Iterator
 from typing import Any
 
 import anthropic
@@ -30,19 +29,10 @@ WEATHER = {
 }
 
 
-@pytest.fixture
-def client(served: ServerThread) -> Iterator[anthropic.Anthropic]:
-    with anthropic.Anthropic(
-        base_url=served.base_url, api_key="sk-ant-test", max_retries=0, timeout=30, _strict_response_validation=True
-    ) as sdk:
-        yield sdk
-
-
-@pytest.fixture
-def http(served: ServerThread) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
-    with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as raw:
-        yield raw
+@pytest.fixture(scope="module")
+def base_url(served: ServerThread) -> str:
+    """This module's tests (and the shared ``client``/``http`` fixtures) talk to its own server."""
+    return served.base_url
 
 
 def request(text: str = "Hello there", **params: Any) -> dict[str, Any]:

@@ -9,7 +9,7 @@ streams the same way.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -28,9 +28,13 @@ class Block:
     signature: str = ""
     tool_id: str = ""
     name: str = ""
-    input: dict[str, Any] = field(default_factory=dict)
     input_json: str = ""
     tokens: int = 0  # output tokens it costs, hidden thinking included
+
+    @property
+    def input(self) -> dict[str, Any]:
+        """A tool call's input, read from its JSON (the one copy kept)."""
+        return orjson.loads(self.input_json)
 
     def content(self) -> dict[str, Any]:
         """The block as it appears in a non-streamed ``Message``."""
@@ -38,7 +42,7 @@ class Block:
             return {"type": "text", "text": self.text}
         if self.type == "thinking":
             return {"type": "thinking", "thinking": self.text, "signature": self.signature}
-        return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": orjson.loads(self.input_json)}
+        return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": self.input}
 
 
 @dataclass

@@ -108,7 +108,7 @@ class BuiltinModel(Backend):
             if used + text_tokens + tokenizer.count(tool_json) <= budget:
                 if text:
                     out.append(Block("text", text))
-                out.append(Block("tool_use", tool_id=new_id("toolu", rng), name=tool["name"], input=value, input_json=tool_json))
+                out.append(Block("tool_use", tool_id=new_id("toolu", rng), name=tool["name"], input_json=tool_json))
                 return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
             # The call does not fit: the model runs out of room mid-sentence.
             longer = _prose.reply(context, rng, wants_long=True)

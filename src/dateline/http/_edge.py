@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, NamedTuple
 
 import orjson
 import pydantic
@@ -45,15 +45,6 @@ class Stream(NamedTuple):
     """A handler's streamed answer: head events, framed as SSE by the edge."""
 
     events: EventStream
-
-
-class Reply(NamedTuple):
-    """A handler's answer that is not a plain 200 JSON body."""
-
-    body: bytes | dict[str, Any]
-    status: int = 200
-    media_type: str = _JSON
-    headers: Mapping[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -97,7 +88,7 @@ class Call:
         return Headers(scope=self.scope)
 
 
-Handler = Callable[[Call], Awaitable["dict[str, Any] | Stream | Reply"]]
+Handler = Callable[[Call], Awaitable["dict[str, Any] | Stream"]]
 
 
 @dataclass(frozen=True)
@@ -145,7 +136,7 @@ class Endpoint:
             plan = _check_headers(call, op, self.state)
             if op.params is not None:
                 await _read_params(call, op, plan, receive)
-            fault = await apply_script(call) if op.scripted else None
+            fault = await apply_script(call, op.endpoint) if op.scripted else None
             result = await op.handler(call)
             if type(result) is dict:
                 if plan is not None and plan.response_down:
@@ -167,15 +158,8 @@ class Endpoint:
                 )
                 await send({"type": "http.response.body", "body": body})
                 return
-            if isinstance(result, Stream):
-                events = faults.faulty(result.events, fault) if fault is not None else result.events
-                response: Response = await _stream_response(events, plan, rid)
-            else:
-                body = result.body
-                if type(body) is dict:
-                    body = orjson.dumps(plan.migrate_response(body) if plan else body)
-                headers = {"request-id": rid, **(result.headers or {})}
-                response = Response(body, status_code=result.status, media_type=result.media_type, headers=headers)
+            events = faults.faulty(result.events, fault) if fault is not None else result.events
+            response: Response = await _stream_response(events, plan, rid)
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
         except faults.DropConnection:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from ._edge import Call
 
 
-async def apply_script(call: Call) -> Fault | None:
+async def apply_script(call: Call, endpoint: str) -> Fault | None:
     """Decide the rule or fault for ``call``; raise an immediate fault's error.
 
     Returns the fault still to apply to the answer (latency, a broken stream).
@@ -26,8 +26,7 @@ async def apply_script(call: Call) -> Fault | None:
         except ScriptError as exc:
             raise errors.InvalidRequestError(str(exc)) from None
     if header is None or not faults.is_immediate(header):
-        endpoint = _ENDPOINTS.get(call.scope["path"]) if state.scripter.active else None
-        if endpoint is not None:
+        if state.scripter.active:
             request = Request.of(endpoint, call.body or {}, _headers(call), call.api_key)
             call.decision = state.scripter.decide(request)
     if header is not None:
@@ -51,9 +50,6 @@ async def apply_script(call: Call) -> Fault | None:
             raise faults.DropConnection()
         return None
     return fault
-
-
-_ENDPOINTS = {"/v1/messages": "messages", "/v1/complete": "complete", "/v1/messages/count_tokens": "count_tokens"}
 
 
 def _headers(call: Call) -> dict[str, str]:

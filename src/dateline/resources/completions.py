@@ -13,7 +13,7 @@ from typing import Any
 from .. import errors
 from ..http import Call, Stream, new_id
 from ..types import Event, EventStream
-from .messages import _range, check_model
+from .messages import check_model, check_range
 
 HUMAN, ASSISTANT = "\n\nHuman:", "\n\nAssistant:"
 _TURN = re.compile(r"\n\n(Human|Assistant):")
@@ -33,9 +33,9 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     if params["max_tokens_to_sample"] < 1:
         raise errors.InvalidRequestError("max_tokens_to_sample: Input should be greater than or equal to 1")
     # The same sampling ranges as the Messages API.
-    _range("temperature", params.get("temperature"), 0, 1)
-    _range("top_p", params.get("top_p"), 0, 1)
-    _range("top_k", params.get("top_k"), 0)
+    check_range("temperature", params.get("temperature"), 0, 1)
+    check_range("top_p", params.get("top_p"), 0, 1)
+    check_range("top_k", params.get("top_k"), 0)
     request = to_messages_request(params)
     events = call.backend.messages(request, stream=bool(params.get("stream")))
     completion_id = new_id("compl")
@@ -118,7 +118,7 @@ async def _completion_events(events: EventStream, cid: str, model: str, request:
                 held, text = None, held + text
                 hit = next((seq for seq in stops if text.startswith(seq)), None)
                 if hit is not None:
-                    yield Event("completion", _event(cid, model, "", "stop_sequence", hit))
+                    yield Event("completion", _completion(cid, model, "", "stop_sequence", hit))
                     close = getattr(events, "aclose", None)  # stop the backend generating
                     if close is not None:
                         await close()
@@ -126,29 +126,17 @@ async def _completion_events(events: EventStream, cid: str, model: str, request:
                 if any(len(seq) > len(text) and seq.startswith(text) for seq in stops):
                     held, text = text, ""
             if text:
-                yield Event("completion", _event(cid, model, text, None, None))
+                yield Event("completion", _completion(cid, model, text, None, None))
         elif name == "ping":
             yield Event("ping", {"type": "ping"})
         elif name == "message_delta":
             if held:
                 # The backend stopped before (or without) saying a word.
-                yield Event("completion", _event(cid, model, held, None, None))
+                yield Event("completion", _completion(cid, model, held, None, None))
             delta = data["delta"]
             if delta["stop_reason"] == "max_tokens":
                 stop_reason, stop = "max_tokens", None
             else:
                 # A natural end is the model reaching the built-in "\n\nHuman:" stop.
                 stop_reason, stop = "stop_sequence", delta.get("stop_sequence") or HUMAN
-            yield Event("completion", _event(cid, model, "", stop_reason, stop))
-
-
-def _event(cid: str, model: str, text: str, stop_reason: str | None, stop: str | None) -> dict[str, Any]:
-    return {
-        "type": "completion",
-        "id": cid,
-        "completion": text,
-        "stop_reason": stop_reason,
-        "model": model,
-        "stop": stop,
-        "log_id": cid,
-    }
+            yield Event("completion", _completion(cid, model, "", stop_reason, stop))

@@ -55,7 +55,7 @@ def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> Non
         )
 
 
-def _range(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
+def check_range(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
     if value is None:
         return
     if low is not None and value < low:
@@ -67,14 +67,14 @@ def _range(name: str, value: Any, low: float | None = None, high: float | None =
 def check_request(call: Call, request: dict[str, Any]) -> None:
     """The API's rules on parameters and on the shape of the conversation."""
     max_tokens = request.get("max_tokens")
-    _range("max_tokens", max_tokens, 0)
-    _range("temperature", request.get("temperature"), 0, 1)
-    _range("top_p", request.get("top_p"), 0, 1)
-    _range("top_k", request.get("top_k"), 0)
+    check_range("max_tokens", max_tokens, 0)
+    check_range("temperature", request.get("temperature"), 0, 1)
+    check_range("top_p", request.get("top_p"), 0, 1)
+    check_range("top_k", request.get("top_k"), 0)
     thinking = request.get("thinking") or {}
     if thinking.get("type") == "enabled":
         budget = thinking.get("budget_tokens")
-        _range("thinking.enabled.budget_tokens", budget, 1024)
+        check_range("thinking.enabled.budget_tokens", budget, 1024)
         if max_tokens is not None and budget is not None and max_tokens <= budget:
             raise errors.InvalidRequestError(_THINKING_DOCS)
     if thinking.get("type") in ("enabled", "adaptive") and (request.get("tool_choice") or {}).get("type") in ("any", "tool"):
