@@ -16,6 +16,8 @@ from dateline.backends import Backend
 from dateline.testing import DatelineServer
 from dateline.types import Event
 
+pytest_plugins = ["postgres"]  # tests/postgres.py; tests/ is on sys.path, as for `from conftest import`
+
 
 def free_port() -> int:
     with socket.socket() as s:

@@ -3,6 +3,8 @@ happen outside any endpoint (unknown paths)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from starlette.applications import Starlette
@@ -15,12 +17,15 @@ from . import errors
 from .backends import Backend, BuiltinModel
 from .betas import KNOWN_BETAS
 from .catalog import Catalog
+from .batch_processor import BatchProcessor
 from .http import Endpoint, Handler, Operation, error_response, request_id
+from .http._edge import MB
 from .requestlog import RequestLog
-from .resources import admin, completions, messages, models
+from .resources import admin, batches, completions, files, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
 from .script import Scripter, load
 from .settings import Settings
+from .store import Blobs, LocalBlobs, Store
 from .thinking import Signer
 
 
@@ -34,7 +39,11 @@ class State:
     signer: Signer
     scripter: Scripter
     log: RequestLog
+    store: Store
+    blobs: Blobs
     known_betas: frozenset[str] = KNOWN_BETAS
+    #: Set while the app runs (between start-up and shutdown).
+    processor: BatchProcessor | None = None
 
     def __post_init__(self) -> None:
         self.accepted_keys = self.settings.accepted_keys
@@ -50,6 +59,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         signer=signer,
         scripter=Scripter(load(settings.script) if settings.script else None),
         log=RequestLog(settings.request_log_size),
+        store=Store(settings.resolved_database_url()),
+        blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
     )
     routes = [
         Route(
@@ -89,11 +100,50 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             ),
         ),
         Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
+        Route(
+            "/v1/messages/batches",
+            Endpoint(
+                state,
+                post=Operation(batches.create, "batches", batches.BatchCreateParams, max_body=256 * MB),
+                get=Operation(batches.list_batches, "batches"),
+            ),
+        ),
+        Route(
+            "/v1/messages/batches/{batch_id}",
+            Endpoint(
+                state, get=Operation(batches.retrieve, "batches"), delete=Operation(batches.delete, "batches")
+            ),
+        ),
+        Route("/v1/messages/batches/{batch_id}/cancel", Endpoint(state, post=Operation(batches.cancel, "batches"))),
+        Route("/v1/messages/batches/{batch_id}/results", Endpoint(state, get=Operation(batches.results, "batches"))),
+        Route(
+            "/v1/files",
+            Endpoint(state, post=Operation(files.upload, "files"), get=Operation(files.list_files, "files")),
+        ),
+        Route(
+            "/v1/files/{file_id}",
+            Endpoint(state, get=Operation(files.retrieve, "files"), delete=Operation(files.delete, "files")),
+        ),
+        Route("/v1/files/{file_id}/content", Endpoint(state, get=Operation(files.download, "files"))),
         Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
         Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await state.store.open()
+        state.processor = BatchProcessor(state)
+        state.processor.start()
+        try:
+            yield
+        finally:
+            await state.processor.stop()
+            state.processor = None
+            await state.store.close()
+
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         exception_handlers={HTTPException: _http_exception, Exception: _unexpected},
     )
     # A trailing slash is an unknown path (404 with the envelope), not a bare redirect.

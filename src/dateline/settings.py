@@ -3,6 +3,8 @@ variables, then the built-in defaults."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
@@ -30,7 +32,32 @@ class Settings(BaseSettings):
     admin_token: str | None = None
     #: How many requests ``/_dateline/requests`` keeps; 0 turns the log off.
     request_log_size: int = Field(default=1000, ge=0)
+    #: Where the embedded SQLite database and uploaded files live
+    #: (default ``$XDG_DATA_HOME/dateline``, else ``~/.local/share/dateline``).
+    data_dir: Path | None = None
+    #: ``postgresql://…`` (or ``sqlite:///…``) instead of the embedded SQLite.
+    database_url: str | None = None
+    #: The server's address as clients see it (behind a proxy), for ``results_url``.
+    public_url: str | None = None
+    #: How many batch requests each process works on at once.
+    batch_concurrency: int = Field(default=32, ge=1)
+    #: Seconds between looks for batch work when idle (other processes may add some).
+    batch_poll_interval: float = Field(default=1.0, gt=0)
+    #: Seconds a worker holds a batch request before another may take it over.
+    batch_lease: float = Field(default=60.0, gt=0)
+    #: Seconds after creation a batch expires (the API's 24 hours).
+    batch_expiry: float = Field(default=86400.0, gt=0)
 
     @property
     def accepted_keys(self) -> frozenset[str] | None:
         return frozenset(self.api_keys) if self.api_keys else None
+
+    def resolved_data_dir(self) -> Path:
+        from .store import default_data_dir
+
+        return self.data_dir if self.data_dir is not None else default_data_dir()
+
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{self.resolved_data_dir() / 'dateline.db'}"

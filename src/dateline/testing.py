@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -66,14 +67,20 @@ class DatelineServer:
         from .app import create_app
 
         values = settings.model_dump() if settings is not None else {}
-        self.settings = _isolated_settings()(**{**values, **options})
+        values = {**values, **options}
+        # Batches and files go to a fresh directory of their own unless told otherwise.
+        self._data_dir: tempfile.TemporaryDirectory[str] | None = None
+        if values.get("data_dir") is None and values.get("database_url") is None:
+            self._data_dir = tempfile.TemporaryDirectory(prefix="dateline-")
+            values["data_dir"] = self._data_dir.name
+        self.settings = _isolated_settings()(**values)
         self.app: Starlette = create_app(self.settings, backend=backend)
         self._initial_rules = self.state.scripter.script
         # Hold the port from here on: nothing else can take it before the server starts.
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="off")
+        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
             target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"dateline:{self.port}", daemon=True
@@ -108,6 +115,8 @@ class DatelineServer:
         if self._thread.is_alive():
             self._thread.join(timeout=10)
         self._socket.close()
+        if self._data_dir is not None:
+            self._data_dir.cleanup()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -65,6 +65,8 @@ class Call:
     decision: Decision | None = None
     #: When the request arrived (the request log's ``time``).
     received: float = field(default_factory=time.time)
+    #: The ASGI receive channel, for handlers that read a body the edge does not (uploads).
+    receive: Receive | None = None
 
     @property
     def backend(self) -> Backend:
@@ -88,7 +90,9 @@ class Call:
         return Headers(scope=self.scope)
 
 
-Handler = Callable[[Call], Awaitable["dict[str, Any] | Stream"]]
+#: A handler answers with a JSON object, a Stream of events, or (for raw
+#: bytes such as downloads) a Response of its own.
+Handler = Callable[[Call], Awaitable["dict[str, Any] | Stream | Response"]]
 
 
 @dataclass(frozen=True)
@@ -129,7 +133,7 @@ class Endpoint:
             op = self.operations.get(scope["method"])
             if op is None:
                 raise errors.MethodNotAllowedError(headers={"allow": self.allow})
-            call = Call(rid, self.state, scope)
+            call = Call(rid, self.state, scope, receive=receive)
             if op.admin:
                 check_admin(call)
                 call.raw = await _read_body(scope, receive, op.max_body)
@@ -158,8 +162,12 @@ class Endpoint:
                 )
                 await send({"type": "http.response.body", "body": body})
                 return
-            events = faults.faulty(result.events, fault) if fault is not None else result.events
-            response: Response = await _stream_response(events, plan, rid)
+            if isinstance(result, Response):
+                response: Response = result
+                response.headers["request-id"] = rid
+            else:
+                events = faults.faulty(result.events, fault) if fault is not None else result.events
+                response = await _stream_response(events, plan, rid)
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
         except faults.DropConnection:
@@ -262,7 +270,7 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
     key = (call.version, raw)
     params = op.valid.get(key)
     if params is None:
-        call.params = _validate(op, body)
+        call.params = validate(op.params, body)  # type: ignore[arg-type]
         if op.check is not None:
             op.check(call)
         if len(raw) <= _VALID_MAX_BYTES:
@@ -276,7 +284,8 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
 _VALID_ENTRIES, _VALID_MAX_BYTES = 1024, 16 * 1024
 
 
-def _validate(op: Operation, body: dict[str, Any]) -> Any:
+def validate(params: type[pydantic.BaseModel], body: dict[str, Any]) -> Any:
+    """``body`` as ``params`` (strictly), or the API's invalid_request_error."""
     try:
         # orjson reads JSON 1024 levels deep but writes only 254: refuse here
         # what handlers, backends and the tokenizer could not write back.
@@ -286,7 +295,7 @@ def _validate(op: Operation, body: dict[str, Any]) -> Any:
     try:
         # Strict: handlers and backends read the body as sent, so a value that
         # only coerces to its type ("16" for 16, "false" for False) is refused.
-        return op.params.model_validate(body, strict=True)  # type: ignore[union-attr]
+        return params.model_validate(body, strict=True)
     except pydantic.ValidationError as exc:
         raise errors.InvalidRequestError(format_validation_error(exc)) from None
 

@@ -10,7 +10,7 @@ from ..http import Call
 
 async def list_models(call: Call) -> dict[str, Any]:
     query = call.query
-    limit = _limit(query.get("limit"))
+    limit = page_limit(query.get("limit"))
     after_id, before_id = query.get("after_id"), query.get("before_id")
     try:
         return call.state.catalog.page(after_id=after_id, before_id=before_id, limit=limit)
@@ -28,7 +28,8 @@ async def retrieve(call: Call) -> dict[str, Any]:
     return call.state.catalog.to_api(info)
 
 
-def _limit(raw: str | None) -> int:
+def page_limit(raw: str | None) -> int:
+    """A list endpoint's ``limit`` query parameter: 1–1000, default 20."""
     if raw is None:
         return 20
     try:

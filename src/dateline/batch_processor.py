@@ -1,0 +1,149 @@
+"""Working through Message Batches in the background.
+
+Every Dateline process runs one processor. It claims a handful of pending
+requests at a time from the store (so several processes share the work
+without doing any of it twice), answers each exactly as ``POST /v1/messages``
+would — same validation, same checks, same backend — and writes the
+results back in one transaction. A claim is a lease: if the process dies,
+its requests are claimed again once the lease runs out, and the result of
+a request is written only by the worker holding it, so none is lost and
+none appears twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+import uuid
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from . import errors, faults
+from .http import Call, request_id
+from .http._edge import validate
+from .http._script import apply_script
+from .resources import messages
+from .schemas import MessageCreateParams
+from .store import ERRORED, SUCCEEDED, Claimed, Outcome
+from .versions import VERSIONS
+
+if TYPE_CHECKING:
+    from .app import State
+
+logger = logging.getLogger("dateline.batches")
+
+# What a batch request's Call shows of "its" HTTP request: there is none.
+_SCOPE = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": [], "query_string": b""}
+
+
+class BatchProcessor:
+    def __init__(self, state: State) -> None:
+        self.state = state
+        self.store = state.store
+        settings = state.settings
+        self.concurrency = settings.batch_concurrency
+        self.poll_interval = settings.batch_poll_interval
+        self.lease = settings.batch_lease
+        #: This process's name on its claims.
+        self.worker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        self._wake = asyncio.Event()
+        self._versions: dict[str, str] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self.run(), name="dateline batch processor")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    def wake(self) -> None:
+        """There is new work (a batch was just created here): look now, not at the next poll."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                worked = await self.step()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.exception("batch processing failed; retrying")
+                worked = False
+            if not worked:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_interval)
+                self._wake.clear()
+
+    async def step(self) -> bool:
+        """Claim and answer one handful of requests; False when there was nothing to do."""
+        now = time.time()
+        claimed = await self.store.claim(self.worker, self.concurrency, lease=self.lease, now=now)
+        if not claimed:
+            await self.store.sweep(now)
+            return False
+        missing = {c.batch_id for c in claimed} - self._versions.keys()
+        if missing:
+            self._versions.update(await self.store.versions(missing))
+        renewal = asyncio.create_task(self._renew(claimed))
+        try:
+            outcomes = await asyncio.gather(*(self.answer(c) for c in claimed))
+        finally:
+            renewal.cancel()
+        await self.store.finish(self.worker, outcomes)
+        await self.store.settle({c.batch_id for c in claimed}, time.time())
+        return True
+
+    async def _renew(self, claimed: list[Claimed]) -> None:
+        """Hold the lease while a slow backend is still answering."""
+        while True:
+            await asyncio.sleep(self.lease / 3)
+            await self.store.renew(self.worker, claimed, time.time() + self.lease)
+
+    async def answer(self, claimed: Claimed) -> Outcome:
+        version = self._versions.get(claimed.batch_id, "2023-06-01")
+        try:
+            message = await answer(self.state, version, orjson.loads(claimed.params))
+        except errors.APIError as exc:
+            result = {"type": "errored", "error": exc.to_dict(None)}
+            return Outcome(claimed.batch_id, claimed.idx, ERRORED, orjson.dumps(result).decode())
+        except Exception:
+            logger.exception("unexpected error answering batch request %s/%s", claimed.batch_id, claimed.custom_id)
+            result = {"type": "errored", "error": errors.InternalServerError().to_dict(None)}
+            return Outcome(claimed.batch_id, claimed.idx, ERRORED, orjson.dumps(result).decode())
+        result = {"type": "succeeded", "message": message}
+        return Outcome(claimed.batch_id, claimed.idx, SUCCEEDED, orjson.dumps(result).decode())
+
+
+async def answer(state: State, version: str, params: Any) -> dict[str, Any]:
+    """One batch request, answered as ``POST /v1/messages`` answers it."""
+    if type(params) is not dict:
+        raise errors.InvalidRequestError("params: Input should be a valid dictionary")
+    plan = VERSIONS.plan(version, "messages")
+    if plan.request_up:
+        params = plan.migrate_request(params)
+    call = Call(request_id(), state, _SCOPE, version=version)
+    call.body = params
+    call.params = validate(MessageCreateParams, params)
+    if params.get("stream"):
+        raise errors.InvalidRequestError("stream: Input should be False")
+    messages.check_create(call)
+    try:
+        await apply_script(call, "messages")
+    except faults.DropConnection:
+        raise errors.APIError("Connection dropped") from None
+    message = await messages.create(call)
+    assert isinstance(message, dict)
+    if plan.response_down:
+        message = plan.migrate_response(message)
+    usage = message.get("usage")
+    if isinstance(usage, dict) and "service_tier" in usage:
+        # Copied: a backend may hand out the same dict again (the built-in model's memo).
+        message = {**message, "usage": {**usage, "service_tier": "batch"}}
+    return message

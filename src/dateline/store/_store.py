@@ -1,0 +1,352 @@
+"""The store: Message Batches and file metadata in SQLite or PostgreSQL,
+through SQLAlchemy's async engine; the schema is kept by Alembic migrations,
+run when the store opens."""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import os
+import time
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from ._tables import batch_requests as R
+from ._tables import batches as B
+from ._tables import files as F
+
+PENDING, RUNNING = "pending", "running"
+SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "expired"
+UNFINISHED = (PENDING, RUNNING)
+_MIGRATIONS = Path(__file__).with_name("migrations")
+_INSERT_CHUNK = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class Claimed:
+    """A batch request a worker now holds, until ``lease_until``."""
+
+    batch_id: str
+    idx: int
+    custom_id: str
+    params: str
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    batch_id: str
+    idx: int
+    state: str  #: SUCCEEDED or ERRORED
+    result: str  #: the result object, as JSON
+
+
+def engine_url(url: str) -> str:
+    """``postgresql://`` and ``sqlite://`` URLs, given the async drivers."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL: {url!r}")
+    base = scheme.split("+")[0]
+    if base in ("postgresql", "postgres"):
+        return f"postgresql+asyncpg://{rest}"
+    if base == "sqlite":
+        return f"sqlite+aiosqlite://{rest}"
+    raise ValueError(f"unsupported database {scheme!r}: use sqlite:/// or postgresql://")
+
+
+class Store:
+    """Durable state behind one interface, whichever database holds it.
+
+    On SQLite, transactions that write begin ``IMMEDIATE`` (on a second
+    engine), so concurrent writers queue on the lock instead of failing.
+    """
+
+    def __init__(self, url: str) -> None:
+        self.url = engine_url(url)
+        self.dialect = "sqlite" if self.url.startswith("sqlite") else "postgresql"
+        if self.dialect == "sqlite":
+            path = self.url.partition(":///")[2]
+            self.path = Path(path) if path else None
+            self.reader = self._sqlite_engine(immediate=False)
+            self.writer = self._sqlite_engine(immediate=True)
+        else:
+            self.path = None
+            self.reader = self.writer = create_async_engine(self.url, pool_size=10, max_overflow=20, pool_pre_ping=True)
+
+    def _sqlite_engine(self, *, immediate: bool) -> AsyncEngine:
+        engine = create_async_engine(self.url, connect_args={"timeout": 60})
+
+        @event.listens_for(engine.sync_engine, "connect")
+        def _connect(dbapi_connection: Any, _record: Any) -> None:
+            # Let SQLAlchemy, not the driver, decide where transactions begin.
+            dbapi_connection.isolation_level = None
+            cursor = dbapi_connection.cursor()
+            cursor.execute("PRAGMA journal_mode=WAL")
+            # WAL with NORMAL survives a killed process; only a power cut may lose the last commits.
+            cursor.execute("PRAGMA synchronous=NORMAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.close()
+
+        @event.listens_for(engine.sync_engine, "begin")
+        def _begin(connection: Any) -> None:
+            connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+        return engine
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        """Bring the schema up to date (several processes may start at once)."""
+        if self.path is not None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            await asyncio.to_thread(self._lock_sqlite, True)
+        try:
+            async with self.writer.connect() as conn:
+                if self.dialect == "postgresql":
+                    await conn.execute(sa.text("SELECT pg_advisory_lock(74205)"))
+                    await conn.commit()
+                try:
+                    await conn.run_sync(_upgrade)
+                    await conn.commit()
+                finally:
+                    if self.dialect == "postgresql":
+                        await conn.execute(sa.text("SELECT pg_advisory_unlock(74205)"))
+                        await conn.commit()
+        finally:
+            if self.path is not None:
+                self._lock_sqlite(False)
+
+    def _lock_sqlite(self, take: bool) -> None:
+        if take:
+            self._lockfile = open(f"{self.path}.migrate-lock", "w")  # noqa: SIM115 - held until released
+            fcntl.flock(self._lockfile, fcntl.LOCK_EX)
+        else:
+            fcntl.flock(self._lockfile, fcntl.LOCK_UN)
+            self._lockfile.close()
+
+    async def close(self) -> None:
+        await self.reader.dispose()
+        if self.writer is not self.reader:
+            await self.writer.dispose()
+
+    # -- batches ------------------------------------------------------------
+
+    async def create_batch(self, batch: dict[str, Any], requests: Sequence[tuple[str, str]]) -> None:
+        """Store a batch and its requests (custom_id, params as JSON) in one transaction."""
+        async with self.writer.begin() as conn:
+            await conn.execute(sa.insert(B).values(**batch))
+            for start in range(0, len(requests), _INSERT_CHUNK):
+                rows = [
+                    {"batch_id": batch["id"], "idx": start + i, "custom_id": cid, "params": params, "state": PENDING}
+                    for i, (cid, params) in enumerate(requests[start : start + _INSERT_CHUNK])
+                ]
+                await conn.execute(sa.insert(R), rows)
+
+    async def get_batch(self, batch_id: str) -> dict[str, Any] | None:
+        async with self.reader.connect() as conn:
+            row = (await conn.execute(sa.select(B).where(B.c.id == batch_id))).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def list_batches(
+        self, *, after_id: str | None, before_id: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first; ``after_id`` pages towards older batches, ``before_id`` towards newer."""
+        return await self._page(B, after_id=after_id, before_id=before_id, limit=limit)
+
+    async def _page(
+        self, table: sa.Table, *, after_id: str | None, before_id: str | None, limit: int, where: Any = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        async with self.reader.connect() as conn:
+            query = sa.select(table)
+            if where is not None:
+                query = query.where(where)
+            for cursor, older in ((after_id, True), (before_id, False)):
+                if cursor is None:
+                    continue
+                seq = (await conn.execute(sa.select(table.c.seq).where(table.c.id == cursor))).scalar()
+                if seq is None:
+                    raise KeyError(cursor)
+                query = query.where(table.c.seq < seq if older else table.c.seq > seq)
+            towards_newer = before_id is not None and after_id is None
+            query = query.order_by(table.c.seq.asc() if towards_newer else table.c.seq.desc()).limit(limit + 1)
+            rows = [dict(r) for r in (await conn.execute(query)).mappings()]
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        if towards_newer:
+            rows.reverse()
+        return rows, has_more
+
+    async def cancel_batch(self, batch_id: str, now: float) -> dict[str, Any] | None:
+        """Mark a batch canceling and cancel what has not started; None if unknown."""
+        async with self.writer.begin() as conn:
+            status = (await conn.execute(sa.select(B.c.processing_status).where(B.c.id == batch_id))).scalar()
+            if status is None:
+                return None
+            if status == "in_progress":
+                await conn.execute(
+                    sa.update(B).where(B.c.id == batch_id).values(processing_status="canceling", cancel_initiated_at=now)
+                )
+                await conn.execute(
+                    sa.update(R).where(R.c.batch_id == batch_id, R.c.state == PENDING).values(state=CANCELED)
+                )
+        await self.settle([batch_id], now)
+        return await self.get_batch(batch_id)
+
+    async def delete_batch(self, batch_id: str) -> None:
+        async with self.writer.begin() as conn:
+            await conn.execute(sa.delete(R).where(R.c.batch_id == batch_id))
+            await conn.execute(sa.delete(B).where(B.c.id == batch_id))
+
+    async def results(self, batch_id: str, *, chunk: int = 1000) -> AsyncIterator[tuple[str, str, str | None]]:
+        """(custom_id, state, result JSON) of every request, in request order, a page at a time."""
+        after = -1
+        while True:
+            async with self.reader.connect() as conn:
+                rows = (
+                    await conn.execute(
+                        sa.select(R.c.idx, R.c.custom_id, R.c.state, R.c.result)
+                        .where(R.c.batch_id == batch_id, R.c.idx > after)
+                        .order_by(R.c.idx)
+                        .limit(chunk)
+                    )
+                ).all()
+            for row in rows:
+                yield row.custom_id, row.state, row.result
+            if len(rows) < chunk:
+                return
+            after = rows[-1].idx
+
+    async def versions(self, batch_ids: Iterable[str]) -> dict[str, str]:
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(sa.select(B.c.id, B.c.version).where(B.c.id.in_(list(batch_ids))))
+            return {row.id: row.version for row in rows}
+
+    # -- the workers' side ----------------------------------------------------
+
+    async def claim(self, worker: str, limit: int, *, lease: float, now: float) -> list[Claimed]:
+        """Take up to ``limit`` requests nobody holds: pending ones, or running
+        ones whose holder's lease ran out. On PostgreSQL, rows another process
+        is claiming at this moment are skipped, not waited for."""
+        free = sa.or_(R.c.state == PENDING, sa.and_(R.c.state == RUNNING, R.c.lease_until < now))
+        chosen = sa.select(R.c.batch_id, R.c.idx).where(free).limit(limit)
+        if self.dialect == "postgresql":
+            chosen = chosen.with_for_update(skip_locked=True)
+        statement = (
+            sa.update(R)
+            .where(sa.tuple_(R.c.batch_id, R.c.idx).in_(chosen))
+            .values(state=RUNNING, claim=worker, lease_until=now + lease, attempts=R.c.attempts + 1)
+            .returning(R.c.batch_id, R.c.idx, R.c.custom_id, R.c.params)
+        )
+        async with self.writer.begin() as conn:
+            rows = (await conn.execute(statement)).all()
+        return [Claimed(r.batch_id, r.idx, r.custom_id, r.params) for r in rows]
+
+    async def renew(self, worker: str, held: Sequence[Claimed], lease_until: float) -> None:
+        """Extend the lease on requests still being worked on."""
+        if not held:
+            return
+        async with self.writer.begin() as conn:
+            await conn.execute(
+                sa.update(R)
+                .where(R.c.batch_id == sa.bindparam("b"), R.c.idx == sa.bindparam("i"), R.c.claim == worker)
+                .values(lease_until=lease_until),
+                [{"b": c.batch_id, "i": c.idx} for c in held],
+            )
+
+    async def finish(self, worker: str, outcomes: Sequence[Outcome]) -> None:
+        """Write results; a request whose claim passed to another worker keeps that worker's."""
+        if not outcomes:
+            return
+        statement = (
+            sa.update(R)
+            .where(
+                R.c.batch_id == sa.bindparam("b"),
+                R.c.idx == sa.bindparam("i"),
+                R.c.claim == worker,
+                R.c.state == RUNNING,
+            )
+            .values(state=sa.bindparam("s"), result=sa.bindparam("r"), lease_until=None, processed_by=worker)
+        )
+        async with self.writer.begin() as conn:
+            await conn.execute(
+                statement, [{"b": o.batch_id, "i": o.idx, "s": o.state, "r": o.result} for o in outcomes]
+            )
+
+    async def settle(self, batch_ids: Iterable[str], now: float) -> None:
+        """End the batches that have no request left to process, with their tallies."""
+        for batch_id in set(batch_ids):
+            async with self.writer.begin() as conn:
+                left = await conn.execute(
+                    sa.select(R.c.idx).where(R.c.batch_id == batch_id, R.c.state.in_(UNFINISHED)).limit(1)
+                )
+                if left.first() is not None:
+                    continue
+                counts = {SUCCEEDED: 0, ERRORED: 0, CANCELED: 0, EXPIRED: 0}
+                tally = await conn.execute(
+                    sa.select(R.c.state, sa.func.count()).where(R.c.batch_id == batch_id).group_by(R.c.state)
+                )
+                for state, count in tally:
+                    counts[state] = count
+                await conn.execute(
+                    sa.update(B)
+                    .where(B.c.id == batch_id, B.c.processing_status != "ended")
+                    .values(processing_status="ended", ended_at=now, **counts)
+                )
+
+    async def sweep(self, now: float) -> None:
+        """Expire what was not processed in time, and end batches left with
+        nothing to do (a worker may have died between its last result and ending the batch)."""
+        async with self.writer.begin() as conn:
+            overdue = sa.select(B.c.id).where(B.c.expires_at <= now, B.c.processing_status != "ended")
+            await conn.execute(
+                sa.update(R).where(R.c.batch_id.in_(overdue), R.c.state.in_(UNFINISHED)).values(state=EXPIRED)
+            )
+        async with self.reader.connect() as conn:
+            open_ids = (await conn.execute(sa.select(B.c.id).where(B.c.processing_status != "ended"))).scalars().all()
+        await self.settle(open_ids, now)
+
+    # -- files --------------------------------------------------------------
+
+    async def add_file(self, file: dict[str, Any]) -> None:
+        async with self.writer.begin() as conn:
+            await conn.execute(sa.insert(F).values(**file))
+
+    async def get_file(self, file_id: str) -> dict[str, Any] | None:
+        async with self.reader.connect() as conn:
+            row = (await conn.execute(sa.select(F).where(F.c.id == file_id))).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def list_files(
+        self, *, after_id: str | None, before_id: str | None, limit: int, scope_id: str | None = None
+    ) -> tuple[list[dict[str, Any]], bool]:
+        where = F.c.scope_id == scope_id if scope_id is not None else None
+        return await self._page(F, after_id=after_id, before_id=before_id, limit=limit, where=where)
+
+    async def delete_file(self, file_id: str) -> bool:
+        async with self.writer.begin() as conn:
+            return (await conn.execute(sa.delete(F).where(F.c.id == file_id))).rowcount > 0
+
+
+def _upgrade(connection: Any) -> None:
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    config.attributes["connection"] = connection
+    command.upgrade(config, "head")
+
+
+def now() -> float:
+    return time.time()
+
+
+def default_data_dir() -> Path:
+    """``$XDG_DATA_HOME/dateline``, else ``~/.local/share/dateline``."""
+    base = os.environ.get("XDG_DATA_HOME") or os.path.join(os.path.expanduser("~"), ".local", "share")
+    return Path(base) / "dateline"

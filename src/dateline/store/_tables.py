@@ -1,0 +1,65 @@
+"""The tables, as SQLAlchemy Core metadata. Migrations create them; the
+store queries them. Times are seconds since the epoch (floats), so both
+SQLite and PostgreSQL compare them the same way."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+metadata = sa.MetaData()
+
+#: A Message Batch. ``seq`` orders the list (newest first) and its cursors.
+batches = sa.Table(
+    "batches",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("version", sa.String(32), nullable=False),
+    sa.Column("processing_status", sa.String(16), nullable=False),
+    sa.Column("total", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("expires_at", sa.Float, nullable=False),
+    sa.Column("ended_at", sa.Float),
+    sa.Column("cancel_initiated_at", sa.Float),
+    sa.Column("archived_at", sa.Float),
+    # The final tallies, written once when the batch ends.
+    sa.Column("succeeded", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("errored", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("canceled", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
+)
+
+#: One request of a batch, its result once it has one, and who is working on it.
+#: ``state`` is pending → running → succeeded | errored, or canceled | expired.
+#: A running row whose ``lease_until`` has passed is claimed again (its
+#: worker died); only the holder of ``claim`` may write the result.
+batch_requests = sa.Table(
+    "batch_requests",
+    metadata,
+    sa.Column("batch_id", sa.String(64), sa.ForeignKey("batches.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("idx", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("custom_id", sa.String(64), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("result", sa.Text),
+    sa.Column("claim", sa.String(64)),
+    sa.Column("lease_until", sa.Float),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("processed_by", sa.String(64)),
+    sa.Index("ix_batch_requests_state", "state", "lease_until"),
+    sa.Index("ix_batch_requests_batch_state", "batch_id", "state"),
+)
+
+#: Uploaded (or made) files; the bytes live in the blob store under ``id``.
+files = sa.Table(
+    "files",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("filename", sa.String(500), nullable=False),
+    sa.Column("mime_type", sa.String(255), nullable=False),
+    sa.Column("size_bytes", sa.BigInteger, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("downloadable", sa.Boolean, nullable=False),
+    sa.Column("scope_id", sa.String(128)),
+)
