@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
+import tempfile
 from collections.abc import Iterator
 from typing import Any
 
@@ -17,6 +19,11 @@ from dateline.testing import DatelineServer
 from dateline.types import Event
 
 pytest_plugins = ["postgres"]  # tests/postgres.py; tests/ is on sys.path, as for `from conftest import`
+
+
+# Servers started without a data dir (`dateline serve` in a subprocess) keep
+# their state under XDG_DATA_HOME: a directory of this test run's own.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="dateline-tests-")
 
 
 def free_port() -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 import typer
@@ -14,8 +15,8 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, 
 
 @app.command()
 def serve(
-    host: Optional[str] = typer.Option(None, help="Interface to listen on [default: 127.0.0.1]."),
-    port: Optional[int] = typer.Option(None, help="Port to listen on [default: 8000]."),
+    host: Optional[str] = typer.Option(None, help="Interface to listen on (default: 127.0.0.1)."),
+    port: Optional[int] = typer.Option(None, help="Port to listen on (default: 8000)."),
     api_key: list[str] = typer.Option([], "--api-key", help="Accept only this API key (repeatable)."),
     token_delay: Optional[float] = typer.Option(None, help="Seconds the built-in model waits per streamed token."),
     workers: Optional[int] = typer.Option(None, help="Worker processes."),
@@ -23,6 +24,14 @@ def serve(
     script: Optional[str] = typer.Option(None, help="Rules file (YAML or JSON) of scripted replies and faults."),
     admin_token: Optional[str] = typer.Option(None, help="Token guarding the /_dateline/ admin API."),
     request_log_size: Optional[int] = typer.Option(None, help="Requests kept for /_dateline/requests (0: off)."),
+    data_dir: Optional[str] = typer.Option(
+        None, help="Where the SQLite database and uploaded files live (default: ~/.local/share/dateline)."
+    ),
+    database_url: Optional[str] = typer.Option(None, help="postgresql://… to keep state in PostgreSQL instead."),
+    public_url: Optional[str] = typer.Option(None, help="This server's URL as clients see it (for results_url)."),
+    batch_concurrency: Optional[int] = typer.Option(None, help="Batch requests each process works on at once (default: 32)."),
+    batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
+    batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
 ) -> None:
     """Serve the Claude API (built-in deterministic model by default)."""
     import uvicorn
@@ -41,6 +50,12 @@ def serve(
             "script": script,
             "admin_token": admin_token,
             "request_log_size": request_log_size,
+            "data_dir": data_dir,
+            "database_url": database_url,
+            "public_url": public_url,
+            "batch_concurrency": batch_concurrency,
+            "batch_poll_interval": batch_poll_interval,
+            "batch_lease": batch_lease,
         }.items()
         if v is not None
     }
@@ -54,13 +69,23 @@ def serve(
         except (ScriptError, OSError) as exc:
             typer.echo(f"dateline: {settings.script}: {exc}", err=True)
             raise typer.Exit(2) from None
+    # Migrate once here, before any worker starts, and report an unreachable database plainly.
+    import asyncio
+
+    from .store import Store
+
+    try:
+        asyncio.run(_migrate(Store(settings.resolved_database_url())))
+    except Exception as exc:
+        typer.echo(f"dateline: cannot open the database: {exc}", err=True)
+        raise typer.Exit(2) from None
     # Workers re-create the app from the environment, so pass settings that way.
     import os
 
     for key, value in settings.model_dump().items():
         if value is None:
             continue
-        os.environ[f"DATELINE_{key.upper()}"] = value if isinstance(value, str) else _env(value)
+        os.environ[f"DATELINE_{key.upper()}"] = str(value) if isinstance(value, (str, Path)) else _env(value)
     uvicorn.run(
         "dateline.app:app_from_env",
         factory=True,
@@ -76,6 +101,13 @@ def _env(value: object) -> str:
     import json
 
     return json.dumps(value)
+
+
+async def _migrate(store: object) -> None:
+    try:
+        await store.open()  # type: ignore[attr-defined]
+    finally:
+        await store.close()  # type: ignore[attr-defined]
 
 
 @app.command()
