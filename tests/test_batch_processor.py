@@ -5,7 +5,6 @@ and on a real PostgreSQL, with real ``dateline serve`` processes."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from pathlib import Path

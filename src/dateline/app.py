@@ -15,9 +15,9 @@ from starlette.routing import Route
 
 from . import errors
 from .backends import Backend, BuiltinModel
+from .batch_processor import BatchProcessor
 from .betas import KNOWN_BETAS
 from .catalog import Catalog
-from .batch_processor import BatchProcessor
 from .http import Endpoint, Handler, Operation, error_response, request_id
 from .http._edge import MB
 from .requestlog import RequestLog

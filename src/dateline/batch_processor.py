@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 logger = logging.getLogger("dateline.batches")
 
+_SWEEP_EVERY = 5.0
 # What a batch request's Call shows of "its" HTTP request: there is none.
 _SCOPE = {"type": "http", "method": "POST", "path": "/v1/messages", "headers": [], "query_string": b""}
 
@@ -53,6 +54,7 @@ class BatchProcessor:
         self._wake = asyncio.Event()
         self._versions: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        self._swept = 0.0
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="dateline batch processor")
@@ -85,8 +87,11 @@ class BatchProcessor:
         """Claim and answer one handful of requests; False when there was nothing to do."""
         now = time.time()
         claimed = await self.store.claim(self.worker, self.concurrency, lease=self.lease, now=now)
-        if not claimed:
+        if not claimed or now - self._swept > _SWEEP_EVERY:
+            # Expiry and stragglers: whenever idle, and now and then when busy.
             await self.store.sweep(now)
+            self._swept = now
+        if not claimed:
             return False
         missing = {c.batch_id for c in claimed} - self._versions.keys()
         if missing:

@@ -10,7 +10,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .cli_batch import batch_app
+
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
+app.add_typer(batch_app, name="batch")
 
 
 @app.command()

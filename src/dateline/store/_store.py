@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy import event
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
 from ._tables import batch_requests as R
 from ._tables import batches as B
@@ -233,7 +233,9 @@ class Store:
         ones whose holder's lease ran out. On PostgreSQL, rows another process
         is claiming at this moment are skipped, not waited for."""
         free = sa.or_(R.c.state == PENDING, sa.and_(R.c.state == RUNNING, R.c.lease_until < now))
-        chosen = sa.select(R.c.batch_id, R.c.idx).where(free).limit(limit)
+        # Not a batch past its expiry: what is left of it expires (see sweep).
+        live = sa.select(B.c.id).where(B.c.processing_status == "in_progress", B.c.expires_at > now)
+        chosen = sa.select(R.c.batch_id, R.c.idx).where(free, R.c.batch_id.in_(live)).limit(limit)
         if self.dialect == "postgresql":
             chosen = chosen.with_for_update(skip_locked=True)
         statement = (
