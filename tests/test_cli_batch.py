@@ -214,8 +214,14 @@ def test_as_a_real_command(served: DatelineServer, tmp_path: Path) -> None:
     env["ANTHROPIC_BASE_URL"] = served.base_url
 
     def dateline(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "dateline", "batch", *args], env=env, cwd=tmp_path,
-                              capture_output=True, text=True, timeout=60)
+        return subprocess.run(
+            [sys.executable, "-m", "dateline", "batch", *args],
+            env=env,
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
 
     submitted = dateline("submit", "-q", "--wait", "--poll-interval", "0.05", str(source))
     assert submitted.returncode == 0, submitted.stderr

@@ -35,6 +35,9 @@ def serve(
     batch_concurrency: Optional[int] = typer.Option(None, help="Batch requests each process works on at once (default: 32)."),
     batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
     batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
+    files_downloadable: Optional[bool] = typer.Option(
+        None, "--files-downloadable", help="Let uploaded files be downloaded (the API allows it only for files tools made)."
+    ),
 ) -> None:
     """Serve the Claude API (built-in deterministic model by default)."""
     import uvicorn
@@ -59,6 +62,7 @@ def serve(
             "batch_concurrency": batch_concurrency,
             "batch_poll_interval": batch_poll_interval,
             "batch_lease": batch_lease,
+            "files_downloadable": files_downloadable,
         }.items()
         if v is not None
     }

@@ -41,14 +41,15 @@ API_VERSION = "2023-06-01"
 CHUNK = 1 << 16
 COUNTS = ("succeeded", "errored", "canceled", "expired")
 
-BaseUrl = Annotated[
-    str, typer.Option("--base-url", envvar="ANTHROPIC_BASE_URL", help="The API's address.")
-]
+BaseUrl = Annotated[str, typer.Option("--base-url", envvar="ANTHROPIC_BASE_URL", help="The API's address.")]
 ApiKey = Annotated[
-    str, typer.Option(
-        "--api-key", envvar="ANTHROPIC_API_KEY", show_default=False,
+    str,
+    typer.Option(
+        "--api-key",
+        envvar="ANTHROPIC_API_KEY",
+        show_default=False,
         help="Sent as x-api-key (default: dateline; Dateline takes any key unless serving with --api-key).",
-    )
+    ),
 ]
 PollInterval = Annotated[float, typer.Option("--poll-interval", min=0.01, help="Seconds between status checks.")]
 
@@ -148,12 +149,17 @@ def _read_requests(path: Path, progress: Progress) -> tuple[list[bytes], list[in
                 request = orjson.loads(line)
             except orjson.JSONDecodeError as exc:
                 raise Failed(f"{path}, line {number}, column {exc.colno}: not valid JSON ({exc.msg})", 2) from None
-            if not (isinstance(request, dict) and isinstance(request.get("custom_id"), str)
-                    and isinstance(request.get("params"), dict)):
+            if not (
+                isinstance(request, dict)
+                and isinstance(request.get("custom_id"), str)
+                and isinstance(request.get("params"), dict)
+            ):
                 raise Failed(f'{path}, line {number}: expected {{"custom_id": "...", "params": {{...}}}}', 2)
             custom_id = request["custom_id"]
             if custom_id in seen:
-                raise Failed(f"{path}, line {number}: custom_id {custom_id!r} is already used on line {seen[custom_id]}", 2)
+                raise Failed(
+                    f"{path}, line {number}: custom_id {custom_id!r} is already used on line {seen[custom_id]}", 2
+                )
             seen[custom_id] = number
             lines.append(line)
             numbers.append(number)
@@ -228,8 +234,9 @@ def results(
         batch = _get_batch(client, batch_id)
         if batch["processing_status"] != "ended":
             if not wait:
-                raise Failed(f"{batch_id} is still {batch['processing_status']}; its results come once it has ended "
-                             "(use --wait)")
+                raise Failed(
+                    f"{batch_id} is still {batch['processing_status']}; its results come once it has ended (use --wait)"
+                )
             batch = _wait(client, batch, poll_interval, quiet)
         total = sum(batch["request_counts"].values())
         if output is None:
@@ -237,8 +244,12 @@ def results(
         else:
             # Written aside and moved into place, so a failed download leaves no half file.
             partial = output.with_name(output.name + ".part")
-            with partial.open("wb") as sink:
-                tally = _download(client, batch["results_url"], sink, total, quiet)
+            try:
+                with partial.open("wb") as sink:
+                    tally = _download(client, batch["results_url"], sink, total, quiet)
+            except BaseException:
+                partial.unlink(missing_ok=True)
+                raise
             partial.replace(output)
     if not quiet:
         lines = sum(tally.values())

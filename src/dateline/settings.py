@@ -47,6 +47,8 @@ class Settings(BaseSettings):
     batch_lease: float = Field(default=60.0, gt=0)
     #: Seconds after creation a batch expires (the API's 24 hours).
     batch_expiry: float = Field(default=86400.0, gt=0)
+    #: Let uploaded files be downloaded (the API allows it only for files tools made).
+    files_downloadable: bool = False
 
     @property
     def accepted_keys(self) -> frozenset[str] | None:

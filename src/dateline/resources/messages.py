@@ -12,6 +12,7 @@ from typing import Any
 from .. import errors
 from .._content import blocks
 from ..http import Call, Stream
+from . import files
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _THINKING_DOCS = (
@@ -33,15 +34,56 @@ def check_count(call: Call) -> None:
 
 
 async def create(call: Call) -> dict[str, Any] | Stream:
-    request = call.body
+    request = await resolve_files(call, call.body)
     if request.get("stream"):
         return Stream(call.backend.messages(request, stream=True))
     return await call.backend.message(request)
 
 
 async def count_tokens(call: Call) -> dict[str, Any]:
-    request = call.body
+    request = await resolve_files(call, call.body)
     return {"input_tokens": await call.backend.count_tokens(request)}
+
+
+async def resolve_files(call: Call, request: dict[str, Any]) -> dict[str, Any]:
+    """``request`` with each ``document`` or ``image`` whose source is an uploaded
+    file (``{"type": "file", "file_id"}``) given the file's content, as backends read it.
+
+    Copies only what it changes (``call.body`` may be shared); a request that
+    names no file comes back as it is.
+    """
+    sources: dict[tuple[str, str], dict[str, Any]] = {}  # one read per file and block type
+
+    async def resolved(content: list[dict[str, Any]], loc: str) -> list[dict[str, Any]]:
+        out = content
+        for j, block in enumerate(content):
+            kind, source = block.get("type"), block.get("source")
+            if kind in ("document", "image") and type(source) is dict and source.get("type") == "file":
+                key = (source["file_id"], kind)
+                if key not in sources:
+                    sources[key] = await files.content_source(call, *key, f"{loc}.{j}.source")
+                new = {**block, "source": sources[key]}
+            elif kind == "tool_result" and type(block.get("content")) is list:
+                inner = await resolved(block["content"], f"{loc}.{j}.content")
+                if inner is block["content"]:
+                    continue
+                new = {**block, "content": inner}
+            else:
+                continue
+            if out is content:
+                out = list(content)
+            out[j] = new
+        return out
+
+    messages = request["messages"]
+    changed = messages
+    for i, message in enumerate(messages):
+        content = message.get("content")
+        if type(content) is list and (new := await resolved(content, f"messages.{i}.content")) is not content:
+            if changed is messages:
+                changed = list(messages)
+            changed[i] = {**message, "content": new}
+    return request if changed is messages else {**request, "messages": changed}
 
 
 def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:
