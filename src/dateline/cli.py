@@ -36,7 +36,9 @@ def serve(
     batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
     batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
     files_downloadable: Optional[bool] = typer.Option(
-        None, "--files-downloadable", help="Let uploaded files be downloaded (the API allows it only for files tools made)."
+        None,
+        "--files-downloadable",
+        help="Let uploaded files be downloaded (the API allows it only for files tools made).",
     ),
 ) -> None:
     """Serve the Claude API (built-in deterministic model by default)."""

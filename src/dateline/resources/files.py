@@ -285,7 +285,7 @@ class _Form:
         self.boundary = boundary
         self.fields: dict[str, bytearray] = {}
         self.has_file = False
-        self.raw_filename: str | None = None
+        self.filename = ""
         self.part_type = b""
         self.size = 0
         self.complete = False
@@ -323,19 +323,13 @@ class _Form:
         if not self.has_file:
             raise errors.InvalidRequestError("file: Field required")
         _expires_in(self.fields.get("expires_in_seconds"))
-        # Only the name's last path component is kept, as the API does.
-        filename = re.split(r"[\\/]", self.raw_filename or "")[-1]
+        filename = self.filename
         mime_type = self.part_type.decode("latin-1")
         if mime_type in ("", _OCTETS) or not _MIME.match(mime_type):
             mime_type = (mimetypes.guess_type(filename)[0] if filename else None) or _OCTETS
         if not filename:
             # No name given: "unnamed", with the extension of its type when known.
             filename = "unnamed" + ((mimetypes.guess_extension(mime_type) or "") if mime_type != _OCTETS else "")
-        if len(filename) > _MAX_FILENAME or _FORBIDDEN.search(filename):
-            raise errors.InvalidRequestError(
-                f"file: Invalid filename: it must be 1-{_MAX_FILENAME} characters and may not contain "
-                '<, >, :, ", |, ?, *, \\, / or control characters'
-            )
         return filename, mime_type
 
     # python-multipart's callbacks ------------------------------------------------
@@ -373,8 +367,14 @@ class _Form:
             if self.has_file:
                 raise errors.InvalidRequestError("file: only one file may be uploaded per request")
             self.has_file = True
-            raw = options.get(b"filename")
-            self.raw_filename = _text(raw) if raw is not None else None
+            # Only the name's last path component is kept, as the API does; checked
+            # now, so a bad name is refused before the file is read.
+            self.filename = re.split(r"[\\/]", _text(options.get(b"filename", b"")))[-1]
+            if len(self.filename) > _MAX_FILENAME or _FORBIDDEN.search(self.filename):
+                raise errors.InvalidRequestError(
+                    f"file: Invalid filename: it must be 1-{_MAX_FILENAME} characters and may not contain "
+                    '<, >, :, ", |, ?, *, \\, / or control characters'
+                )
             self.part_type, _ = parse_options_header(self._headers.get(b"content-type"))
         else:
             self.fields[name] = bytearray()

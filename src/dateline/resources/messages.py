@@ -50,21 +50,28 @@ async def resolve_files(call: Call, request: dict[str, Any]) -> dict[str, Any]:
     file (``{"type": "file", "file_id"}``) given the file's content, as backends read it.
 
     Copies only what it changes (``call.body`` may be shared); a request that
-    names no file comes back as it is.
+    names no file comes back as it is, after one quick synchronous look.
     """
-    sources: dict[tuple[str, str], dict[str, Any]] = {}  # one read per file and block type
+    wanted: dict[tuple[str, str], str] = {}  # (file_id, block type) -> where first named
+    sources: dict[tuple[str, str], dict[str, Any]] = {}
 
-    async def resolved(content: list[dict[str, Any]], loc: str) -> list[dict[str, Any]]:
+    def walk(content: list[dict[str, Any]], i: int, path: tuple[int, ...]) -> list[dict[str, Any]]:
+        # Until the sources are read, only notes what is wanted (and builds no strings: this is every request).
         out = content
         for j, block in enumerate(content):
-            kind, source = block.get("type"), block.get("source")
-            if kind in ("document", "image") and type(source) is dict and source.get("type") == "file":
+            kind = block.get("type")
+            if kind == "document" or kind == "image":
+                source = block.get("source")
+                if type(source) is not dict or source.get("type") != "file":
+                    continue
                 key = (source["file_id"], kind)
-                if key not in sources:
-                    sources[key] = await files.content_source(call, *key, f"{loc}.{j}.source")
+                if not sources:
+                    if key not in wanted:
+                        wanted[key] = f"messages.{i}.content." + ".content.".join(map(str, (*path, j))) + ".source"
+                    continue
                 new = {**block, "source": sources[key]}
             elif kind == "tool_result" and type(block.get("content")) is list:
-                inner = await resolved(block["content"], f"{loc}.{j}.content")
+                inner = walk(block["content"], i, (*path, j))
                 if inner is block["content"]:
                     continue
                 new = {**block, "content": inner}
@@ -76,14 +83,18 @@ async def resolve_files(call: Call, request: dict[str, Any]) -> dict[str, Any]:
         return out
 
     messages = request["messages"]
-    changed = messages
     for i, message in enumerate(messages):
-        content = message.get("content")
-        if type(content) is list and (new := await resolved(content, f"messages.{i}.content")) is not content:
-            if changed is messages:
-                changed = list(messages)
-            changed[i] = {**message, "content": new}
-    return request if changed is messages else {**request, "messages": changed}
+        if type(message.get("content")) is list:
+            walk(message["content"], i, ())
+    if not wanted:
+        return request
+    for key, loc in wanted.items():
+        sources[key] = await files.content_source(call, *key, loc)
+    changed = [
+        {**m, "content": walk(m["content"], i, ())} if type(m.get("content")) is list else m
+        for i, m in enumerate(messages)
+    ]
+    return {**request, "messages": changed}
 
 
 def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:
