@@ -69,6 +69,7 @@ class BatchRun:
     download_s: float
     results_bytes: int
     server_s: float  #: the batch's own created_at → ended_at
+    server_cpu_s: float  #: CPU the server's processes used, submit to download
 
     @property
     def total_s(self) -> float:
@@ -83,6 +84,8 @@ class BatchRun:
 class DirectRun:
     requests: int
     seconds: float
+    server_cpu_s: float
+    client_cpu_s: float  #: this process's, the load generator's
 
     @property
     def rps(self) -> float:
@@ -103,10 +106,22 @@ def rfc3339_seconds(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def run_batch(url: str, count: int) -> BatchRun:
+def cpu_seconds(server: harness.Server) -> float:
+    """User and system CPU time of the server's process tree so far."""
+    assert server.process is not None
+    total = 0
+    for pid in harness.process_tree(server.process.pid):
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_batch(server: harness.Server, count: int) -> BatchRun:
     requests = [{"custom_id": f"req-{i}", "params": params(i, "batch")} for i in range(count)]
     payload = orjson.dumps({"requests": requests})
-    with httpx.Client(base_url=url, headers=HEADERS, timeout=600) as client:
+    with httpx.Client(base_url=server.url, headers=HEADERS, timeout=600) as client:
+        cpu = cpu_seconds(server)
         start = time.perf_counter()
         response = client.post("/v1/messages/batches", content=payload)
         if response.status_code != 200:
@@ -125,28 +140,41 @@ def run_batch(url: str, count: int) -> BatchRun:
                 *lines, rest = (rest + chunk).split(b"\n")
                 kinds.update(orjson.loads(line)["result"]["type"] for line in lines if line)
         downloaded = time.perf_counter()
+        cpu = cpu_seconds(server) - cpu
     if rest.strip() or kinds != Counter(succeeded=count):
         raise RuntimeError(f"expected {count:,} succeeded results, got {dict(kinds)}")
     server_s = rfc3339_seconds(batch["ended_at"]) - rfc3339_seconds(batch["created_at"])
-    return BatchRun(count, submitted - start, ended - submitted, downloaded - ended, size, server_s)
+    return BatchRun(count, submitted - start, ended - submitted, downloaded - ended, size, server_s, cpu)
 
 
-async def run_direct(url: str, count: int, connections: int = CONNECTIONS) -> DirectRun:
+async def run_direct(server: harness.Server, count: int, connections: int = CONNECTIONS) -> DirectRun:
+    """The baseline: ``count`` requests as POST /v1/messages, ``connections`` at a time.
+
+    One AsyncClient per connection: a single client's pool of 16 costs the
+    client far more CPU per request (its pool is scanned on every request),
+    and the baseline should measure the server as far as httpx allows.
+    """
     bodies = [orjson.dumps(params(i, "direct")) for i in range(count)]
     todo = iter(bodies)
-    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
-    async with httpx.AsyncClient(base_url=url, headers=HEADERS, limits=limits, timeout=60) as client:
+    limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(httpx.AsyncClient(base_url=server.url, headers=HEADERS, limits=limits,
+                                                              timeout=60))
+            for _ in range(connections)
+        ]
 
-        async def one_connection() -> None:
+        async def one_connection(client: httpx.AsyncClient) -> None:
             for body in todo:  # shared: each body is taken by exactly one connection
                 response = await client.post("/v1/messages", content=body)
                 if response.status_code != 200:
                     raise RuntimeError(f"/v1/messages answered {response.status_code}: {response.text[:300]}")
 
-        await client.get("/v1/models")  # connect once before the clock starts
-        start = time.perf_counter()
-        await asyncio.gather(*(one_connection() for _ in range(connections)))
-        return DirectRun(count, time.perf_counter() - start)
+        await asyncio.gather(*(client.get("/v1/models") for client in clients))  # connected before the clock starts
+        cpu, client_cpu, start = cpu_seconds(server), time.process_time(), time.perf_counter()
+        await asyncio.gather(*(one_connection(client) for client in clients))
+        seconds = time.perf_counter() - start
+        return DirectRun(count, seconds, cpu_seconds(server) - cpu, time.process_time() - client_cpu)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -159,9 +187,10 @@ class Postgres:
     needs pytest to import."""
 
     def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="dateline-bench-pg-", dir="/tmp"))
-        self.port = harness.free_port()
         self.bindir = self.find_bindir()
+        self.port = harness.free_port()
+        # Its own dir under /tmp, not inside the run's temp dir (root's, mode 700): the postgres user must reach it.
+        self.root = Path(tempfile.mkdtemp(prefix="dateline-bench-pg-", dir="/tmp"))
 
     @staticmethod
     def find_bindir() -> Path:
@@ -233,10 +262,10 @@ def measure_backend(backend: str, count: int, tmp: Path, workers: int = 1) -> Me
             with harness.running(server, *harness.DATELINE_READY, timeout=60):
                 harness.probe(server, harness.MESSAGES)
                 log(f"{BACKEND_NAMES[backend]}: one batch of {count:,} requests")
-                measured.batch = batch = run_batch(server.url, count)
+                measured.batch = batch = run_batch(server, count)
                 log(f"{BACKEND_NAMES[backend]} batch: {batch.rps:,.0f} requests/s (submit {batch.submit_s:.2f} s, "
                     f"processing {batch.processing_s:.2f} s, download {batch.download_s:.2f} s)")
-                measured.direct = direct = asyncio.run(run_direct(server.url, count))
+                measured.direct = direct = asyncio.run(run_direct(server, count))
                 log(f"{BACKEND_NAMES[backend]} direct: {direct.rps:,.0f} requests/s over {CONNECTIONS} connections")
     except Exception as exc:  # noqa: BLE001 - reported in the table; the other backend still runs
         measured.failure = str(exc).strip() or type(exc).__name__
@@ -262,44 +291,55 @@ def fmt_bytes(size: int) -> str:
     return f"{size / 1e6:.1f} MB" if size >= 1e6 else f"{size / 1e3:.0f} kB"
 
 
+def cpu_per_request(cpu_s: float, requests: int) -> str:
+    return f"{cpu_s / requests * 1000:.2f} ms"
+
+
 def rows(measured: list[Measured], count: int) -> list[harness.Row]:
     """Two rows per backend for bench/run.py's table: the batch, and its baseline."""
     table = []
     for m in measured:
         name = BACKEND_NAMES[m.backend]
         batch_row = harness.Row(f"Dateline batch of {count:,}, {name}: submit, process, download (requests/s)")
-        direct_row = harness.Row(f"Baseline for it: {count:,} × POST /v1/messages, {CONNECTIONS} connections (requests/s)")
-        if m.batch:
-            b = m.batch
+        direct_row = harness.Row(f"Baseline: {count:,} × POST /v1/messages, {CONNECTIONS} connections, same server "
+                                 f"({name}) (requests/s)")
+        b, d = m.batch, m.direct
+        if b:
             batch_row.figure = harness.fmt_rps(b.rps)
             batch_row.measured = (f"submit {fmt_s(b.submit_s)}, processing {fmt_s(b.processing_s)}, "
-                                  f"download {fmt_s(b.download_s)}; results {fmt_bytes(b.results_bytes)}")
+                                  f"download {fmt_s(b.download_s)}; results {fmt_bytes(b.results_bytes)}; "
+                                  f"server CPU {cpu_per_request(b.server_cpu_s, b.requests)}/request")
         else:
             batch_row.figure = f"failed: {m.failure.splitlines()[0]}" if m.failure else "not measured"
-        if m.direct:
-            direct_row.figure = harness.fmt_rps(m.direct.rps)
-            if m.batch:
-                direct_row.measured = f"batch {m.batch.rps / m.direct.rps:.2f}× baseline"
+        if d:
+            direct_row.figure = harness.fmt_rps(d.rps)
+            direct_row.measured = (f"server CPU {cpu_per_request(d.server_cpu_s, d.requests)}/request; "
+                                   f"load generator {d.client_cpu_s / d.seconds:.0%} of a core")
+            if b:
+                direct_row.measured = f"batch {b.rps / d.rps:.2f}× baseline; " + direct_row.measured
         else:
             direct_row.figure = "failed" if m.failure else "not measured"
         table += [batch_row, direct_row]
     return table
 
 
-def markdown(measured: list[Measured], count: int) -> str:
-    header = ["backend", "batch req/s", "baseline req/s", "batch ÷ baseline", "submit", "processing",
-              "download", "results file"]
+def markdown(measured: list[Measured]) -> str:
+    header = ["backend", "batch req/s", "baseline req/s", "batch ÷ baseline", "submit", "processing", "download",
+              "results file", "server CPU/request, batch", "server CPU/request, baseline", "load generator CPU, baseline"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for m in measured:
         b, d = m.batch, m.direct
         cells = [BACKEND_NAMES[m.backend]]
         if b is None:
-            cells += [f"failed: {m.failure.splitlines()[0]}" if m.failure else "not measured"] + ["–"] * 7
+            cells += [f"failed: {m.failure.splitlines()[0]}" if m.failure else "not measured"]
+            cells += ["–"] * (len(header) - len(cells))
         else:
             cells += [harness.fmt_rps(b.rps), harness.fmt_rps(d.rps) if d else "–",
                       f"{b.rps / d.rps:.2f}×" if d else "–", fmt_s(b.submit_s), fmt_s(b.processing_s),
-                      fmt_s(b.download_s), fmt_bytes(b.results_bytes)]
-        lines.append("| " + " | ".join(cells[:8]) + " |")
+                      fmt_s(b.download_s), fmt_bytes(b.results_bytes), cpu_per_request(b.server_cpu_s, b.requests),
+                      cpu_per_request(d.server_cpu_s, d.requests) if d else "–",
+                      f"{d.client_cpu_s / d.seconds:.0%} of a core" if d else "–"]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -323,11 +363,12 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := sorted(set(backends) - set(BACKENDS)):
         parser.error(f"--backends: unknown {', '.join(unknown)}")
     count = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
     signal.signal(signal.SIGTERM, harness._terminate)  # unwinds through every `finally`, stopping servers
     signal.signal(signal.SIGHUP, harness._terminate)
     measured = measure(count, backends, args.workers)
     print(f"# Dateline Message Batches, {count:,} requests\n\n- machine: nproc {os.cpu_count()}\n"
-          f"{facts(count, args.workers)}\n\n{markdown(measured, count)}")
+          f"{facts(count, args.workers)}\n\n{markdown(measured)}")
     for m in measured:
         if m.batch:
             print(f"\n{BACKEND_NAMES[m.backend]}: the server took {m.batch.server_s:.2f} s from created_at to ended_at")

@@ -8,7 +8,9 @@ measured in the same run:
   legacy Text Completions under 2023-06-01 and 2023-01-01 (the cost of the
   version migration), token counting, and time to first streamed event;
 - the LiteLLM proxy's ``/v1/messages`` (mock reply) under the same load;
-- Dateline's memory, idle and holding many open streams.
+- Dateline's memory, idle and holding many open streams;
+- Message Batches end to end, on SQLite and PostgreSQL, against the same
+  requests sent one by one (``bench/batch.py``).
 
 Throughput rows use ``wrk`` (installed with apt-get when missing) with the Lua
 scripts in ``bench/lua``. Everything is started on free loopback ports and
@@ -47,7 +49,7 @@ LITELLM_VENV = HERE / ".venv-litellm"
 DEFAULT_OUTPUT = HERE / "results" / "latest.md"
 API_KEY = "sk-ant-bench-key"  # the key in the Lua scripts; LiteLLM's master key too
 
-GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "memory")
+GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "memory", "batches")
 DATELINE_GROUPS = {"messages", "stream", "complete", "count_tokens"}
 
 # Targets.
@@ -92,6 +94,7 @@ class Config:
     workers: int = 1
     first_event_concurrency: int = 8
     streams: int = OPEN_STREAMS_TARGET
+    batch_requests: int = 10_000
     groups: tuple[str, ...] = GROUPS
     output: Path = DEFAULT_OUTPUT
 
@@ -122,7 +125,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
         groups = tuple(g for g in groups if g != "litellm")
     config = Config(workers=args.workers, groups=groups, output=args.output)
     if args.quick:
-        config.duration, config.warmup, config.streams = 1, 0, 100
+        config.duration, config.warmup, config.streams, config.batch_requests = 1, 0, 100, 1_000
     if args.duration is not None:
         if args.duration < 1:
             parser.error("--duration must be at least 1")
@@ -559,6 +562,7 @@ class Results:
     first_event_ms: tuple[float, float, int] | None = None  # p50, p99, count
     idle_rss_mb: float | None = None
     open_rss_mb: float | None = None
+    batches: list = field(default_factory=list)  # of bench/batch.py's Measured
     failures: dict[str, str] = field(default_factory=dict)
 
 
@@ -656,7 +660,18 @@ def measure(config: Config) -> Results:
             guarded(results, ["litellm"], lambda: measure_litellm(config, tmp, results))
         if "memory" in config.groups:
             guarded(results, ["memory"], lambda: measure_memory(config, tmp, results))
+        if "batches" in config.groups:
+            guarded(results, ["batches"], lambda: measure_batches(config, tmp, results))
     return results
+
+
+def measure_batches(config: Config, tmp: Path, results: Results) -> None:
+    import batch  # bench/batch.py; it imports this module as `run` (see the end of this file)
+
+    results.batches = batch.measure(config.batch_requests, workers=config.workers, tmp=tmp)
+    failed = [f"{m.backend}: {m.failure}" for m in results.batches if m.failure]
+    if failed:
+        raise RuntimeError("\n".join(failed))
 
 
 # --------------------------------------------------------------------------- report
@@ -756,6 +771,11 @@ def build_rows(config: Config, results: Results) -> list[Row]:
         rows.append(litellm_row(results, floor, failure("litellm")))
     if "memory" in config.groups:
         rows.extend(memory_rows(config, results, failure("memory")))
+    if "batches" in config.groups:
+        import batch
+
+        rows.extend(batch.rows(results.batches, config.batch_requests) or [Row(
+            f"Dateline batch of {config.batch_requests:,}", f"failed: {failure('batches')}")])
     return rows
 
 
@@ -851,6 +871,10 @@ def machine_facts(config: Config, load_at_start: float) -> list[str]:
         facts.append(f"- memory: VmRSS summed over the server's process tree, idle and with {config.streams:,} "
                      f"streams open (token delay {MEMORY_TOKEN_DELAY} s, max_tokens 200, each read to its "
                      "first event; largest of 5 samples)")
+    if "batches" in config.groups:
+        import batch
+
+        facts.append(batch.facts(config.batch_requests, config.workers))
     facts.append("- the load generator and anything else running share the cores: compare ratios within "
                  "one run, not absolute figures across runs")
     return facts
@@ -899,6 +923,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
+    sys.modules.setdefault("run", sys.modules[__name__])  # so bench/batch.py's `import run` is this module
     try:
         sys.exit(main())
     except KeyboardInterrupt:

@@ -106,17 +106,17 @@ def test_a_batch_survives_kill_9_and_a_restart(serve, database_url: str, tmp_pat
         time.sleep(0.02)
     first.kill()
     states = dict(rows(database_url, "SELECT state, count(*) FROM batch_requests GROUP BY state"))
-    assert states.get("succeeded", 0) < n, "finished before the kill: the test proves nothing"
-    assert states.get("running", 0) > 0, "nothing was in flight at the kill"
+    assert states.get("pending", 0) > 0, "finished before the kill: the test proves nothing"
+    in_flight = states.get("running", 0)  # usually some; none if the kill fell between two handfuls
 
     second = serve(database_url)
     sdk = client(second)
     ended = wait_ended(sdk, batch.id)
     assert ended.request_counts.succeeded == n and ended.request_counts.processing == 0
     check_results(sdk, batch.id, n)
-    # The requests in flight at the kill were taken over after their lease, not lost.
+    # Exactly the requests in flight at the kill were taken over after their lease.
     retried = rows(database_url, "SELECT count(*) FROM batch_requests WHERE attempts > 1")[0][0]
-    assert retried >= 1
+    assert retried == in_flight
 
 
 def test_processes_sharing_a_database_split_the_work(serve, database_url: str, tmp_path: Path):

@@ -17,7 +17,7 @@ from typing import Any
 import orjson
 
 from .. import errors, tokenizer
-from .._content import blocks, content_text, system_text
+from .._content import block_text, blocks, content_text, system_text
 from ..http import new_id
 from ..thinking import Signer
 from ..types import EventStream
@@ -70,7 +70,8 @@ class BuiltinModel(Backend):
         conversation = [m for m in messages if m.get("role") != "system"]
         last_user = next((m for m in reversed(conversation) if m["role"] == "user"), None)
         user_blocks = blocks(last_user["content"]) if last_user else []
-        user_text = "\n".join(b.get("text", "") for b in user_blocks if b.get("type") == "text")
+        # What the user wrote, and the text documents they attached: the reply draws on both.
+        user_text = "\n".join(block_text(b) for b in user_blocks if b.get("type") in ("text", "document"))
         context = user_text or system_text(request.get("system")) or content_text(messages[-1].get("content"))
         results = _tool_results(conversation, user_blocks)
 
