@@ -9,6 +9,7 @@ it — with a ``request-id`` on every response, errors included.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass, field
@@ -256,6 +257,15 @@ def _authenticate(api_key: str | None, authorization: str | None, accepted: froz
 
 async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Receive) -> None:
     raw = await _read_body(call.scope, receive, op.max_body)
+    if len(raw) > _THREAD_BYTES:
+        # A big body (a batch) takes a while to parse and check: off the event
+        # loop, so the server keeps answering other requests meanwhile.
+        await asyncio.to_thread(_parse, call, op, plan, raw)
+    else:
+        _parse(call, op, plan, raw)
+
+
+def _parse(call: Call, op: Operation, plan: Plan | None, raw: bytes) -> None:
     try:
         body = orjson.loads(raw)
     except orjson.JSONDecodeError as exc:
@@ -282,6 +292,7 @@ async def _read_params(call: Call, op: Operation, plan: Plan | None, receive: Re
 
 
 _VALID_ENTRIES, _VALID_MAX_BYTES = 1024, 16 * 1024
+_THREAD_BYTES = 1 * MB
 
 
 def validate(params: type[pydantic.BaseModel], body: dict[str, Any]) -> Any:

@@ -264,20 +264,26 @@ class Store:
         """Write results; a request whose claim passed to another worker keeps that worker's."""
         if not outcomes:
             return
+        if self.dialect == "postgresql":
+            # One statement for the whole handful (UPDATE … FROM (VALUES …)): a round trip per row costs more.
+            written = sa.values(
+                sa.column("b", sa.String), sa.column("i", sa.Integer), sa.column("s", sa.String),
+                sa.column("r", sa.Text), name="written",
+            ).data([(o.batch_id, o.idx, o.state, o.result) for o in outcomes])
+            key = (R.c.batch_id == written.c.b, R.c.idx == written.c.i)
+            values: dict[str, Any] = {"state": written.c.s, "result": written.c.r}
+            rows: list[dict[str, Any]] | None = None
+        else:
+            key = (R.c.batch_id == sa.bindparam("b"), R.c.idx == sa.bindparam("i"))
+            values = {"state": sa.bindparam("s"), "result": sa.bindparam("r")}
+            rows = [{"b": o.batch_id, "i": o.idx, "s": o.state, "r": o.result} for o in outcomes]
         statement = (
             sa.update(R)
-            .where(
-                R.c.batch_id == sa.bindparam("b"),
-                R.c.idx == sa.bindparam("i"),
-                R.c.claim == worker,
-                R.c.state == RUNNING,
-            )
-            .values(state=sa.bindparam("s"), result=sa.bindparam("r"), lease_until=None, processed_by=worker)
+            .where(*key, R.c.claim == worker, R.c.state == RUNNING)
+            .values(**values, lease_until=None, processed_by=worker)
         )
         async with self.writer.begin() as conn:
-            await conn.execute(
-                statement, [{"b": o.batch_id, "i": o.idx, "s": o.state, "r": o.result} for o in outcomes]
-            )
+            await conn.execute(statement, rows) if rows is not None else await conn.execute(statement)
 
     async def settle(self, batch_ids: Iterable[str], now: float) -> None:
         """End the batches that have no request left to process, with their tallies."""
