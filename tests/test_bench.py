@@ -25,6 +25,8 @@ EXPECTED_ROWS = [
     "Dateline count_tokens",
     "Dateline RSS, idle",
     "Dateline RSS, 100 open streams",
+    "Dateline batch of 1,000, SQLite",
+    "Dateline batch of 1,000, PostgreSQL",
 ]
 
 

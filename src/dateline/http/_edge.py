@@ -22,6 +22,9 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .. import errors, faults
+from ..backends._exchange import Exchange
+from ..backends._exchange import begin as begin_exchange
+from ..backends._exchange import end as end_exchange
 from ..betas import beta_error_message, parse_betas, unknown_betas
 from ..schemas import format_validation_error
 from ..types import Event, EventStream
@@ -68,6 +71,8 @@ class Call:
     received: float = field(default_factory=time.time)
     #: The ASGI receive channel, for handlers that read a body the edge does not (uploads).
     receive: Receive | None = None
+    #: What backends see of this request, and the headers they add to the answer.
+    exchange: Exchange | None = None
 
     @property
     def backend(self) -> Backend:
@@ -130,6 +135,7 @@ class Endpoint:
         rid = new_request_id()
         plan: Plan | None = None
         call = op = None
+        token = None
         try:
             op = self.operations.get(scope["method"])
             if op is None:
@@ -139,6 +145,9 @@ class Endpoint:
                 check_admin(call)
                 call.raw = await _read_body(scope, receive, op.max_body)
             plan = _check_headers(call, op, self.state)
+            if op.versioned:
+                call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])
+                token = begin_exchange(call.exchange)
             if op.params is not None:
                 await _read_params(call, op, plan, receive)
             fault = await apply_script(call, op.endpoint) if op.scripted else None
@@ -150,27 +159,29 @@ class Endpoint:
                 body = orjson.dumps(result)
                 if op.scripted:
                     record(call, 200)  # before the answer, so a client that has it can read its entry
-                await send(
-                    {
-                        "type": "http.response.start",
-                        "status": 200,
-                        "headers": [
-                            (b"content-length", str(len(body)).encode()),
-                            (b"content-type", b"application/json"),
-                            (b"request-id", rid.encode()),
-                        ],
-                    }
-                )
+                headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+                extra = call.exchange.response_headers if call.exchange is not None else None
+                if extra:
+                    # An upstream's own request-id, if it sent one, is the one to quote.
+                    headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+                if not extra or "request-id" not in extra:
+                    headers.append((b"request-id", rid.encode()))
+                await send({"type": "http.response.start", "status": 200, "headers": headers})
                 await send({"type": "http.response.body", "body": body})
+                if token is not None:
+                    end_exchange(token)
                 return
             if isinstance(result, Response):
                 response: Response = result
                 response.headers["request-id"] = rid
             else:
                 events = faults.faulty(result.events, fault) if fault is not None else result.events
-                response = await _stream_response(events, plan, rid)
+                response = await _stream_response(events, plan, rid, call.exchange)
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
+            if call is not None and call.exchange is not None:
+                for name, value in call.exchange.response_headers.items():
+                    response.headers.setdefault(name, value)
         except faults.DropConnection:
             # Asked to break before any answer: start one and never finish it,
             # so the server closes the connection.
@@ -187,6 +198,9 @@ class Endpoint:
             await response(scope, receive, send)
         except faults.DropConnection:
             return  # a stream broken off on purpose: the server closes the connection
+        finally:
+            if token is not None:
+                end_exchange(token)
 
 
 def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> Response:
@@ -335,15 +349,16 @@ async def _read_body(scope: Scope, receive: Receive, limit: int) -> bytes:
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def _stream_response(events: EventStream, plan: Plan | None, rid: str) -> Response:
+async def _stream_response(events: EventStream, plan: Plan | None, rid: str, exchange: Exchange | None) -> Response:
     # Pull the first event before committing to a 200: a failure this early
     # is still an ordinary HTTP error.
     first = await anext(events)
     migrator = StreamMigrator(plan) if plan is not None and plan.stream_down else None
+    extra = exchange.response_headers if exchange is not None else {}
     return StreamingResponse(
         _frames(first, events, migrator, rid),
         media_type="text/event-stream; charset=utf-8",
-        headers={"request-id": rid, **_SSE_HEADERS},
+        headers={"request-id": rid, **_SSE_HEADERS, **extra},
     )
 
 
