@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -15,9 +15,12 @@ from starlette.routing import Route
 
 from . import errors
 from .backends import Backend, BuiltinModel
+from .backends._http import Clients, TransportFactory
+from .backends.router import Router
 from .batch_processor import BatchProcessor
 from .betas import KNOWN_BETAS
-from .catalog import Catalog
+from .catalog import Catalog, ModelInfo
+from .config import Config
 from .http import Endpoint, Handler, Operation, error_response, request_id
 from .http._edge import MB
 from .requestlog import RequestLog
@@ -41,26 +44,39 @@ class State:
     log: RequestLog
     store: Store
     blobs: Blobs
+    #: HTTP clients of the upstream backends (closed at shutdown).
+    clients: Clients
     known_betas: frozenset[str] = KNOWN_BETAS
     #: Set while the app runs (between start-up and shutdown).
     processor: BatchProcessor | None = None
 
     def __post_init__(self) -> None:
         self.accepted_keys = self.settings.accepted_keys
+        #: Whether every model id is served, listed or not (a catch-all upstream).
+        self.any_model = isinstance(self.backend, Router) and self.backend.any_model
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
     settings = settings or Settings()
     signer = Signer(settings.signing_key)
+    catalog = Catalog.default()
+    clients = Clients(_transport(settings))
+    if backend is None:
+        backend = BuiltinModel(signer, token_delay=settings.token_delay)
+        config = settings.upstream_config()
+        if config is not None:
+            backend = Router.from_config(config, backend, clients)
+            catalog.extend(_listed(config, catalog), replace=True)
     state = State(
         settings=settings,
-        backend=backend or BuiltinModel(signer, token_delay=settings.token_delay),
-        catalog=Catalog.default(),
+        backend=backend,
+        catalog=catalog,
         signer=signer,
         scripter=Scripter(load(settings.script) if settings.script else None),
         log=RequestLog(settings.request_log_size),
         store=Store(settings.resolved_database_url()),
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
+        clients=clients,
     )
     routes = [
         Route(
@@ -140,6 +156,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await state.processor.stop()
             state.processor = None
             await state.store.close()
+            await state.clients.aclose()
 
     app = Starlette(
         routes=routes,
@@ -150,6 +167,42 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.router.redirect_slashes = False
     app.state.dateline = state
     return app
+
+
+def _transport(settings: Settings) -> TransportFactory | None:
+    """Upstream traffic goes to the network, through a recorder, or to a cassette instead."""
+    if settings.record is not None:
+        from .cassette import RecordingTransport
+
+        path = settings.record
+        return lambda: RecordingTransport(path)
+    if settings.replay is not None:
+        from .cassette import ReplayTransport
+
+        path = settings.replay
+        return lambda: ReplayTransport(path)
+    return None
+
+
+def _listed(config: Config, catalog: Catalog) -> list[ModelInfo]:
+    """Configured models the catalog does not know yet, for ``/v1/models``."""
+    listed = []
+    for model, route in config.models.items():
+        known = catalog.get(model)
+        kind = config.upstreams[route.upstreams[0]].kind
+        if known is not None:
+            listed.append(replace(known, backend=kind))
+            continue
+        listed.append(
+            ModelInfo(
+                id=model,
+                display_name=route.display_name or model,
+                max_tokens=route.max_tokens,
+                max_input_tokens=route.max_input_tokens,
+                backend=kind,
+            )
+        )
+    return listed
 
 
 def _admin(state: State, **handlers: Handler) -> Endpoint:

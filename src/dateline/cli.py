@@ -35,6 +35,22 @@ def serve(
     batch_concurrency: Optional[int] = typer.Option(None, help="Batch requests each process works on at once (default: 32)."),
     batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
     batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
+    config: Optional[str] = typer.Option(None, help="TOML file mapping models to upstream servers."),
+    openai_upstream: Optional[str] = typer.Option(
+        None, help="Serve every model from this OpenAI-compatible server (URL ending in /v1)."
+    ),
+    openai_api_key: Optional[str] = typer.Option(None, help="Key for --openai-upstream."),
+    anthropic_upstream: Optional[str] = typer.Option(
+        None, help="Serve every model from this Anthropic-compatible server (its root URL)."
+    ),
+    anthropic_api_key: Optional[str] = typer.Option(
+        None, help="Key for --anthropic-upstream (default: pass each client's key on)."
+    ),
+    upstream_timeout: Optional[float] = typer.Option(
+        None, help="Seconds to wait for the upstream's answer, or between stream chunks (default: 600)."
+    ),
+    record: Optional[str] = typer.Option(None, help="Append every upstream exchange to this cassette."),
+    replay: Optional[str] = typer.Option(None, help="Answer upstream requests from this cassette, offline."),
     files_downloadable: Optional[bool] = typer.Option(
         None,
         "--files-downloadable",
@@ -65,6 +81,14 @@ def serve(
             "batch_poll_interval": batch_poll_interval,
             "batch_lease": batch_lease,
             "files_downloadable": files_downloadable,
+            "config": config,
+            "openai_upstream": openai_upstream,
+            "openai_api_key": openai_api_key,
+            "anthropic_upstream": anthropic_upstream,
+            "anthropic_api_key": anthropic_api_key,
+            "upstream_timeout": upstream_timeout,
+            "record": record,
+            "replay": replay,
         }.items()
         if v is not None
     }
@@ -78,6 +102,16 @@ def serve(
         except (ScriptError, OSError) as exc:
             typer.echo(f"dateline: {settings.script}: {exc}", err=True)
             raise typer.Exit(2) from None
+    from .config import ConfigError
+
+    try:
+        settings.upstream_config()
+    except ConfigError as exc:
+        typer.echo(f"dateline: {exc}", err=True)
+        raise typer.Exit(2) from None
+    if settings.replay is not None and not settings.replay.is_file():
+        typer.echo(f"dateline: --replay: no cassette at {settings.replay}", err=True)
+        raise typer.Exit(2)
     # Migrate once here, before any worker starts, and report an unreachable database plainly.
     import asyncio
 

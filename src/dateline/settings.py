@@ -54,6 +54,21 @@ class Settings(BaseSettings):
     def accepted_keys(self) -> frozenset[str] | None:
         return frozenset(self.api_keys) if self.api_keys else None
 
+    #: A TOML file mapping models to upstream servers (see ``dateline.config``).
+    config: Path | None = None
+    #: Serve every model from this OpenAI-compatible server (``…/v1``).
+    openai_upstream: str | None = None
+    openai_api_key: str | None = None
+    #: Serve every model from this Anthropic-compatible server (its root URL).
+    anthropic_upstream: str | None = None
+    anthropic_api_key: str | None = None
+    #: Seconds to wait for a one-flag upstream's answer (or between stream chunks).
+    upstream_timeout: float = Field(default=600.0, gt=0)
+    #: Append every upstream exchange to this cassette (JSONL).
+    record: Path | None = None
+    #: Answer upstream requests from this cassette instead of the network.
+    replay: Path | None = None
+
     def resolved_data_dir(self) -> Path:
         from .store import default_data_dir
 
@@ -63,3 +78,20 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{self.resolved_data_dir() / 'dateline.db'}"
+
+    def upstream_config(self):  # -> Config | None
+        """The upstream configuration these settings name, if any (raises ConfigError)."""
+        from .config import ConfigError, load, one_upstream
+
+        named = [self.config is not None, self.openai_upstream is not None, self.anthropic_upstream is not None]
+        if sum(named) > 1:
+            raise ConfigError("give one of --config, --openai-upstream and --anthropic-upstream")
+        if self.record is not None and self.replay is not None:
+            raise ConfigError("give --record or --replay, not both")
+        if self.config is not None:
+            return load(self.config)
+        if self.openai_upstream is not None:
+            return one_upstream("openai", self.openai_upstream, self.openai_api_key, self.upstream_timeout)
+        if self.anthropic_upstream is not None:
+            return one_upstream("anthropic", self.anthropic_upstream, self.anthropic_api_key, self.upstream_timeout)
+        return None

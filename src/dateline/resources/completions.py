@@ -25,7 +25,8 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     params = call.body
     model = params["model"]
     check_model(call, model)
-    if not call.state.catalog.get(model).supports_completions:
+    info = call.state.catalog.get(model)
+    if info is not None and not info.supports_completions:
         # Claude 3 and later answer only on /v1/messages; the API says so rather than 404.
         raise errors.InvalidRequestError(
             f'"{model}" is not supported on this API. Please use the Messages API instead.'

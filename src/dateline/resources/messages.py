@@ -100,6 +100,8 @@ async def resolve_files(call: Call, request: dict[str, Any]) -> dict[str, Any]:
 def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:
     info = call.state.catalog.get(model)
     if info is None:
+        if call.state.any_model:
+            return  # an upstream serves every model; it judges the id
         raise errors.NotFoundError(f"model: {model}")
     if max_tokens is not None and info.max_tokens and max_tokens > info.max_tokens:
         raise errors.InvalidRequestError(
