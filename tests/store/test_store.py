@@ -121,3 +121,14 @@ def test_cancel_cancels_only_what_has_not_started(database_url: str):
         await store.close()
 
     run(scenario())
+
+
+def test_head_names_the_newest_migration():
+    from alembic.config import Config
+    from alembic.script import ScriptDirectory
+
+    from dateline.store._store import _MIGRATIONS, HEAD
+
+    config = Config()
+    config.set_main_option("script_location", str(_MIGRATIONS))
+    assert ScriptDirectory.from_config(config).get_current_head() == HEAD

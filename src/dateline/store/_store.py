@@ -25,6 +25,8 @@ PENDING, RUNNING = "pending", "running"
 SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "expired"
 UNFINISHED = (PENDING, RUNNING)
 _MIGRATIONS = Path(__file__).with_name("migrations")
+#: The newest migration's revision (a test checks it against the migrations).
+HEAD = "0001"
 _INSERT_CHUNK = 2000
 
 
@@ -104,6 +106,9 @@ class Store:
         """Bring the schema up to date (several processes may start at once)."""
         if self.path is not None:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        if await self._revision() == HEAD:
+            return  # nothing to do, and Alembic (some 14 MB) is not even imported
+        if self.path is not None:
             await asyncio.to_thread(self._lock_sqlite, True)
         try:
             async with self.writer.connect() as conn:
@@ -120,6 +125,13 @@ class Store:
         finally:
             if self.path is not None:
                 self._lock_sqlite(False)
+
+    async def _revision(self) -> str | None:
+        try:
+            async with self.reader.connect() as conn:
+                return (await conn.execute(sa.text("SELECT version_num FROM alembic_version"))).scalar()
+        except sa.exc.DBAPIError:
+            return None  # a new database
 
     def _lock_sqlite(self, take: bool) -> None:
         if take:
