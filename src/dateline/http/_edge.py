@@ -204,7 +204,8 @@ class Endpoint:
 
 
 def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> Response:
-    body = exc.to_dict(rid)
+    # An upstream's error keeps the upstream's request id, in the body as in the header.
+    body = exc.to_dict(exc.headers.get("request-id", rid))
     if plan is not None and plan.error_down:
         body = plan.migrate_error(body)
     # Worth retrying as the SDKs' own rule has it: conflicts, rate limits, server errors.

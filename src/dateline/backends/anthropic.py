@@ -1,0 +1,238 @@
+"""The ``anthropic`` backend: the real Claude API, or any server that speaks it.
+
+Requests go on as the client sent them (at head, after the edge's migrations),
+with the model renamed to the upstream's and ``anthropic-version`` set to the
+one the upstream is configured for; answers come back with the client's model
+id. The edge then migrates them down to the client's own version, so an old
+client of an upstream that only speaks 2023-06-01 still gets its old shapes.
+
+What the client sees of the upstream: its ``request-id``, its rate-limit
+headers and ``retry-after``, and its errors (same type, status and message).
+An upstream that cannot be reached is tried no further: the next one in the
+pool is, and when none answers the client gets 529 ``overloaded_error``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+
+from .. import errors
+from ..cassette import NoRecordedExchange
+from ..types import Event, EventStream
+from ._base import Backend
+from ._exchange import exchange
+from ._http import Clients
+from ._pool import Pool, Target, Upstream
+
+logger = logging.getLogger("dateline")
+
+#: Response headers the client is given as the upstream sent them: what its
+#: SDK reads to identify a request and to pace its retries.
+_RELAYED = frozenset({"request-id", "retry-after", "retry-after-ms"})
+_RELAYED_PREFIXES = ("anthropic-ratelimit-", "anthropic-priority-", "anthropic-fast-")
+#: The client's own credentials, passed on when the upstream has no key configured.
+_CREDENTIALS = ("x-api-key", "authorization")
+#: Upstream answers that say it is struggling: it sits out the pool's cool-down.
+_STRUGGLING = frozenset({429, 529})
+
+
+class AnthropicBackend(Backend):
+    name = "anthropic"
+
+    def __init__(self, pool: Pool[Target], clients: Clients) -> None:
+        self.pool = pool
+        self.clients = clients
+
+    async def message(self, request: dict[str, Any]) -> dict[str, Any]:
+        response = await self._send("/v1/messages", request)
+        message = _json(response)
+        message["model"] = request["model"]
+        return message
+
+    async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+        # Always streamed from the upstream, whatever the hint: the events are
+        # what this method promises, and the upstream's own are the faithful ones.
+        response = await self._send("/v1/messages", {**request, "stream": True}, stream=True)
+        events = _server_sent_events(response)
+        stopped = False
+        try:
+            async for event in events:
+                yield _as_clients(event, request["model"])
+                stopped = stopped or event.name == "message_stop"
+        finally:
+            await events.aclose()
+            await response.aclose()
+        if not stopped:
+            # Closed cleanly but early (a proxy, a restart): not a whole answer.
+            raise errors.InternalServerError("The upstream's stream ended before message_stop")
+
+    async def count_tokens(self, request: dict[str, Any]) -> int:
+        response = await self._send("/v1/messages/count_tokens", request)
+        return _json(response)["input_tokens"]
+
+    async def _send(self, path: str, request: dict[str, Any], *, stream: bool = False) -> httpx.Response:
+        """The upstream's successful response to ``request`` (body unread when ``stream``),
+        from the first target that can be reached; its errors raised as the API's."""
+        unreachable: list[str] = []
+        for target in self.pool.order():
+            client = self.clients.get(target.upstream)
+            body = orjson.dumps({**request, "model": target.model})
+            outgoing = client.build_request("POST", path, content=body, headers=_headers(target.upstream))
+            try:
+                response = await client.send(outgoing, stream=True)
+            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
+                # Nothing was sent: another upstream may safely have the request.
+                logger.warning("upstream %s unreachable: %r", target.upstream.name, exc)
+                self.pool.failed(target)
+                unreachable.append(target.upstream.name)
+                continue
+            except httpx.TimeoutException:
+                self.pool.failed(target)
+                raise errors.TimeoutError() from None
+            except httpx.TransportError as exc:
+                self.pool.failed(target)
+                raise errors.InternalServerError(f"The upstream connection failed: {exc}") from None
+            except NoRecordedExchange as exc:
+                raise errors.InvalidRequestError(str(exc)) from None
+            return await self._answer(target, response, stream=stream)
+        raise errors.OverloadedError(f"Overloaded: no upstream could be reached ({', '.join(unreachable)})")
+
+    async def _answer(self, target: Target, response: httpx.Response, *, stream: bool) -> httpx.Response:
+        relayed = _relayed_headers(response.headers)
+        exchange().response_headers.update(relayed)
+        if response.status_code < 400:
+            self.pool.succeeded(target)
+            if not stream:
+                await _read(response)
+            return response
+        if response.status_code in _STRUGGLING or response.status_code >= 500:
+            self.pool.failed(target)
+        await _read(response)
+        raise upstream_error(response.content, status=response.status_code, headers=relayed)
+
+
+def _headers(upstream: Upstream) -> dict[str, str]:
+    headers = {"anthropic-version": upstream.version, "content-type": "application/json"}
+    current = exchange()
+    if upstream.api_key:
+        headers["x-api-key"] = upstream.api_key
+    else:
+        client_headers = current.headers
+        headers.update({name: client_headers[name] for name in _CREDENTIALS if name in client_headers})
+    if current.betas:
+        headers["anthropic-beta"] = ",".join(current.betas)
+    return headers
+
+
+def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
+    return {name: value for name, value in headers.items() if name in _RELAYED or name.startswith(_RELAYED_PREFIXES)}
+
+
+async def _read(response: httpx.Response) -> None:
+    try:
+        await response.aread()
+    except httpx.TimeoutException:
+        raise errors.TimeoutError() from None
+    except httpx.TransportError as exc:
+        raise errors.InternalServerError(f"The upstream connection failed: {exc}") from None
+    finally:
+        await response.aclose()
+
+
+def _json(response: httpx.Response) -> dict[str, Any]:
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if type(body) is not dict:
+        raise errors.InternalServerError("The upstream answered with something other than a JSON object")
+    return body
+
+
+def upstream_error(body: bytes | dict[str, Any], *, status: int | None, headers: dict[str, str]) -> errors.APIError:
+    """The API error an upstream's error envelope (or a bare error status) stands for.
+
+    ``status`` is the HTTP status it came with; None for an ``error`` event in a
+    stream, where the type alone decides.
+    """
+    error = _error_object(body)
+    if error is None:
+        cls = _class_for_status(status)
+        return cls(f"The upstream answered {status or 'an error event'} without an error object", headers=headers)
+    error_type, message = error
+    cls = errors.ERROR_TYPES.get(error_type)
+    exc = (cls or errors.APIError)(message, headers=headers)
+    if cls is None:
+        exc.type = error_type  # a type this Dateline does not know yet still reaches the client by name
+    if status is not None and exc.status_code != status:
+        exc.status_code = status  # e.g. a 405 invalid_request_error: the upstream's status stands
+    return exc
+
+
+def _class_for_status(status: int | None) -> type[errors.APIError]:
+    if status is None or status >= 500:
+        return _BY_STATUS.get(status or 500, errors.InternalServerError)
+    return _BY_STATUS.get(status, errors.InvalidRequestError)
+
+
+_BY_STATUS = {cls.status_code: cls for cls in errors.ERROR_TYPES.values()}
+
+
+def _error_object(body: bytes | dict[str, Any]) -> tuple[str, str] | None:
+    if not isinstance(body, dict):
+        try:
+            body = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict) or not isinstance(error.get("type"), str):
+        return None
+    message = error.get("message")
+    return error["type"], message if isinstance(message, str) else ""
+
+
+async def _server_sent_events(response: httpx.Response) -> AsyncIterator[Event]:
+    """The upstream's SSE body as events (``data`` parsed as JSON when it is JSON)."""
+    name: str | None = None
+    data: list[str] = []
+    try:
+        async for line in response.aiter_lines():
+            if line:
+                field, _, value = line.partition(":")
+                value = value[1:] if value.startswith(" ") else value
+                if field == "event":
+                    name = value
+                elif field == "data":
+                    data.append(value)
+                continue  # a ":" comment line, or a field the API does not use
+            if data:
+                yield _event(name, "\n".join(data))
+            name, data = None, []
+    except httpx.TimeoutException:
+        raise errors.TimeoutError() from None
+    except httpx.TransportError as exc:
+        raise errors.InternalServerError(f"The upstream stream broke off: {exc}") from None
+
+
+def _event(name: str | None, text: str) -> Event:
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return Event(name, text)
+    if name is None and isinstance(data, dict):
+        name = data.get("type")
+    return Event(name, data)
+
+
+def _as_clients(event: Event, model: str) -> Event:
+    """An upstream Messages event as the client's: its model id; an error raised."""
+    if event.name == "error":
+        raise upstream_error(event.data if isinstance(event.data, dict) else b"", status=None, headers={})
+    if event.name == "message_start":
+        event.data["message"]["model"] = model
+    return event
