@@ -97,3 +97,17 @@ def test_one_flag_upstreams_serve_every_model():
     up = config.upstream("openai")
     assert (up.kind, up.base_url, up.api_key, up.timeout) == ("openai", "http://127.0.0.1:9/v1", "sk-x", 12)
     assert parse({"upstreams": {}}).default is None
+
+
+def test_serve_refuses_a_bad_configuration_plainly(tmp_path: Path):
+    from typer.testing import CliRunner
+
+    from dateline.cli import app
+
+    path = tmp_path / "bad.toml"
+    path.write_text('[models."m"]\nupstreams = ["nope"]\n')
+    result = CliRunner().invoke(app, ["serve", "--config", str(path)])
+    assert result.exit_code == 2
+    assert f"dateline: {path}: models.'m': no upstream named 'nope'" in result.output
+    both = CliRunner().invoke(app, ["serve", "--openai-upstream", "http://x/v1", "--anthropic-upstream", "http://y"])
+    assert both.exit_code == 2 and "give one of --config, --openai-upstream and --anthropic-upstream" in both.output
