@@ -8,6 +8,9 @@ measured in the same run:
   legacy Text Completions under 2023-06-01 and 2023-01-01 (the cost of the
   version migration), token counting, and time to first streamed event;
 - the LiteLLM proxy's ``/v1/messages`` (mock reply) under the same load;
+- Dateline in front of a fixed-reply OpenAI-compatible upstream: its
+  throughput and the latency it adds, against the upstream alone and against
+  LiteLLM translating to the same upstream (``bench/proxy.py``);
 - Dateline's memory, idle and holding many open streams;
 - Message Batches end to end, on SQLite and PostgreSQL, against the same
   requests sent one by one (``bench/batch.py``).
@@ -49,7 +52,7 @@ LITELLM_VENV = HERE / ".venv-litellm"
 DEFAULT_OUTPUT = HERE / "results" / "latest.md"
 API_KEY = "sk-ant-bench-key"  # the key in the Lua scripts; LiteLLM's master key too
 
-GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "memory", "batches")
+GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "proxy", "memory", "batches")
 DATELINE_GROUPS = {"messages", "stream", "complete", "count_tokens"}
 
 # Targets.
@@ -96,6 +99,7 @@ class Config:
     streams: int = OPEN_STREAMS_TARGET
     batch_requests: int = 10_000
     groups: tuple[str, ...] = GROUPS
+    litellm: bool = True  #: False with --no-litellm: no LiteLLM row in any section
     output: Path = DEFAULT_OUTPUT
 
     @property
@@ -110,7 +114,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
     parser = argparse.ArgumentParser(description="Benchmark Dateline against a floor and LiteLLM.")
     parser.add_argument("--duration", type=int, help="seconds per throughput row (default 10; 1 with --quick)")
     parser.add_argument("--quick", action="store_true", help="1 s per row, no warm-up, 100 open streams")
-    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM row")
+    parser.add_argument("--no-litellm", action="store_true", help="skip the LiteLLM rows")
     parser.add_argument("--only", help=f"comma list of: {', '.join(GROUPS)}")
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     parser.add_argument("--output", type=Path, default=DEFAULT_OUTPUT, help="markdown file to write")
@@ -123,7 +127,7 @@ def parse_args(argv: list[str] | None = None) -> Config:
             parser.error(f"--only: unknown {', '.join(unknown)} (choose from {', '.join(GROUPS)})")
     if args.no_litellm:
         groups = tuple(g for g in groups if g != "litellm")
-    config = Config(workers=args.workers, groups=groups, output=args.output)
+    config = Config(workers=args.workers, groups=groups, output=args.output, litellm=not args.no_litellm)
     if args.quick:
         config.duration, config.warmup, config.streams, config.batch_requests = 1, 0, 100, 1_000
     if args.duration is not None:
@@ -267,10 +271,10 @@ def floor_server(tmp: Path, workers: int) -> Server:
     return Server("floor", argv, port, tmp / f"floor-{port}.log")
 
 
-def litellm_server(tmp: Path, workers: int) -> Server:
-    config = tmp / "litellm.yaml"
-    config.write_text(LITELLM_CONFIG)
+def litellm_server(tmp: Path, workers: int, config_text: str = LITELLM_CONFIG) -> Server:
     port = free_port()
+    config = tmp / f"litellm-{port}.yaml"
+    config.write_text(config_text)
     argv = [str(ensure_litellm()), "--config", str(config), "--host", "127.0.0.1", "--port", str(port),
             "--num_workers", str(workers)]
     env = child_env(LITELLM_MASTER_KEY=API_KEY, LITELLM_LOCAL_MODEL_COST_MAP="True")
@@ -658,11 +662,19 @@ def measure(config: Config) -> Results:
             measure_throughput(config, tmp, results)
         if "litellm" in config.groups:
             guarded(results, ["litellm"], lambda: measure_litellm(config, tmp, results))
+        if "proxy" in config.groups:
+            guarded(results, ["proxy"], lambda: measure_proxy(config, tmp, results))
         if "memory" in config.groups:
             guarded(results, ["memory"], lambda: measure_memory(config, tmp, results))
         if "batches" in config.groups:
             guarded(results, ["batches"], lambda: measure_batches(config, tmp, results))
     return results
+
+
+def measure_proxy(config: Config, tmp: Path, results: Results) -> None:
+    import proxy  # bench/proxy.py; it imports this module as `run`, as bench/batch.py does
+
+    proxy.measure(config, tmp, results)
 
 
 def measure_batches(config: Config, tmp: Path, results: Results) -> None:
@@ -724,8 +736,9 @@ ROW_NAMES = {
 }
 
 
-def load_row(name: str, load: Load | None, floor: Load | None, failure: str | None) -> Row:
-    row = Row(ROW_NAMES[name])
+def load_row(name: str, load: Load | None, floor: Load | None, failure: str | None, title: str | None = None) -> Row:
+    """A throughput row; ``title`` for a row not in ``ROW_NAMES``."""
+    row = Row(title or ROW_NAMES[name])
     if load is None:
         row.figure = f"failed: {failure}" if failure else "not measured"
         return row
@@ -769,6 +782,10 @@ def build_rows(config: Config, results: Results) -> list[Row]:
         rows.append(group_row("count_tokens", "count_tokens"))
     if "litellm" in config.groups:
         rows.append(litellm_row(results, floor, failure("litellm")))
+    if "proxy" in config.groups:
+        import proxy
+
+        rows.extend(proxy.rows(config, results, floor, failure("proxy"), failure("proxy", "proxy_litellm")))
     if "memory" in config.groups:
         rows.extend(memory_rows(config, results, failure("memory")))
     if "batches" in config.groups:
@@ -867,6 +884,10 @@ def machine_facts(config: Config, load_at_start: float) -> list[str]:
     if "stream" in config.groups:
         facts.append(f"- time to first event: httpx, {config.first_event_concurrency} concurrent streams "
                      f"for {config.first_event_seconds} s")
+    if "proxy" in config.groups:
+        import proxy
+
+        facts.append(proxy.facts(config))
     if "memory" in config.groups:
         facts.append(f"- memory: VmRSS summed over the server's process tree, idle and with {config.streams:,} "
                      f"streams open (token delay {MEMORY_TOKEN_DELAY} s, max_tokens 200, each read to its "
@@ -923,7 +944,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.modules.setdefault("run", sys.modules[__name__])  # so bench/batch.py's `import run` is this module
+    sys.modules.setdefault("run", sys.modules[__name__])  # so `import run` in bench/batch.py, bench/proxy.py is this module
     try:
         sys.exit(main())
     except KeyboardInterrupt:

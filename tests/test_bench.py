@@ -23,6 +23,13 @@ EXPECTED_ROWS = [
     "Dateline complete stream, 2023-06-01",
     "Dateline complete stream, 2023-01-01",
     "Dateline count_tokens",
+    "Upstream alone: fixed-reply OpenAI chat completions, 32 connections",
+    "Dateline → OpenAI upstream, messages, non-streaming, 32 connections",
+    "Upstream alone, 1 connection",
+    "Dateline → OpenAI upstream, 1 connection",
+    "Dateline → OpenAI upstream: added p50, 1 connection",
+    "Dateline → OpenAI upstream: added p99, 1 connection",
+    "Dateline → OpenAI upstream: added latency, 32 connections",
     "Dateline RSS, idle",
     "Dateline RSS, 100 open streams",
     "Dateline batch of 1,000, SQLite",
@@ -74,6 +81,9 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     # Throughput rows carry a number, and ratios to the floor measured in the same run.
     assert re.fullmatch(r"[\d,.]+", rows[next(n for n in rows if n.startswith("Dateline count_tokens"))][0])
     assert rows[next(n for n in rows if n.startswith("Dateline messages, non-streaming"))][3].endswith("×")
+    # The proxy's added latency is Dateline's figure less the upstream's, measured in the same run.
+    added = rows[next(n for n in rows if n.startswith("Dateline → OpenAI upstream: added p50, 1 connection"))]
+    assert re.fullmatch(r"[+−][\d.]+ m?s", added[1]), added
     # The load parameters and machine facts head the report.
     for fact in ("nproc", "python", "uvicorn", "wrk -t1 -c32 -d1s"):
         assert fact in markdown

@@ -40,7 +40,8 @@ class Router(Backend):
                 return AnthropicBackend(pool, clients)
             from .openai import OpenAIBackend
 
-            return OpenAIBackend(pool, clients)
+            # Thinking blocks it makes must verify as the built-in model's do.
+            return OpenAIBackend(pool, clients, signer=getattr(builtin, "signer", None))
 
         routes = {model: backend(route, model) for model, route in config.models.items()}
         default_route = config.default

@@ -1,0 +1,190 @@
+"""An OpenAI chat completion as a Messages turn, and what streamed and
+non-streamed answers share: ids, stop reasons, stop sequences, usage.
+
+- Ids are derived from the upstream's (``msg_``/``toolu_`` + a hash), so a
+  replayed upstream answer gives the identical Message.
+- ``reasoning_content`` (or ``reasoning``) becomes a signed thinking block, but
+  only when the request enabled thinking: the API never sends thinking blocks
+  unasked, and clients read ``content[0].text``.
+- Stop sequences are found here, not upstream: the text is cut before the
+  first one and ``stop_reason`` is ``stop_sequence`` with the sequence matched.
+  Tool calls after that point are dropped; output tokens are then estimated,
+  since the upstream counted what was cut.
+- ``finish_reason``: ``length`` → ``max_tokens``; tool calls present →
+  ``tool_use`` (some servers say ``stop``); ``content_filter`` → ``refusal``;
+  anything else → ``end_turn``.
+"""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import orjson
+
+from .. import errors, tokenizer
+from ..http import new_id
+from ..thinking import Signer
+from ._turn import Block, Turn
+
+CUT_OFF_JSON = "The upstream model's tool call arguments are not valid JSON (cut off at max_tokens?)"
+
+
+def derived_id(prefix: str, *parts: object) -> str:
+    """An id in the API's style, the same for the same ``parts``."""
+    return new_id(prefix, random.Random("\x1f".join(map(str, parts))))
+
+
+def message_id(upstream_id: Any) -> str:
+    return derived_id("msg", "openai", upstream_id) if upstream_id else new_id("msg")
+
+
+def tool_use_id(upstream_id: Any, position: int, call_id: Any) -> str:
+    # The upstream's call ids are not always unique (some servers number them per answer).
+    if not upstream_id and not call_id:
+        return new_id("toolu")
+    return derived_id("toolu", "openai", upstream_id, position, call_id)
+
+
+def thinking_display(request: dict[str, Any]) -> str | None:
+    """``"summarized"`` or ``"omitted"`` when the request asked for thinking, else None."""
+    thinking = request.get("thinking") or {}
+    if thinking.get("type") not in ("enabled", "adaptive"):
+        return None
+    return "omitted" if thinking.get("display") == "omitted" else "summarized"
+
+
+def signature(signer: Signer, thinking: str, display: str) -> str:
+    omitted = display == "omitted"
+    return signer.sign("" if omitted else thinking, omitted=omitted)
+
+
+def reasoning_of(message: dict[str, Any]) -> str:
+    """The reasoning text of a message or delta (llama.cpp and DeepSeek name it
+    ``reasoning_content``, vLLM and OpenRouter ``reasoning``)."""
+    found = message.get("reasoning_content") or message.get("reasoning")
+    return found if isinstance(found, str) else ""
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):  # a few servers answer with parts
+        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+    return ""
+
+
+def stop_reason(finish_reason: Any, *, called_tools: bool) -> str:
+    if finish_reason == "length":
+        return "max_tokens"
+    if called_tools:
+        return "tool_use"
+    if finish_reason == "content_filter":
+        return "refusal"
+    return "end_turn"
+
+
+def find_stop(text: str, sequences: list[str]) -> tuple[int, str] | None:
+    """Where the first stop sequence in ``text`` starts, and which it is."""
+    best = None
+    for sequence in sequences:
+        at = text.find(sequence)
+        if at != -1 and (best is None or at < best[0]):
+            best = (at, sequence)
+    return best
+
+
+class StopScanner:
+    """Text let through as it streams, up to the first stop sequence.
+
+    A sequence may arrive split across chunks, so the last ``len(longest) - 1``
+    characters are held back until more text (or the end) shows they are not
+    the start of one.
+    """
+
+    def __init__(self, sequences: list[str]) -> None:
+        self.sequences = [s for s in sequences if s]
+        self.hold = max(map(len, self.sequences), default=1) - 1
+        self.held = ""
+
+    def feed(self, text: str) -> tuple[str, str | None]:
+        """The text safe to send, and the sequence matched (the text is then cut before it)."""
+        self.held += text
+        found = find_stop(self.held, self.sequences)
+        if found is not None:
+            safe, self.held = self.held[: found[0]], ""
+            return safe, found[1]
+        cut = len(self.held) - self.hold
+        if cut <= 0:
+            return "", None
+        safe, self.held = self.held[:cut], self.held[cut:]
+        return safe, None
+
+    def flush(self) -> str:
+        rest, self.held = self.held, ""
+        return rest
+
+
+def counts(usage: Any) -> tuple[int | None, int | None]:
+    """``(input_tokens, output_tokens)`` from an OpenAI ``usage``, None where absent."""
+    if not isinstance(usage, dict):
+        return None, None
+    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
+    return (prompt if isinstance(prompt, int) else None), (completion if isinstance(completion, int) else None)
+
+
+def tool_input_json(arguments: Any) -> str:
+    """A whole tool call's arguments as the JSON of an object, or an ``api_error``."""
+    if isinstance(arguments, dict):
+        return orjson.dumps(arguments).decode()
+    if not isinstance(arguments, str) or not arguments.strip():
+        return "{}"  # no arguments: some servers send "" for a call without parameters
+    try:
+        value = orjson.loads(arguments)
+    except orjson.JSONDecodeError:
+        raise errors.InternalServerError(CUT_OFF_JSON) from None
+    if not isinstance(value, dict):
+        raise errors.InternalServerError("The upstream model's tool call arguments are not a JSON object")
+    return arguments
+
+
+def completion_turn(
+    request: dict[str, Any], completion: dict[str, Any], signer: Signer
+) -> tuple[Turn, str, int | None]:
+    """A non-streamed chat completion as ``(turn, message id, input tokens)``;
+    the input tokens are None when the upstream did not count them."""
+    choices = completion.get("choices")
+    choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
+    if choice is None:
+        raise errors.InternalServerError("The upstream's answer has no choices")
+    message = choice.get("message") or {}
+    upstream_id = completion.get("id")
+    out: list[Block] = []
+    reasoning, display = reasoning_of(message), thinking_display(request)
+    if reasoning and display:
+        shown = "" if display == "omitted" else reasoning
+        out.append(Block("thinking", shown, signature(signer, reasoning, display)))
+    text = text_of(message.get("content"))
+    calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    cut = find_stop(text, [s for s in request.get("stop_sequences") or () if s])
+    if cut is not None:
+        text, calls = text[: cut[0]], []
+    if text:
+        out.append(Block("text", text))
+    for position, call in enumerate(calls):
+        function = call.get("function") or {}
+        tool_id = tool_use_id(upstream_id, position, call.get("id"))
+        arguments = tool_input_json(function.get("arguments"))
+        out.append(Block("tool_use", tool_id=tool_id, name=function.get("name") or "", input_json=arguments))
+    input_tokens, output_tokens = counts(completion.get("usage"))
+    if output_tokens is None or cut is not None:
+        output_tokens = estimate_output(reasoning, text, "".join(b.input_json for b in out if b.type == "tool_use"))
+    if cut is not None:
+        reason, sequence = "stop_sequence", cut[1]
+    else:
+        reason, sequence = stop_reason(choice.get("finish_reason"), called_tools=bool(calls)), None
+    return Turn(out, reason, sequence, output_tokens), message_id(upstream_id), input_tokens
+
+
+def estimate_output(*texts: str) -> int:
+    return sum(tokenizer.count(text) for text in texts)
