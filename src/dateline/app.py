@@ -157,6 +157,10 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             state.processor = None
             await state.store.close()
             await state.clients.aclose()
+            # A backend given ready-made may hold clients of its own.
+            own = getattr(state.backend, "clients", None)
+            if isinstance(own, Clients) and own is not state.clients:
+                await own.aclose()
 
     app = Starlette(
         routes=routes,

@@ -44,6 +44,8 @@ from typing import Any
 
 import httpx
 
+from .backends._http import NetworkTransport
+
 __all__ = ["NoRecordedExchange", "RecordingTransport", "ReplayTransport"]
 
 _CREDENTIALS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"})
@@ -62,7 +64,7 @@ class RecordingTransport(httpx.AsyncBaseTransport):
 
     def __init__(self, path: Path, inner: httpx.AsyncBaseTransport | None = None) -> None:
         self.path = Path(path)
-        self.inner = inner if inner is not None else httpx.AsyncHTTPTransport()
+        self.inner = inner if inner is not None else NetworkTransport()
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         # Plain bodies keep the cassette readable (and editable): no gzip.
