@@ -230,3 +230,34 @@ def test_an_unreachable_upstream_is_recorded_and_replayed(tmp_path):
     asyncio.run(send(RecordingTransport(path, inner=httpx.MockTransport(refuse))))
     asyncio.run(send(ReplayTransport(path)))
     assert json.loads(path.read_text())["error"] == {"type": "ConnectError", "message": "connection refused"}
+
+
+def test_openai_upstream_record_and_replay_give_identical_output(tmp_path: Path):
+    """The same cassette round trip through the ``openai`` backend: a fake
+    OpenAI-compatible upstream, recorded, then gone."""
+    from fake_openai import FakeOpenAI
+
+    from dateline.settings import Settings
+    from dateline.testing import DatelineServer
+
+    cassette = tmp_path / "openai.jsonl"
+    hello = [{"role": "user", "content": "Tell me about tide pools"}]
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    body = {"model": "claude-sonnet-4-5", "max_tokens": 64, "messages": hello}
+
+    def both(server: DatelineServer) -> tuple[dict, bytes]:
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=30) as raw:
+            whole = raw.post("/v1/messages", json=body)
+            streamed = raw.post("/v1/messages", json={**body, "stream": True})
+        assert whole.status_code == 200 and streamed.status_code == 200, (whole.text, streamed.text)
+        return whole.json(), streamed.content
+
+    with FakeOpenAI() as fake:
+        fake.reply("Tide pools are rocky.", times=None)
+        with DatelineServer(openai_upstream=f"{fake.base_url}/v1", record=cassette) as front:
+            recorded = both(front)
+    with DatelineServer(openai_upstream=f"{fake.base_url}/v1", replay=cassette) as front:  # the fake is gone
+        replayed = both(front)
+    assert replayed == recorded
+    assert recorded[0]["content"][0]["text"] == "Tide pools are rocky."
+    assert b"event: message_stop" in recorded[1]
