@@ -237,7 +237,6 @@ def test_openai_upstream_record_and_replay_give_identical_output(tmp_path: Path)
     OpenAI-compatible upstream, recorded, then gone."""
     from fake_openai import FakeOpenAI
 
-    from dateline.settings import Settings
     from dateline.testing import DatelineServer
 
     cassette = tmp_path / "openai.jsonl"
