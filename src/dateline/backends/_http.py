@@ -64,6 +64,24 @@ class Client:
         await self.transport.aclose()
 
 
+async def server_sent_events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:
+    """Each event of an SSE body as its fields (``data`` lines joined by newlines)."""
+    fields: dict[str, str] = {}
+    async for line in response.aiter_lines():
+        if not line:
+            if fields:
+                yield fields
+                fields = {}
+            continue
+        name, _, value = line.partition(":")
+        if not name:
+            continue  # a comment line
+        value = value[1:] if value.startswith(" ") else value
+        fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
+    if fields:
+        yield fields
+
+
 class Clients:
     """One client per upstream, made when first needed."""
 

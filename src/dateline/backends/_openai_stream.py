@@ -21,6 +21,7 @@ import orjson
 from .. import errors
 from ..thinking import Signer
 from ..types import Event
+from ._http import server_sent_events
 from ._openai_reply import (
     StopScanner,
     counts,
@@ -49,25 +50,17 @@ async def chunks(response: httpx.Response, upstream: Upstream) -> AsyncIterator[
     ``error:`` field, others in ``data:``). A broken connection or a pause
     longer than the read timeout raises the API's error.
     """
-    data: list[str] = []
     try:
-        async for line in response.aiter_lines():
-            if line:
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "data":
-                    data.append(value)
-                elif field == "error":
-                    yield {"error": _payload(value, upstream)}
+        async for event in server_sent_events(response):
+            if "error" in event:
+                yield {"error": _payload(event["error"], upstream)}
+            data = event.get("data")
+            if data is None:
                 continue
-            if data:
-                text, data = "\n".join(data), []
-                if text.strip() == "[DONE]":
-                    yield DONE
-                    return
-                yield _payload(text, upstream)
-        if data and "\n".join(data).strip() != "[DONE]":
-            yield _payload("\n".join(data), upstream)
+            if data.strip() == "[DONE]":
+                yield DONE
+                return
+            yield _payload(data, upstream)
     except httpx.TimeoutException:
         raise errors.TimeoutError(f"The upstream {upstream.name} sent nothing for {upstream.timeout:g} s") from None
     except httpx.TransportError as exc:

@@ -26,7 +26,7 @@ from ..cassette import NoRecordedExchange
 from ..types import Event, EventStream
 from ._base import Backend
 from ._exchange import exchange
-from ._http import Clients
+from ._http import Clients, server_sent_events
 from ._pool import Pool, Target, Upstream
 
 logger = logging.getLogger("dateline")
@@ -198,21 +198,10 @@ def _error_object(body: bytes | dict[str, Any]) -> tuple[str, str] | None:
 
 async def _server_sent_events(response: httpx.Response) -> AsyncIterator[Event]:
     """The upstream's SSE body as events (``data`` parsed as JSON when it is JSON)."""
-    name: str | None = None
-    data: list[str] = []
     try:
-        async for line in response.aiter_lines():
-            if line:
-                field, _, value = line.partition(":")
-                value = value[1:] if value.startswith(" ") else value
-                if field == "event":
-                    name = value
-                elif field == "data":
-                    data.append(value)
-                continue  # a ":" comment line, or a field the API does not use
-            if data:
-                yield _event(name, "\n".join(data))
-            name, data = None, []
+        async for event in server_sent_events(response):
+            if "data" in event:
+                yield _event(event.get("event"), event["data"])
     except httpx.TimeoutException:
         raise errors.TimeoutError() from None
     except httpx.TransportError as exc:
