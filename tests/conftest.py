@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
+import shutil
 import socket
 import tempfile
 from collections.abc import Iterator
@@ -24,6 +26,7 @@ pytest_plugins = ["postgres", "llama"]  # tests/postgres.py, tests/llama.py; tes
 # Servers started without a data dir (`dateline serve` in a subprocess) keep
 # their state under XDG_DATA_HOME: a directory of this test run's own.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="dateline-tests-")
+atexit.register(shutil.rmtree, os.environ["XDG_DATA_HOME"], True)
 
 
 def free_port() -> int:

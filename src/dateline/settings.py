@@ -4,9 +4,13 @@ variables, then the built-in defaults."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .config import Config
 
 DEFAULT_SIGNING_KEY = "dateline-built-in-signing-key"
 
@@ -79,7 +83,7 @@ class Settings(BaseSettings):
             return self.database_url
         return f"sqlite:///{self.resolved_data_dir() / 'dateline.db'}"
 
-    def upstream_config(self):  # -> Config | None
+    def upstream_config(self) -> Config | None:
         """The upstream configuration these settings name, if any (raises ConfigError)."""
         from .config import ConfigError, load, one_upstream
 
