@@ -31,6 +31,7 @@ class Client:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
         self.transport = transport
+        self._urls: dict[str, httpx.URL] = {}
 
     def build_request(
         self,
@@ -41,8 +42,11 @@ class Client:
         headers: dict[str, str] | None = None,
         timeout: httpx.Timeout | None = None,
     ) -> httpx.Request:
-        absolute = url if url.startswith(("http://", "https://")) else self.base_url + url
-        request = httpx.Request(method, absolute, content=content, headers=headers)
+        parsed = self._urls.get(url)
+        if parsed is None:  # parsing a URL costs more than the rest of the request: once per path
+            absolute = url if url.startswith(("http://", "https://")) else self.base_url + url
+            parsed = self._urls[url] = httpx.URL(absolute)
+        request = httpx.Request(method, parsed, content=content, headers=headers)
         request.extensions["timeout"] = (timeout or self.timeout).as_dict()
         return request
 
