@@ -56,9 +56,12 @@ class DatelineServer:
 
     ``options`` are settings (see ``dateline.Settings``): ``api_keys``,
     ``token_delay``, ``script`` (a rules file loaded at start), ``admin_token``,
-    ``request_log_size``, ``signing_key``. ``DATELINE_*`` environment variables
-    are not read, so a test server behaves the same on every machine. The server
-    listens on 127.0.0.1, on a free port.
+    ``request_log_size``, ``signing_key``, ``batch_expiry``, upstreams
+    (``openai_upstream``, ``anthropic_upstream``, ``config``, ``record``,
+    ``replay``)… Batches and files go to a temporary directory of the server's
+    own unless ``data_dir`` or ``database_url`` is given. ``DATELINE_*``
+    environment variables are not read, so a test server behaves the same on
+    every machine. The server listens on 127.0.0.1, on a free port.
     """
 
     def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None, **options: Any) -> None:
