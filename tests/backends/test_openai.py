@@ -695,3 +695,25 @@ def test_a_connection_closed_before_any_answer_is_overloaded():
             response = post(server, ASK)
         closer.join(5)
     assert response.status_code == 529 and response.json()["error"]["type"] == "overloaded_error"
+
+
+@pytest.mark.parametrize("status", [429, 500, 503])
+def test_a_struggling_upstream_passes_the_request_on(fake, status):
+    other = FakeOpenAI()
+    other.start()
+    try:
+        other.fail(status, times=None)
+        pool = Pool(
+            [Target(upstream_at(other.base_url, name="struggling"), UPSTREAM_MODEL),
+             Target(upstream_at(fake.base_url, name="steady"), UPSTREAM_MODEL)],
+            cooldown=COOLDOWN,
+        )
+        with DatelineServer(backend=OpenAIBackend(pool, Clients())) as server:
+            # The struggling one is first in turn: its failure is not the client's.
+            assert sdk(server).messages.create(**ASK).content[0].text == "Hello from the fake upstream."
+            assert len(other.chats()) == 1 and len(fake.chats()) == 1
+        # With no other upstream, its answer is the client's (a 5xx as the API's 500 api_error).
+        with DatelineServer(backend=OpenAIBackend(Pool([pool.members[0]]), Clients())) as server:
+            assert post(server, ASK).status_code == (429 if status == 429 else 500)
+    finally:
+        other.stop()

@@ -12,7 +12,8 @@ Failures, always as the API's own errors:
   gets 529 ``overloaded_error`` (504 ``timeout_error`` if one timed out).
 - The upstream's 4xx → 400 ``invalid_request_error`` with its message; 429 →
   429 with its ``retry-after``; 401/403 (Dateline's key for it is wrong) and
-  5xx → 500 ``api_error``.
+  5xx → 500 ``api_error``. A 429 or 5xx sends the request on to the next
+  upstream, if the model has another; the last one's answer is the client's.
 - After a stream has started (a reset, a pause longer than the upstream's
   timeout, a malformed chunk, an error chunk), the error ends the stream as an
   ``error`` event.
@@ -133,7 +134,8 @@ class OpenAIBackend(Backend):
         while one cannot be reached; its error statuses raised as the API's errors."""
         unreachable: list[str] = []
         timed_out: list[str] = []
-        for target in self.pool.order():
+        order = self.pool.order()
+        for position, target in enumerate(order):
             upstream = target.upstream
             client = self.clients.get(upstream)
             content = orjson.dumps({"model": target.model, **body})
@@ -154,8 +156,13 @@ class OpenAIBackend(Backend):
                 raise errors.InvalidRequestError(str(exc)) from None
             if response.status_code >= 400:
                 await _read(response, upstream)
-                if response.status_code == 429 or response.status_code >= 500:
+                struggling = response.status_code == 429 or response.status_code >= 500
+                if struggling:
                     self.pool.failed(target)
+                    if position < len(order) - 1:
+                        # Overloaded or failing: the next upstream may well answer.
+                        logger.warning("upstream %s answered %s; trying the next", upstream.name, response.status_code)
+                        continue
                 raise upstream_error(upstream, response.status_code, response.content, response.headers)
             self.pool.succeeded(target)
             return target, response
