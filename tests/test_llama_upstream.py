@@ -260,6 +260,19 @@ def test_stream_on_the_wire(dateline: DatelineServer) -> None:
     assert message["stop_reason"] in ("end_turn", "max_tokens")
 
 
+def test_message_start_counts_the_input_exactly_once_the_upstream_is_known(dateline: DatelineServer) -> None:
+    """llama-cpp-python streams no usage: after the first stream shows that,
+    the input is counted before streaming, so message_start already has it."""
+    body = {"model": MODEL, "max_tokens": 8, "messages": [user("Tell me about anemones, " * 20)]}
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    with httpx.Client(base_url=dateline.base_url, headers=headers, timeout=120) as raw:
+        raw_stream(raw, body)  # teaches Dateline that this upstream streams no usage
+        events = raw_stream(raw, body)
+        counted = raw.post("/v1/messages/count_tokens", json={"model": MODEL, "messages": body["messages"]})
+    start, final = events[0]["message"]["usage"]["input_tokens"], events[-2]["usage"]["input_tokens"]
+    assert start == final == counted.json()["input_tokens"], (start, final, counted.json())
+
+
 def test_sdk_stream_accumulates_the_events(client: anthropic.Anthropic) -> None:
     stream = client.messages.stream(model=MODEL, max_tokens=32, messages=[user("Tell me about sea otters.")])
     events, final = sdk_stream(stream)

@@ -69,6 +69,7 @@ class OpenAIBackend(Backend):
         self.clients = clients
         self.signer = signer or Signer(DEFAULT_SIGNING_KEY)
         self._no_tokenizer: dict[str, set[str]] = {}  # upstream name -> endpoints it lacks
+        self._no_stream_usage: set[str] = set()  # upstreams whose streams report no usage
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         turn, message_id, input_tokens = await self._complete(request)
@@ -79,13 +80,19 @@ class OpenAIBackend(Backend):
             async for event in _events(request, *await self._complete(request)):
                 yield event
             return
+        counted = None
+        if self.pool.members[0].upstream.name in self._no_stream_usage:
+            # Its streams carry no usage: count first, so message_start is exact
+            # (asking a one-request-at-a-time server while it streams would wait).
+            counted = await self._count(self.pool.members[0].upstream, request)
         target, response = await self._send(chat_request(request, stream=True))
         if response.headers.get("content-type", "").startswith("application/json"):
             # The upstream ignored `stream` (some do, e.g. for tool calls): its whole answer, as events.
             async for event in _events(request, *await self._whole(target, response, request)):
                 yield event
             return
-        translator = StreamTranslator(request, self.signer, input_tokens=tokenizer.count_request(request))
+        estimate = counted if counted is not None else tokenizer.count_request(request)
+        translator = StreamTranslator(request, self.signer, input_tokens=estimate)
         done = False
         try:
             async with aclosing(chunks(response, target.upstream)) as payloads:
@@ -99,7 +106,9 @@ class OpenAIBackend(Backend):
                         yield event
                     if translator.stopped:
                         break  # a stop sequence: the rest is not wanted
-            if not translator.input_counted:  # the upstream streams no usage (llama-cpp-python)
+            if not translator.input_counted and counted is None:  # no usage in its streams (llama-cpp-python)
+                if done:
+                    self._no_stream_usage.add(target.upstream.name)
                 translator.input_tokens = await self._count(target.upstream, request)
             for event in translator.finish(done=done):
                 yield event
