@@ -3,6 +3,7 @@ of another Dateline (the upstream), configured the ways users configure it."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -104,3 +105,21 @@ def test_record_then_replay_through_the_settings(upstream: ServerThread, tmp_pat
         with pytest.raises(anthropic.BadRequestError) as refused:
             sdk(front).messages.create(model="claude-sonnet-4-5", max_tokens=64, messages=[{"role": "user", "content": "New"}])
         assert "No recorded upstream exchange matches this request" in refused.value.body["error"]["message"]
+
+
+def test_batches_reach_an_anthropic_upstream_with_the_configured_key():
+    with ServerThread(Settings(api_keys=["sk-upstream"])) as guarded:
+        for key, outcome in (("sk-upstream", "succeeded"), (None, "errored")):
+            with ServerThread(Settings(anthropic_upstream=guarded.base_url, anthropic_api_key=key)) as front:
+                client = sdk(front)
+                batch = client.messages.batches.create(
+                    requests=[{"custom_id": "a", "params": {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": HELLO}}]
+                )
+                for _ in range(200):
+                    if client.messages.batches.retrieve(batch.id).processing_status == "ended":
+                        break
+                    time.sleep(0.05)
+                [line] = list(client.messages.batches.results(batch.id))
+                assert line.result.type == outcome, line
+                if outcome == "errored":  # no client key in the background: the upstream says so
+                    assert line.result.error.error.type == "authentication_error"
