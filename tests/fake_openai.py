@@ -24,7 +24,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -32,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any, Self
 
 import orjson
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
+
+from dateline.testing import AppThread
 
 __all__ = ["DONE", "RESET", "FakeOpenAI", "Pause", "Reply", "chunk", "tool_call"]
 
@@ -219,14 +219,8 @@ class FakeOpenAI:
                 Route("/v1/models", self._models, methods=["GET"]),
             ]
         )
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", timeout_graceful_shutdown=2)
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"fake-openai:{self.port}", daemon=True
-        )
+        self._served = AppThread(app, "fake-openai", timeout_graceful_shutdown=2)
+        self.port: int = self._served.port
 
     @property
     def base_url(self) -> str:
@@ -338,21 +332,12 @@ class FakeOpenAI:
     # -- running ---------------------------------------------------------------
 
     def start(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("the fake OpenAI server did not start")
-            time.sleep(0.005)
+        self._served.start()
         return self
 
     def stop(self) -> None:
         self._stopping.set()
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        self._socket.close()
+        self._served.stop()
 
     def __enter__(self) -> Self:
         return self.start()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
 import typer
 from rich.console import Console
@@ -11,6 +11,9 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_batch import batch_app
+
+if TYPE_CHECKING:
+    from .store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
 app.add_typer(batch_app, name="batch")
@@ -146,11 +149,11 @@ def _env(value: object) -> str:
     return json.dumps(value)
 
 
-async def _migrate(store: object) -> None:
+async def _migrate(store: Store) -> None:
     try:
-        await store.open()  # type: ignore[attr-defined]
+        await store.open()
     finally:
-        await store.close()  # type: ignore[attr-defined]
+        await store.close()
 
 
 @app.command()

@@ -65,8 +65,6 @@ class DatelineServer:
     """
 
     def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None, **options: Any) -> None:
-        import uvicorn
-
         from .app import create_app
 
         values = settings.model_dump() if settings is not None else {}
@@ -79,15 +77,8 @@ class DatelineServer:
         self.settings = _isolated_settings()(**values)
         self.app: Starlette = create_app(self.settings, backend=backend)
         self._initial_rules = self.state.scripter.script
-        # Hold the port from here on: nothing else can take it before the server starts.
-        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self._socket.bind(("127.0.0.1", 0))
-        self.port: int = self._socket.getsockname()[1]
-        config = uvicorn.Config(self.app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on")
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"dateline:{self.port}", daemon=True
-        )
+        self._served = AppThread(self.app, "dateline", lifespan="on")
+        self.port: int = self._served.port
 
     def __repr__(self) -> str:
         return f"<DatelineServer {self.base_url}>"
@@ -104,20 +95,11 @@ class DatelineServer:
     # -- running ---------------------------------------------------------------
 
     def start(self) -> Self:
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started:
-            if time.monotonic() > deadline or not self._thread.is_alive():
-                self.stop()
-                raise RuntimeError("Dateline did not start")
-            time.sleep(0.005)
+        self._served.start()
         return self
 
     def stop(self) -> None:
-        self._server.should_exit = True
-        if self._thread.is_alive():
-            self._thread.join(timeout=10)
-        self._socket.close()
+        self._served.stop()
         if self._data_dir is not None:
             self._data_dir.cleanup()
 
@@ -216,6 +198,41 @@ def _to_script(rules: Any) -> Script:
 
 
 @cache
+class AppThread:
+    """An ASGI app served by uvicorn in a daemon thread, on a free loopback port
+    (for a test server of any kind: Dateline, or a fake upstream)."""
+
+    def __init__(self, app: Any, name: str, **config: Any) -> None:
+        import uvicorn
+
+        self.name = name
+        # Hold the port from here on: nothing else can take it before the server starts.
+        self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._socket.bind(("127.0.0.1", 0))
+        self.port: int = self._socket.getsockname()[1]
+        self._server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning", **config)
+        )
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"{name}:{self.port}", daemon=True
+        )
+
+    def start(self) -> None:
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started:
+            if time.monotonic() > deadline or not self._thread.is_alive():
+                self.stop()
+                raise RuntimeError(f"{self.name} did not start")
+            time.sleep(0.005)
+
+    def stop(self) -> None:
+        self._server.should_exit = True
+        if self._thread.is_alive():
+            self._thread.join(timeout=10)
+        self._socket.close()
+
+
 def _isolated_settings() -> type[Settings]:
     """``Settings`` that come from arguments only, never from the environment."""
     from .settings import Settings

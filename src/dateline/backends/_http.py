@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator, Callable
 import aiohttp
 import httpx
 
+from .. import errors
 from ._pool import Upstream
 
 #: Makes the transport for one upstream's client; ``None``: the network.
@@ -66,6 +67,18 @@ class Client:
 
     async def aclose(self) -> None:
         await self.transport.aclose()
+
+
+async def read_answer(response: httpx.Response, upstream: Upstream) -> None:
+    """Read a whole upstream answer; a failure while reading, as the API's error."""
+    try:
+        await response.aread()
+    except httpx.TimeoutException:
+        raise errors.TimeoutError(f"The upstream {upstream.name} did not finish its answer in time") from None
+    except httpx.TransportError as exc:
+        raise errors.InternalServerError(f"The upstream {upstream.name}'s connection failed: {exc!r}") from None
+    finally:
+        await response.aclose()
 
 
 async def server_sent_events(response: httpx.Response) -> AsyncIterator[dict[str, str]]:

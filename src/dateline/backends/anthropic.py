@@ -26,7 +26,7 @@ from ..cassette import NoRecordedExchange
 from ..types import Event, EventStream
 from ._base import Backend
 from ._exchange import exchange
-from ._http import Clients, server_sent_events
+from ._http import Clients, read_answer, server_sent_events
 from ._pool import Pool, Target, Upstream
 
 logger = logging.getLogger("dateline")
@@ -108,11 +108,11 @@ class AnthropicBackend(Backend):
         if response.status_code < 400:
             self.pool.succeeded(target)
             if not stream:
-                await _read(response)
+                await read_answer(response, target.upstream)
             return response
         if response.status_code in _STRUGGLING or response.status_code >= 500:
             self.pool.failed(target)
-        await _read(response)
+        await read_answer(response, target.upstream)
         raise upstream_error(response.content, status=response.status_code, headers=relayed)
 
 
@@ -131,17 +131,6 @@ def _headers(upstream: Upstream) -> dict[str, str]:
 
 def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name in _RELAYED or name.startswith(_RELAYED_PREFIXES)}
-
-
-async def _read(response: httpx.Response) -> None:
-    try:
-        await response.aread()
-    except httpx.TimeoutException:
-        raise errors.TimeoutError() from None
-    except httpx.TransportError as exc:
-        raise errors.InternalServerError(f"The upstream connection failed: {exc}") from None
-    finally:
-        await response.aclose()
 
 
 def _json(response: httpx.Response) -> dict[str, Any]:

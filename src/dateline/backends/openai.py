@@ -44,7 +44,7 @@ from ..settings import DEFAULT_SIGNING_KEY
 from ..thinking import Signer
 from ..types import EventStream
 from ._base import Backend
-from ._http import Clients
+from ._http import Clients, read_answer
 from ._openai_reply import completion_turn
 from ._openai_request import chat_messages, chat_request, prompt_text
 from ._openai_stream import DONE, StreamTranslator, chunks
@@ -124,7 +124,7 @@ class OpenAIBackend(Backend):
         return await self._whole(target, response, request)
 
     async def _whole(self, target: Target, response: httpx.Response, request: dict[str, Any]) -> tuple[Turn, str, int]:
-        await _read(response, target.upstream)
+        await read_answer(response, target.upstream)
         try:
             completion = orjson.loads(response.content)
         except orjson.JSONDecodeError:
@@ -164,7 +164,7 @@ class OpenAIBackend(Backend):
             except NoRecordedExchange as exc:
                 raise errors.InvalidRequestError(str(exc)) from None
             if response.status_code >= 400:
-                await _read(response, upstream)
+                await read_answer(response, upstream)
                 struggling = response.status_code == 429 or response.status_code >= 500
                 if struggling:
                     self.pool.failed(target)
@@ -241,17 +241,6 @@ def _headers(upstream: Upstream) -> dict[str, str]:
 def _root(base_url: str) -> str:
     base = base_url.rstrip("/")
     return base[: -len("/v1")] if base.endswith("/v1") else base
-
-
-async def _read(response: httpx.Response, upstream: Upstream) -> None:
-    try:
-        await response.aread()
-    except httpx.TimeoutException:
-        raise errors.TimeoutError(f"The upstream {upstream.name} did not finish its answer in time") from None
-    except httpx.TransportError as exc:
-        raise errors.InternalServerError(f"The upstream {upstream.name}'s connection failed: {exc!r}") from None
-    finally:
-        await response.aclose()
 
 
 def upstream_error(upstream: Upstream, status: int, body: Any, headers: Any = None) -> errors.APIError:
