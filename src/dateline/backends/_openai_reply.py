@@ -23,7 +23,7 @@ from typing import Any
 import orjson
 
 from .. import errors, tokenizer
-from ..http import new_id
+from ..ids import new_id
 from ..thinking import Signer
 from ._turn import Block, Turn
 

@@ -15,7 +15,7 @@ from typing import Any
 import orjson
 
 from .. import tokenizer
-from ..http import new_id
+from ..ids import new_id
 from ..types import Event, EventStream
 
 _JSON_TOKENS_PER_DELTA = 4

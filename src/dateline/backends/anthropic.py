@@ -25,7 +25,7 @@ from .. import errors
 from ..cassette import NoRecordedExchange
 from ..types import Event, EventStream
 from ._base import Backend
-from ._exchange import exchange
+from ..exchange import exchange
 from ._http import Clients, read_answer, server_sent_events
 from ._pool import Pool, Target, Upstream
 

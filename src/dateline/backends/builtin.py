@@ -18,7 +18,7 @@ import orjson
 
 from .. import errors, tokenizer
 from .._content import block_text, blocks, content_text, system_text
-from ..http import new_id
+from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
 from . import _prose

@@ -39,7 +39,7 @@ import orjson
 
 from .. import errors, tokenizer
 from ..cassette import NoRecordedExchange
-from ..http import new_id
+from ..ids import new_id
 from ..settings import DEFAULT_SIGNING_KEY
 from ..thinking import Signer
 from ..types import EventStream

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from .. import tokenizer
-from ..http import new_id
+from ..ids import new_id
 from ..script import Reply
 from ..thinking import Signer
 from ..types import EventStream

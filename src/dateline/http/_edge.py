@@ -22,14 +22,14 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from .. import errors, faults
-from ..backends._exchange import Exchange
-from ..backends._exchange import begin as begin_exchange
-from ..backends._exchange import end as end_exchange
+from ..exchange import Exchange
+from ..exchange import begin as begin_exchange
+from ..exchange import end as end_exchange
 from ..betas import beta_error_message, parse_betas, unknown_betas
 from ..schemas import format_validation_error
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
-from ._ids import request_id as new_request_id
+from ..ids import request_id as new_request_id
 from ._script import apply_script, check_admin, record
 from ._sse import frame
 
