@@ -6,7 +6,7 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -19,42 +19,19 @@ from .backends import Backend, BuiltinModel
 from .backends._http import Clients, TransportFactory
 from .backends.router import Router
 from .batch_processor import BatchProcessor
-from .betas import KNOWN_BETAS
 from .catalog import Catalog, ModelInfo
 from .config import Config
-from .http import Endpoint, Handler, Operation, error_response, request_id
-from .http._edge import MB
+from .http import Endpoint, error_response
+from .ids import request_id
+from .operation import MB, Handler, Operation
 from .requestlog import RequestLog
 from .resources import admin, batches, completions, files, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
 from .script import Scripter, load
 from .settings import Settings
+from .state import State
 from .store import Blobs, LocalBlobs, Store
 from .thinking import Signer
-
-
-@dataclass
-class State:
-    """What every handler shares: configuration and collaborators."""
-
-    settings: Settings
-    backend: Backend
-    catalog: Catalog
-    signer: Signer
-    scripter: Scripter
-    log: RequestLog
-    store: Store
-    blobs: Blobs
-    #: HTTP clients of the upstream backends (closed at shutdown).
-    clients: Clients
-    known_betas: frozenset[str] = KNOWN_BETAS
-    #: Set while the app runs (between start-up and shutdown).
-    processor: BatchProcessor | None = None
-
-    def __post_init__(self) -> None:
-        self.accepted_keys = self.settings.accepted_keys
-        #: Whether every model id is served, listed or not (a catch-all upstream).
-        self.any_model = isinstance(self.backend, Router) and self.backend.any_model
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
@@ -78,6 +55,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         store=Store(settings.resolved_database_url()),
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
         clients=clients,
+        any_model=isinstance(backend, Router) and backend.any_model,
     )
     routes = [
         Route(

@@ -23,16 +23,14 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from . import errors, faults
-from .http import Call, request_id
-from .http._edge import validate
-from .http._script import apply_script
+from .ids import request_id
+from .operation import Call, Operation, perform, plan_for
 from .resources import messages
 from .schemas import MessageCreateParams
 from .store import ERRORED, SUCCEEDED, Claimed, Outcome
-from .versions import VERSIONS
 
 if TYPE_CHECKING:
-    from .app import State
+    from .state import State
 
 logger = logging.getLogger("dateline.batches")
 
@@ -134,27 +132,27 @@ class BatchProcessor:
         return Outcome(claimed.batch_id, claimed.idx, SUCCEEDED, orjson.dumps(result).decode())
 
 
-async def answer(state: State, version: str, params: Any) -> dict[str, Any]:
-    """One batch request, answered as ``POST /v1/messages`` answers it."""
-    if type(params) is not dict:
-        raise errors.InvalidRequestError("params: Input should be a valid dictionary")
-    plan = VERSIONS.plan(version, "messages")
-    if plan.request_up:
-        params = plan.migrate_request(params)
-    call = Call(request_id(), state, _SCOPE, version=version)
-    call.body = params
-    call.params = validate(MessageCreateParams, params)
-    if params.get("stream"):
+def _check(call: Call) -> None:
+    if call.body.get("stream"):
         raise errors.InvalidRequestError("stream: Input should be False")
     messages.check_create(call)
+
+
+#: A batch request is answered as ``POST /v1/messages`` answers it, but never streamed.
+_MESSAGES = Operation(messages.create, "messages", MessageCreateParams, check=_check, scripted=True)
+
+
+async def answer(state: State, version: str, params: Any) -> dict[str, Any]:
+    """One batch request, answered under the version its batch was created with."""
+    if type(params) is not dict:
+        raise errors.InvalidRequestError("params: Input should be a valid dictionary")
+    call = Call(request_id(), state, _SCOPE, version=version)
+    plan_for(call, _MESSAGES)
     try:
-        await apply_script(call, "messages")
+        message, _ = await perform(_MESSAGES, call, body=params)
     except faults.DropConnection:
         raise errors.APIError("Connection dropped") from None
-    message = await messages.create(call)
     assert isinstance(message, dict)
-    if plan.response_down:
-        message = plan.migrate_response(message)
     usage = message.get("usage")
     if isinstance(usage, dict) and "service_tier" in usage:
         # Copied: a backend may hand out the same dict again (the built-in model's memo).

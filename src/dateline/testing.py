@@ -38,7 +38,7 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from .app import State
+    from .state import State
     from .backends import Backend
     from .script import Script
     from .settings import Settings

@@ -3,9 +3,15 @@ changes and the HTTP edge pass between each other."""
 
 from __future__ import annotations
 
-from typing import Any, AsyncIterator, NamedTuple
+from typing import Any, AsyncIterator, Awaitable, Callable, MutableMapping, NamedTuple
 
 JSON = dict[str, Any]
+
+# ASGI, as Starlette spells it, without importing Starlette below the edge.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 
 
 class Event(NamedTuple):

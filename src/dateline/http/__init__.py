@@ -1,7 +1,6 @@
-"""The thin HTTP layer: the versioned edge, SSE framing and identifiers."""
+"""The thin HTTP layer: the versioned edge and SSE framing."""
 
-from ._edge import Call, Endpoint, Handler, Operation, Stream, error_response
-from ..ids import new_id, request_id
+from ._edge import Endpoint, error_response
 from ._sse import frame
 
-__all__ = ["Call", "Endpoint", "Handler", "Operation", "Stream", "error_response", "frame", "new_id", "request_id"]
+__all__ = ["Endpoint", "error_response", "frame"]

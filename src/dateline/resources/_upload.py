@@ -11,10 +11,9 @@ from typing import Any
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
-from starlette.types import Receive
-
-from .. import errors
-from ..http import Call
+from .. import body, errors
+from ..operation import Call
+from ..types import Receive
 
 #: What a body may carry beyond the file: part headers, boundaries, small fields.
 _FRAMING = 64 * 1024
@@ -38,12 +37,9 @@ def boundary(call: Call, limit: int) -> bytes:
     boundary = options.get(b"boundary")
     if not boundary:
         raise errors.InvalidRequestError("The multipart/form-data content-type header has no boundary")
-    length = headers.get("content-length")
-    if length is not None:
-        if not length.isdigit():
-            raise errors.InvalidRequestError("Invalid content-length header")
-        if int(length) > limit + _FRAMING:
-            raise errors.RequestTooLargeError()  # refused before a byte is read
+    length = body.declared_length(call.scope["headers"])
+    if length is not None and length > limit + _FRAMING:
+        raise errors.RequestTooLargeError()  # refused before a byte is read
     return boundary
 
 
@@ -67,24 +63,14 @@ class Form:
     async def file_chunks(self, receive: Receive) -> AsyncIterator[bytes]:
         """The ``file`` part's bytes, read off the body; every other part is kept in ``fields``."""
         parser = MultipartParser(self.boundary, self._callbacks())  # type: ignore[arg-type]
-        received = 0
-        while True:
-            message = await receive()
-            if message["type"] == "http.disconnect":
-                raise errors.InvalidRequestError("Client disconnected before the request body was read")
-            body = message.get("body", b"")
-            received += len(body)
-            if received > self.limit + _FRAMING:
-                raise errors.RequestTooLargeError()
+        async for chunk in body.chunks(receive, self.limit + _FRAMING):
             try:
-                parser.write(body)
+                parser.write(chunk)
             except FormParserError:
                 raise errors.InvalidRequestError(_MALFORMED) from None
             if self._pending:
-                chunks, self._pending = self._pending, []
-                yield chunks[0] if len(chunks) == 1 else b"".join(chunks)
-            if not message.get("more_body", False):
-                break
+                pending, self._pending = self._pending, []
+                yield pending[0] if len(pending) == 1 else b"".join(pending)
         if not self.complete:
             raise errors.InvalidRequestError(f"{_MALFORMED}: it ends before its closing boundary")
 

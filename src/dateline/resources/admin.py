@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors, script
-from ..http import Call
+from ..operation import Call
 
 
 async def get_rules(call: Call) -> dict[str, Any]:

@@ -18,7 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import StreamingResponse
 
 from .. import errors
-from ..http import Call, new_id
+from ..ids import new_id
+from ..operation import Call
 from ..store import CANCELED, EXPIRED
 from .models import page_limit
 

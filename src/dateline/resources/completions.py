@@ -11,7 +11,8 @@ import re
 from typing import Any
 
 from .. import errors
-from ..http import Call, Stream, new_id
+from ..ids import new_id
+from ..operation import Call, Stream
 from ..types import Event, EventStream
 from .messages import check_model, check_range
 

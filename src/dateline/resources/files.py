@@ -18,7 +18,8 @@ from urllib.parse import quote
 from starlette.responses import StreamingResponse
 
 from .. import errors
-from ..http import Call, new_id
+from ..ids import new_id
+from ..operation import Call
 from ._upload import Form, boundary
 from .batches import rfc3339
 from .models import page_limit

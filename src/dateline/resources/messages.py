@@ -11,7 +11,7 @@ from typing import Any
 
 from .. import errors
 from .._content import blocks
-from ..http import Call, Stream
+from ..operation import Call, Stream
 from . import files
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")

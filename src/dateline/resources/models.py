@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from .. import errors
-from ..http import Call
+from ..operation import Call
 
 
 async def list_models(call: Call) -> dict[str, Any]:

@@ -1,0 +1,230 @@
+"""Running one API operation on one request body, wherever the body came from.
+
+The HTTP edge and the batch processor both answer through ``perform``: the
+body is validated against the client's version of the request schema,
+migrated up to head, checked against the API's rules beyond the schema,
+matched against the scripted rules, and given to the head handler; a JSON
+answer comes back migrated down to the client's version. What only HTTP has
+(headers, framing, the request log) stays at the edge.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, NamedTuple
+
+import orjson
+import pydantic
+from starlette.datastructures import Headers, QueryParams
+
+from . import errors, faults
+from .backends.scripted import ScriptedReply
+from .exchange import Exchange
+from .schemas import format_validation_error
+from .script import Decision, Fault, Request, ScriptError
+from .types import EventStream, Receive, Scope
+from .versions import VERSIONS, Plan
+
+if TYPE_CHECKING:
+    from .backends import Backend
+    from .state import State
+
+MB = 1024 * 1024
+
+
+class Stream(NamedTuple):
+    """A handler's streamed answer: head events, framed as SSE by the edge."""
+
+    events: EventStream
+
+
+@dataclass(slots=True)
+class Call:
+    """Everything a head handler may read about the request it serves."""
+
+    request_id: str
+    state: State
+    scope: Scope
+    version: str | None = None
+    betas: list[str] = field(default_factory=list)
+    api_key: str | None = None
+    params: Any = None
+    body: Any = None
+    raw: bytes = b""
+    fault_header: str | None = None
+    #: The rule (or ``dateline-fault`` header) answering this request, if any.
+    decision: Decision | None = None
+    #: When the request arrived (the request log's ``time``).
+    received: float = field(default_factory=time.time)
+    #: The ASGI receive channel, for handlers that read a body the edge does not (uploads).
+    receive: Receive | None = None
+    #: What backends see of this request, and the headers they add to the answer.
+    exchange: Exchange | None = None
+    #: The migrations between the client's version and head, for this endpoint.
+    plan: Plan | None = None
+
+    @property
+    def backend(self) -> Backend:
+        """Where the answer comes from: a scripted reply, else the configured model."""
+        if self.decision is not None and self.decision.reply is not None:
+            settings = self.state.settings
+            return ScriptedReply(self.decision.reply, self.state.signer, token_delay=settings.token_delay)
+        return self.state.backend
+
+    @property
+    def path_params(self) -> dict[str, Any]:
+        return self.scope.get("path_params", {})
+
+    @property
+    def query(self) -> QueryParams:
+        return QueryParams(self.scope.get("query_string", b""))
+
+    @property
+    def headers(self) -> Headers:
+        return Headers(scope=self.scope)
+
+
+#: A handler answers with a JSON object, a Stream of events, or (for raw
+#: bytes such as downloads) an ASGI response of its own.
+Handler = Callable[[Call], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Operation:
+    """One method on one path: its handler and what is checked first."""
+
+    handler: Handler
+    endpoint: str  #: the name version changes refer to
+    params: type[pydantic.BaseModel] | None = None
+    max_body: int = 32 * MB
+    versioned: bool = True
+    authenticated: bool = True
+    #: The API's rules beyond the schema; with validation, run once per distinct body.
+    check: Callable[[Call], None] | None = None
+    #: Rules and faults may answer it, and it is written to the request log.
+    scripted: bool = False
+    #: Guarded by the admin token instead of an API key; the body is read raw.
+    admin: bool = False
+    #: Bodies already found valid, by (version, raw bytes); see _prepare.
+    valid: dict[tuple[str | None, bytes], Any] = field(default_factory=dict, compare=False, repr=False)
+
+
+def plan_for(call: Call, op: Operation) -> Plan | None:
+    """The version plan of ``call`` for ``op`` (set on the call), once its version is known."""
+    if op.versioned and call.version is not None:
+        call.plan = VERSIONS.plan(call.version, op.endpoint)
+    return call.plan
+
+
+async def perform(op: Operation, call: Call, *, raw: bytes | None = None, body: Any = None) -> tuple[Any, Fault | None]:
+    """Answer ``call`` with ``op``, from ``raw`` JSON bytes or an already parsed ``body``.
+
+    Returns the answer (a JSON object already in the client's version, a head
+    ``Stream``, or a handler's own response) and the fault still to apply to a
+    stream; raises ``errors.APIError`` for every refusal.
+    """
+    if op.params is not None:
+        if raw is not None and len(raw) > _THREAD_BYTES:
+            # A big body (a batch) takes a while to parse and check: off the event
+            # loop, so the server keeps answering other requests meanwhile.
+            await asyncio.to_thread(_prepare, op, call, raw, body)
+        else:
+            _prepare(op, call, raw, body)
+    fault = await apply_script(call, op.endpoint) if op.scripted else None
+    result = await op.handler(call)
+    if type(result) is dict and call.plan is not None and call.plan.response_down:
+        result = call.plan.migrate_response(result)
+    return result, fault
+
+
+def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
+    if raw is not None:
+        try:
+            body = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if type(body) is not dict:
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    plan = call.plan
+    if plan is not None and plan.request_up:
+        body = plan.migrate_request(body)
+    call.body = body
+    # Validation and the checks are pure functions of the bytes: a body seen
+    # before and found valid (clients repeat requests a lot) is not checked again.
+    key = (call.version, raw) if raw is not None and len(raw) <= _VALID_MAX_BYTES else None
+    params = op.valid.get(key) if key is not None else None
+    if params is not None:
+        call.params = params
+        return
+    call.params = validate(op.params, body)  # type: ignore[arg-type]
+    if op.check is not None:
+        op.check(call)
+    if key is not None:
+        op.valid[key] = call.params
+        if len(op.valid) > _VALID_ENTRIES:
+            del op.valid[next(iter(op.valid))]
+
+
+_VALID_ENTRIES, _VALID_MAX_BYTES = 1024, 16 * 1024
+_THREAD_BYTES = 1 * MB
+
+
+def validate(params: type[pydantic.BaseModel], body: dict[str, Any]) -> Any:
+    """``body`` as ``params`` (strictly), or the API's invalid_request_error."""
+    try:
+        # orjson reads JSON 1024 levels deep but writes only 254: refuse here
+        # what handlers, backends and the tokenizer could not write back.
+        orjson.dumps(body)
+    except TypeError:
+        raise errors.InvalidRequestError("The request body is nested too deeply") from None
+    try:
+        # Strict: handlers and backends read the body as sent, so a value that
+        # only coerces to its type ("16" for 16, "false" for False) is refused.
+        return params.model_validate(body, strict=True)
+    except pydantic.ValidationError as exc:
+        raise errors.InvalidRequestError(format_validation_error(exc)) from None
+
+
+async def apply_script(call: Call, endpoint: str) -> Fault | None:
+    """Decide the rule or fault for ``call``; raise an immediate fault's error.
+
+    Returns the fault still to apply to the answer (latency, a broken stream).
+    """
+    state = call.state
+    header = None
+    if call.fault_header is not None:
+        try:
+            header = faults.from_header(call.fault_header)
+        except ScriptError as exc:
+            raise errors.InvalidRequestError(str(exc)) from None
+    if header is None or not faults.is_immediate(header):
+        if state.scripter.active:
+            request = Request.of(endpoint, call.body or {}, _headers(call), call.api_key)
+            call.decision = state.scripter.decide(request)
+    if header is not None:
+        # The header overrides a rule's fault; a rule's scripted reply still
+        # answers when the header only slows or breaks the stream.
+        if call.decision is not None and call.decision.reply is not None and not faults.is_immediate(header):
+            call.decision = call.decision.model_copy(update={"fault": header})
+        else:
+            call.decision = Decision(rule=-1, name="dateline-fault header", reply=None, fault=header)
+    fault = call.decision.fault if call.decision is not None else None
+    if fault is None:
+        return None
+    if faults.is_immediate(fault) or not (call.body or {}).get("stream"):
+        # Without a stream there are no events to break off after: the whole
+        # fault happens before the answer.
+        if fault.first_token_delay:
+            await asyncio.sleep(fault.first_token_delay)
+        if fault.error is not None:
+            raise faults.error_for(fault)
+        if fault.disconnect_after_events is not None:
+            raise faults.DropConnection()
+        return None
+    return fault
+
+
+def _headers(call: Call) -> dict[str, str]:
+    return {k.decode("latin-1"): v.decode("latin-1") for k, v in call.scope["headers"]}
