@@ -35,9 +35,6 @@ OUT = Path(__file__).resolve().parents[1] / "src" / "dateline" / "schemas" / "_g
 ONE_MEMBER_UNIONS = {"BetaCacheControlEphemeralParam": "CacheControl"}
 # Body keys that the SDK methods take as arguments but no params TypedDict declares.
 EXTRA_BODY_FIELDS: dict[str, typing.Any] = {"stream": bool}
-# Sampling parameters the API still accepts on Messages although the current SDK no
-# longer types them; Claude Code and older SDKs send them.
-SAMPLING_FIELDS: dict[str, typing.Any] = {"temperature": float, "top_p": float, "top_k": int}
 
 NoneType = type(None)
 WRAPPERS = {te.Required, te.NotRequired, te.ReadOnly}
@@ -532,8 +529,6 @@ def generate() -> str:
         known = {f[0] for f in fields}
         for key in sorted(set(body or EXTRA_BODY_FIELDS) - known):
             fields.append((key, EXTRA_BODY_FIELDS[key], False, []))
-        if name == "MessageCreateParams":
-            fields.extend((k, t, False, []) for k, t in SAMPLING_FIELDS.items() if k not in known)
         gen.add_root(td, name, fields)
         root_tds.append(td)
     gen.run()

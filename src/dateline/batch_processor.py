@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 
-from . import errors, faults
+from . import errors, exchange, faults
 from .ids import request_id
 from .operation import Call, Operation, perform, plan_for
 from .resources import messages
@@ -148,10 +148,14 @@ async def answer(state: State, version: str, params: Any) -> dict[str, Any]:
         raise errors.InvalidRequestError("params: Input should be a valid dictionary")
     call = Call(request_id(), state, _SCOPE, version=version)
     plan_for(call, _MESSAGES)
+    call.exchange = exchange.Exchange(call.request_id, version)
+    token = exchange.begin(call.exchange)
     try:
         message, _ = await perform(_MESSAGES, call, body=params)
     except faults.DropConnection:
         raise errors.APIError("Connection dropped") from None
+    finally:
+        exchange.end(token)
     assert isinstance(message, dict)
     usage = message.get("usage")
     if isinstance(usage, dict) and "service_tier" in usage:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from contextvars import ContextVar
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass
@@ -23,6 +24,9 @@ class Exchange:
     raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     #: Headers to add to the answer (before the first event of a stream).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: Fields of the client's request that head has no place for (an older
+    #: client's ``temperature``): an upstream that can use them still gets them.
+    beside: dict[str, Any] = field(default_factory=dict)
 
     @property
     def headers(self) -> dict[str, str]:

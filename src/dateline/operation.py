@@ -147,22 +147,25 @@ def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
             raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
     if type(body) is not dict:
         raise errors.InvalidRequestError("The request body must be a JSON object")
-    plan = call.plan
-    if plan is not None and plan.request_up:
-        body = plan.migrate_request(body)
-    call.body = body
+    # Validated as the client's version has it, then carried up to head.
     # Validation and the checks are pure functions of the bytes: a body seen
     # before and found valid (clients repeat requests a lot) is not checked again.
     key = (call.version, raw) if raw is not None and len(raw) <= _VALID_MAX_BYTES else None
     params = op.valid.get(key) if key is not None else None
-    if params is not None:
-        call.params = params
+    known = params is not None
+    if not known:
+        model = VERSIONS.request_model(call.version or VERSIONS.head.date, op.params)
+        params = validate(model, body)
+    plan = call.plan
+    if plan is not None and plan.request_up:
+        body = plan.migrate_request(body, call.exchange.beside if call.exchange is not None else None)
+    call.body, call.params = body, params
+    if known:
         return
-    call.params = validate(op.params, body)  # type: ignore[arg-type]
     if op.check is not None:
         op.check(call)
     if key is not None:
-        op.valid[key] = call.params
+        op.valid[key] = params
         if len(op.valid) > _VALID_ENTRIES:
             del op.valid[next(iter(op.valid))]
 

@@ -123,9 +123,6 @@ def check_request(call: Call, request: dict[str, Any]) -> None:
     """The API's rules on parameters and on the shape of the conversation."""
     max_tokens = request.get("max_tokens")
     check_range("max_tokens", max_tokens, 0)
-    check_range("temperature", request.get("temperature"), 0, 1)
-    check_range("top_p", request.get("top_p"), 0, 1)
-    check_range("top_k", request.get("top_k"), 0)
     thinking = request.get("thinking") or {}
     if thinking.get("type") == "enabled":
         budget = thinking.get("budget_tokens")

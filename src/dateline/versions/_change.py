@@ -11,7 +11,10 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import ClassVar, Iterable, Iterator, Sequence
 
+from pydantic import BaseModel
+
 from ..types import JSON, Event
+from ._schema import FieldExisted, Instruction, RuleAdded, derive
 
 
 class StreamMigration:
@@ -47,16 +50,28 @@ class VersionChange:
     """One change between a version and the one before it.
 
     Subclasses set ``description`` and ``endpoints`` and override any of the
-    three migrations; the bundle only runs the ones a change overrides.
+    migrations; the bundle only runs the ones a change overrides. A change to
+    what a request may contain also declares how the older version's request
+    schema differed (``schema``), and which of its fields head has no place
+    for but backends may still use (``beside``).
     """
 
     description: ClassVar[str]
     endpoints: ClassVar[frozenset[str]]
     #: Also run ``response_down`` on error bodies.
     migrate_errors: ClassVar[bool] = False
+    #: How the older version's request schema differed (see ``_schema``).
+    schema: ClassVar[tuple[Instruction, ...]] = ()
+    #: Request fields of the older version that travel beside the head request,
+    #: never silently dropped: an upstream of the older version gets them back.
+    beside: ClassVar[tuple[str, ...]] = ()
 
     def request_up(self, body: JSON) -> JSON:
         """Turn a request body of the older version into the newer shape."""
+        return body
+
+    def request_down(self, body: JSON) -> JSON:
+        """Turn a newer request body into the older shape (for an upstream of that version)."""
         return body
 
     def response_down(self, body: JSON) -> JSON:
@@ -70,6 +85,10 @@ class VersionChange:
     @classmethod
     def overrides(cls, name: str) -> bool:
         return getattr(cls, name) is not getattr(VersionChange, name)
+
+    @classmethod
+    def changes_requests(cls) -> bool:
+        return bool(cls.beside) or cls.overrides("request_up")
 
 
 class Version:
@@ -92,14 +111,35 @@ class Plan:
     response_down: tuple[VersionChange, ...]
     error_down: tuple[VersionChange, ...]
     stream_down: tuple[VersionChange, ...]
+    #: Changes that turn a head request back into this version's (head first).
+    request_down: tuple[VersionChange, ...] = ()
 
     @property
     def is_head(self) -> bool:
         return not (self.request_up or self.response_down or self.error_down or self.stream_down)
 
-    def migrate_request(self, body: JSON) -> JSON:
+    def migrate_request(self, body: JSON, beside: JSON | None = None) -> JSON:
+        """``body`` carried up to head; the fields head has no place for go to ``beside``."""
         for change in self.request_up:
+            for name in change.beside:
+                if name in body:
+                    value = body.pop(name)
+                    if beside is not None:
+                        beside[name] = value
             body = change.request_up(body)
+        return body
+
+    def migrate_request_down(self, body: JSON, beside: JSON) -> JSON:
+        """A head request (and what travels beside it) in this version's shape.
+
+        Takes from ``beside`` what this version has a place for; what is left
+        there has no place in this version either.
+        """
+        for change in self.request_down:
+            body = change.request_down(body)
+            for name in change.beside:
+                if name in beside:
+                    body[name] = beside.pop(name)
         return body
 
     def migrate_response(self, body: JSON) -> JSON:
@@ -174,6 +214,7 @@ class VersionBundle:
         self.head = versions[0]
         self._by_date = {v.date: v for v in versions}
         self.plan = lru_cache(maxsize=None)(self._plan)
+        self.request_model = lru_cache(maxsize=None)(self._request_model)
 
     def __iter__(self) -> Iterator[Version]:
         return iter(self.versions)
@@ -194,11 +235,37 @@ class VersionBundle:
         else:
             raise KeyError(date)
         return Plan(
-            request_up=tuple(c for c in reversed(newer) if c.overrides("request_up")),
+            request_up=tuple(c for c in reversed(newer) if c.changes_requests()),
+            request_down=tuple(c for c in newer if c.beside or c.overrides("request_down")),
             response_down=tuple(c for c in newer if c.overrides("response_down")),
             error_down=tuple(c for c in newer if c.overrides("response_down") and c.migrate_errors),
             stream_down=tuple(c for c in newer if c.overrides("stream_down")),
         )
+
+    def _request_model(self, date: str, model: type[BaseModel]) -> type[BaseModel]:
+        """The request model of ``date`` for the head model ``model``.
+
+        Head has every declared rule and none of the fields declared gone; an
+        older version undoes what the versions after it declared.
+        """
+        newer: set[type[VersionChange]] = set()
+        for version in self.versions:
+            if version.date == date:
+                break
+            newer.update(version.changes)
+        else:
+            raise KeyError(date)
+        fields: list[FieldExisted] = []
+        rules: list[RuleAdded] = []
+        for version in reversed(self.versions):  # oldest first: fields in the order they went
+            for change in version.changes:
+                for instruction in change.schema:
+                    if isinstance(instruction, FieldExisted):
+                        if change in newer and instruction.model is model:
+                            fields.append(instruction)
+                    elif change not in newer and model in instruction.models:
+                        rules.append(instruction)
+        return derive(model, fields, rules)
 
     def history(self) -> list[tuple[str, list[str]]]:
         """(date, [descriptions]) oldest first, as the version history reads."""
