@@ -22,7 +22,7 @@ from starlette.datastructures import Headers, QueryParams
 from . import errors, faults
 from .backends.scripted import ScriptedReply
 from .exchange import Exchange
-from .schemas import format_validation_error
+from .schemas import validate
 from .script import Decision, Fault, Request, ScriptError
 from .types import EventStream, Receive, Scope
 from .versions import VERSIONS, Plan
@@ -64,6 +64,8 @@ class Call:
     exchange: Exchange | None = None
     #: The migrations between the client's version and head, for this endpoint.
     plan: Plan | None = None
+    #: The body as the client sent it, when migrating it up changed it (the request log shows this).
+    sent: Any = None
 
     @property
     def backend(self) -> Backend:
@@ -158,7 +160,9 @@ def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
         params = validate(model, body)
     plan = call.plan
     if plan is not None and plan.request_up:
-        body = plan.migrate_request(body, call.exchange.beside if call.exchange is not None else None)
+        # Migrations change the top level only: a shallow copy keeps the client's body whole.
+        call.sent = body
+        body = plan.migrate_request(dict(body), call.exchange.beside if call.exchange is not None else None)
     call.body, call.params = body, params
     if known:
         return
@@ -172,22 +176,6 @@ def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
 
 _VALID_ENTRIES, _VALID_MAX_BYTES = 1024, 16 * 1024
 _THREAD_BYTES = 1 * MB
-
-
-def validate(params: type[pydantic.BaseModel], body: dict[str, Any]) -> Any:
-    """``body`` as ``params`` (strictly), or the API's invalid_request_error."""
-    try:
-        # orjson reads JSON 1024 levels deep but writes only 254: refuse here
-        # what handlers, backends and the tokenizer could not write back.
-        orjson.dumps(body)
-    except TypeError:
-        raise errors.InvalidRequestError("The request body is nested too deeply") from None
-    try:
-        # Strict: handlers and backends read the body as sent, so a value that
-        # only coerces to its type ("16" for 16, "false" for False) is refused.
-        return params.model_validate(body, strict=True)
-    except pydantic.ValidationError as exc:
-        raise errors.InvalidRequestError(format_validation_error(exc)) from None
 
 
 async def apply_script(call: Call, endpoint: str) -> Fault | None:

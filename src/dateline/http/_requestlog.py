@@ -20,7 +20,7 @@ def record(call: Call, status: int) -> None:
         call.betas,
         call.api_key,
         scope["headers"],  # raw; decoded when the log is read
-        call.body,
+        call.body if call.sent is None else call.sent,
         None if decision is None else {"index": decision.rule, "name": decision.name},
         status,
     )

@@ -7,6 +7,7 @@ same errors, which ``format_validation_error`` turns into the API's message.
 
 from ._errors import error_location, format_validation_error
 from ._generated import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
+from ._validate import validate
 
 __all__ = [
     "CompletionCreateParams",
@@ -14,4 +15,5 @@ __all__ = [
     "MessageCreateParams",
     "error_location",
     "format_validation_error",
+    "validate",
 ]
