@@ -21,10 +21,11 @@ from claude_code import TOOL_NAMES, tool_schema
 from conftest import sse_events
 from llama import LlamaServer
 
-from dateline.backends._http import Clients
-from dateline.backends._pool import Pool, Target, Upstream
 from dateline.backends.openai import OpenAIBackend
+from dateline.settings import DEFAULT_SIGNING_KEY
 from dateline.testing import DatelineServer
+from dateline.thinking import Signer
+from dateline.upstream import Clients, Pool, Target, Upstream
 
 MODEL = "claude-sonnet-5"
 
@@ -63,7 +64,7 @@ CC_TOOLS = [{"name": n, "description": f"The {n} tool.", "input_schema": tool_sc
 @pytest.fixture(scope="module")
 def dateline(llama_server: LlamaServer) -> Iterator[DatelineServer]:
     upstream = Upstream(name="llama", kind="openai", base_url=llama_server.base_url, timeout=60)
-    backend = OpenAIBackend(Pool([Target(upstream, llama_server.model)]), Clients())
+    backend = OpenAIBackend(Pool([Target(upstream, llama_server.model)]), Clients(), Signer(DEFAULT_SIGNING_KEY))
     with DatelineServer(backend=backend) as running:
         yield running
 
@@ -508,9 +509,13 @@ def test_count_tokens_uses_the_upstream_tokenizer(client: anthropic.Anthropic) -
     assert longer - short >= 500, (short, longer)
 
 
-def test_stop_sequence(client: anthropic.Anthropic) -> None:
+def test_stop_sequence(dateline: DatelineServer) -> None:
     """At temperature 0 the model says the same thing twice: stop it inside a probe's text."""
-    # Today's SDK has no `temperature` parameter; the API still takes it.
+    # `temperature` is gone from 2026-10-21; a client pinned to 2023-06-01 still sends it, and it reaches the upstream.
+    client = anthropic.Anthropic(
+        base_url=dateline.base_url, api_key="k", max_retries=0, timeout=120,
+        default_headers={"anthropic-version": "2023-06-01"},
+    )
     request = {
         "model": MODEL,
         "max_tokens": 24,
