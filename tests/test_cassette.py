@@ -14,11 +14,18 @@ import httpx
 import pytest
 from conftest import sse_events
 
-from dateline.backends._http import Clients, TransportFactory
-from dateline.backends._pool import Pool, Target, Upstream
 from dateline.backends.anthropic import AnthropicBackend
-from dateline.cassette import NoRecordedExchange, RecordingTransport, ReplayTransport
 from dateline.testing import DatelineServer
+from dateline.upstream import (
+    Clients,
+    NoRecordedExchange,
+    Pool,
+    RecordingTransport,
+    ReplayTransport,
+    Target,
+    TransportFactory,
+    Upstream,
+)
 
 MODEL = "claude-sonnet-4-5"
 CLIENT_KEY = "sk-ant-client-secret-0123"

@@ -16,7 +16,6 @@ from starlette.routing import Route
 
 from . import errors
 from .backends import Backend, BuiltinModel
-from .backends._http import Clients, TransportFactory
 from .backends.router import Router
 from .batch_processor import BatchProcessor
 from .catalog import Catalog, ModelInfo
@@ -32,6 +31,7 @@ from .settings import Settings
 from .state import State
 from .store import Blobs, LocalBlobs, Store
 from .thinking import Signer
+from .upstream import Clients, RecordingTransport, ReplayTransport, TransportFactory
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
@@ -159,13 +159,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
 def _transport(settings: Settings) -> TransportFactory | None:
     """Upstream traffic goes to the network, through a recorder, or to a cassette instead."""
     if settings.record is not None:
-        from .cassette import RecordingTransport
-
         path = settings.record
         return lambda: RecordingTransport(path)
     if settings.replay is not None:
-        from .cassette import ReplayTransport
-
         path = settings.replay
         return lambda: ReplayTransport(path)
     return None

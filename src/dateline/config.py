@@ -32,7 +32,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from .backends._pool import Upstream
+from .upstream import Upstream
 
 
 class ConfigError(ValueError):

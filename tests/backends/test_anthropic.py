@@ -15,10 +15,9 @@ import httpx
 import pytest
 from conftest import free_port, sse_events
 
-from dateline.backends._http import Clients, TransportFactory
-from dateline.backends._pool import Pool, Target, Upstream
 from dateline.backends.anthropic import AnthropicBackend
 from dateline.testing import DatelineServer
+from dateline.upstream import Clients, Pool, Target, TransportFactory, Upstream
 
 #: The model the upstream is asked for, and the (different) one clients ask the front for.
 UPSTREAM_MODEL = "claude-sonnet-4-5"

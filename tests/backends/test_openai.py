@@ -25,12 +25,11 @@ import pytest
 from conftest import free_port, sse_events
 from fake_openai import DONE, RESET, FakeOpenAI, Pause, Reply, chunk, token_count, tool_call
 
-from dateline.backends._http import Clients
-from dateline.backends._pool import Pool, Target, Upstream
 from dateline.backends.openai import OpenAIBackend
 from dateline.settings import DEFAULT_SIGNING_KEY
 from dateline.testing import DatelineServer
 from dateline.thinking import Signer
+from dateline.upstream import Clients, Pool, Target, Upstream
 
 MODEL = "claude-sonnet-5"
 UPSTREAM_MODEL = "fake-model"
@@ -46,8 +45,16 @@ GOLDEN = Path(__file__).parent / "golden" / "openai"
 DELTAS = {"text": {"text_delta"}, "thinking": {"thinking_delta", "signature_delta"}, "tool_use": {"input_json_delta"}}
 
 
+#: The signer of the server's default key, as the app gives its upstream backends.
+SIGNER = Signer(DEFAULT_SIGNING_KEY)
+
+
 def backend_for(*upstreams: Upstream, cooldown: float = 30.0) -> OpenAIBackend:
-    return OpenAIBackend(Pool([Target(u, UPSTREAM_MODEL) for u in upstreams], cooldown=cooldown), Clients())
+    return backend_of(Pool([Target(u, UPSTREAM_MODEL) for u in upstreams], cooldown=cooldown))
+
+
+def backend_of(pool: Pool[Target]) -> OpenAIBackend:
+    return OpenAIBackend(pool, Clients(), SIGNER)
 
 
 def upstream_at(base_url: str, **options: Any) -> Upstream:
@@ -284,7 +291,7 @@ def test_the_text_block_is_not_always_index_0(dateline, fake):
     assert [s["index"] for s in starts] == [0, 1, 2]
     message = streamed(events)
     assert message["content"][0]["thinking"] == "The user wants the weather."
-    assert Signer(DEFAULT_SIGNING_KEY).verify(message["content"][0]["thinking"], message["content"][0]["signature"])
+    assert SIGNER.verify(message["content"][0]["thinking"], message["content"][0]["signature"])
     assert message["content"][1]["text"] == "Checking now."
     assert message["content"][2]["input"] == {"city": "Oslo"} and message["stop_reason"] == "tool_use"
 
@@ -340,7 +347,7 @@ def test_omitted_thinking_sends_only_a_signature(dateline, fake):
     events = stream_events(dateline, {**ASK, "thinking": {**THINK, "display": "omitted"}, "max_tokens": 2048})
     check_sequence(events)
     thinking = streamed(events)["content"][0]
-    assert thinking["thinking"] == "" and Signer(DEFAULT_SIGNING_KEY).verify("", thinking["signature"])
+    assert thinking["thinking"] == "" and SIGNER.verify("", thinking["signature"])
     assert not any(d.get("delta", {}).get("type") == "thinking_delta" for _, d in events)
 
 
@@ -596,7 +603,7 @@ def test_fail_over_skips_a_refusing_upstream_until_its_cool_down_ends(fake):
         first = Target(upstream_at(flaky.base_url, name="flaky"), UPSTREAM_MODEL)
         second = Target(upstream_at(fake.base_url, name="steady"), UPSTREAM_MODEL)
         pool = Pool([first, second], cooldown=COOLDOWN)
-        with DatelineServer(backend=OpenAIBackend(pool, Clients())) as server:
+        with DatelineServer(backend=backend_of(pool)) as server:
             client = sdk(server)
             assert client.messages.create(**ASK).content[0].text == "Hello from the fake upstream."
             refused_at = time.monotonic()
@@ -648,7 +655,7 @@ def test_a_pause_shorter_than_the_timeout_is_fine(slow_server, fake):
 @pytest.mark.parametrize(
     ("tail", "message"),
     [
-        ([RESET], "stream broke off"),
+        ([RESET], "connection broke off"),
         (["data: {not json\n\n"], "malformed chunk"),
         (["data: [1, 2]\n\n"], "malformed chunk"),
         ([{"error": {"message": "out of memory", "code": 500}}], "out of memory"),
@@ -708,12 +715,12 @@ def test_a_struggling_upstream_passes_the_request_on(fake, status):
              Target(upstream_at(fake.base_url, name="steady"), UPSTREAM_MODEL)],
             cooldown=COOLDOWN,
         )
-        with DatelineServer(backend=OpenAIBackend(pool, Clients())) as server:
+        with DatelineServer(backend=backend_of(pool)) as server:
             # The struggling one is first in turn: its failure is not the client's.
             assert sdk(server).messages.create(**ASK).content[0].text == "Hello from the fake upstream."
             assert len(other.chats()) == 1 and len(fake.chats()) == 1
         # With no other upstream, its answer is the client's (a 5xx as the API's 500 api_error).
-        with DatelineServer(backend=OpenAIBackend(Pool([pool.members[0]]), Clients())) as server:
+        with DatelineServer(backend=backend_of(Pool([pool.members[0]]))) as server:
             assert post(server, ASK).status_code == (429 if status == 429 else 500)
     finally:
         other.stop()

@@ -6,8 +6,9 @@ non-streamed answers share: ids, stop reasons, stop sequences, usage.
 - ``reasoning_content`` (or ``reasoning``) becomes a signed thinking block, but
   only when the request enabled thinking: the API never sends thinking blocks
   unasked, and clients read ``content[0].text``.
-- Stop sequences are found here, not upstream: the text is cut before the
-  first one and ``stop_reason`` is ``stop_sequence`` with the sequence matched.
+- Stop sequences are found here (``_stop``), not upstream: the text is cut
+  before the first one and ``stop_reason`` is ``stop_sequence`` with the
+  sequence matched.
   Tool calls after that point are dropped; output tokens are then estimated,
   since the upstream counted what was cut.
 - ``finish_reason``: ``length`` → ``max_tokens``; tool calls present →
@@ -25,6 +26,7 @@ import orjson
 from .. import errors, tokenizer
 from ..ids import new_id
 from ..thinking import Signer
+from ._stop import find_stop
 from ._turn import Block, Turn
 
 CUT_OFF_JSON = "The upstream model's tool call arguments are not valid JSON (cut off at max_tokens?)"
@@ -84,47 +86,6 @@ def stop_reason(finish_reason: Any, *, called_tools: bool) -> str:
     return "end_turn"
 
 
-def find_stop(text: str, sequences: list[str]) -> tuple[int, str] | None:
-    """Where the first stop sequence in ``text`` starts, and which it is."""
-    best = None
-    for sequence in sequences:
-        at = text.find(sequence)
-        if at != -1 and (best is None or at < best[0]):
-            best = (at, sequence)
-    return best
-
-
-class StopScanner:
-    """Text let through as it streams, up to the first stop sequence.
-
-    A sequence may arrive split across chunks, so the last ``len(longest) - 1``
-    characters are held back until more text (or the end) shows they are not
-    the start of one.
-    """
-
-    def __init__(self, sequences: list[str]) -> None:
-        self.sequences = [s for s in sequences if s]
-        self.hold = max(map(len, self.sequences), default=1) - 1
-        self.held = ""
-
-    def feed(self, text: str) -> tuple[str, str | None]:
-        """The text safe to send, and the sequence matched (the text is then cut before it)."""
-        self.held += text
-        found = find_stop(self.held, self.sequences)
-        if found is not None:
-            safe, self.held = self.held[: found[0]], ""
-            return safe, found[1]
-        cut = len(self.held) - self.hold
-        if cut <= 0:
-            return "", None
-        safe, self.held = self.held[:cut], self.held[cut:]
-        return safe, None
-
-    def flush(self) -> str:
-        rest, self.held = self.held, ""
-        return rest
-
-
 def counts(usage: Any) -> tuple[int | None, int | None]:
     """``(input_tokens, output_tokens)`` from an OpenAI ``usage``, None where absent."""
     if not isinstance(usage, dict):
@@ -166,7 +127,7 @@ def completion_turn(
         out.append(Block("thinking", shown, signature(signer, reasoning, display)))
     text = text_of(message.get("content"))
     calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
-    cut = find_stop(text, [s for s in request.get("stop_sequences") or () if s])
+    cut = find_stop(text, request.get("stop_sequences") or ())
     if cut is not None:
         text, calls = text[: cut[0]], []
     if text:

@@ -40,8 +40,12 @@ Message = dict[str, Any]
 
 
 def chat_request(request: dict[str, Any], *, stream: bool) -> dict[str, Any]:
-    """The chat.completions body for ``request``, all but ``model``."""
-    body: dict[str, Any] = {"messages": chat_messages(request), "max_tokens": request["max_tokens"]}
+    """The chat.completions body for ``request`` (its ``model`` the client's until a target's replaces it)."""
+    body: dict[str, Any] = {
+        "model": request["model"],
+        "messages": chat_messages(request),
+        "max_tokens": request["max_tokens"],
+    }
     tools = [_function(tool) for tool in request.get("tools") or () if _is_custom(tool)]
     if tools:
         body["tools"] = tools

@@ -21,9 +21,8 @@ import orjson
 from .. import errors
 from ..thinking import Signer
 from ..types import Event
-from ._http import server_sent_events
+from ..upstream import Upstream, server_sent_events
 from ._openai_reply import (
-    StopScanner,
     counts,
     estimate_output,
     message_id,
@@ -34,7 +33,7 @@ from ._openai_reply import (
     thinking_display,
     tool_use_id,
 )
-from ._pool import Upstream
+from ._stop import StopScanner
 from ._turn import usage
 
 logger = logging.getLogger("dateline")
@@ -50,21 +49,16 @@ async def chunks(response: httpx.Response, upstream: Upstream) -> AsyncIterator[
     ``error:`` field, others in ``data:``). A broken connection or a pause
     longer than the read timeout raises the API's error.
     """
-    try:
-        async for event in server_sent_events(response):
-            if "error" in event:
-                yield {"error": _payload(event["error"], upstream)}
-            data = event.get("data")
-            if data is None:
-                continue
-            if data.strip() == "[DONE]":
-                yield DONE
-                return
-            yield _payload(data, upstream)
-    except httpx.TimeoutException:
-        raise errors.TimeoutError(f"The upstream {upstream.name} sent nothing for {upstream.timeout:g} s") from None
-    except httpx.TransportError as exc:
-        raise errors.InternalServerError(f"The upstream {upstream.name}'s stream broke off: {exc!r}") from None
+    async for event in server_sent_events(response, upstream):
+        if "error" in event:
+            yield {"error": _payload(event["error"], upstream)}
+        data = event.get("data")
+        if data is None:
+            continue
+        if data.strip() == "[DONE]":
+            yield DONE
+            return
+        yield _payload(data, upstream)
 
 
 def _payload(text: str, upstream: Upstream) -> Any:
@@ -84,7 +78,7 @@ class StreamTranslator:
         self.model = request["model"]
         self.signer = signer
         self.display = thinking_display(request)
-        self.scanner = StopScanner(list(request.get("stop_sequences") or ()))
+        self.scanner = StopScanner(request.get("stop_sequences") or ())
         self.input_tokens = input_tokens  # an estimate until the upstream's usage comes
         self.input_counted = False  # whether the upstream said how many
         self.output_tokens: int | None = None

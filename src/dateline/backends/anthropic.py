@@ -9,12 +9,12 @@ client of an upstream that only speaks 2023-06-01 still gets its old shapes.
 What the client sees of the upstream: its ``request-id``, its rate-limit
 headers and ``retry-after``, and its errors (same type, status and message).
 An upstream that cannot be reached is tried no further: the next one in the
-pool is, and when none answers the client gets 529 ``overloaded_error``.
+pool is, and when none answers the client gets 529 ``overloaded_error`` (504
+``timeout_error`` if one timed out connecting).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -22,14 +22,10 @@ import httpx
 import orjson
 
 from .. import errors
-from ..cassette import NoRecordedExchange
-from ..types import Event, EventStream
-from ._base import Backend
 from ..exchange import exchange
-from ._http import Clients, read_answer, server_sent_events
-from ._pool import Pool, Target, Upstream
-
-logger = logging.getLogger("dateline")
+from ..types import Event, EventStream
+from ..upstream import Clients, Pool, Target, Upstream, read_answer, send, server_sent_events
+from ._base import Backend
 
 #: Response headers the client is given as the upstream sent them: what its
 #: SDK reads to identify a request and to pace its retries.
@@ -37,8 +33,6 @@ _RELAYED = frozenset({"request-id", "retry-after", "retry-after-ms"})
 _RELAYED_PREFIXES = ("anthropic-ratelimit-", "anthropic-priority-", "anthropic-fast-")
 #: The client's own credentials, passed on when the upstream has no key configured.
 _CREDENTIALS = ("x-api-key", "authorization")
-#: Upstream answers that say it is struggling: it sits out the pool's cool-down.
-_STRUGGLING = frozenset({429, 529})
 
 
 class AnthropicBackend(Backend):
@@ -49,7 +43,7 @@ class AnthropicBackend(Backend):
         self.clients = clients
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
-        response = await self._send("/v1/messages", request)
+        _, response = await self._send("/v1/messages", request)
         message = _json(response)
         message["model"] = request["model"]
         return message
@@ -57,8 +51,8 @@ class AnthropicBackend(Backend):
     async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         # Always streamed from the upstream, whatever the hint: the events are
         # what this method promises, and the upstream's own are the faithful ones.
-        response = await self._send("/v1/messages", {**request, "stream": True}, stream=True)
-        events = _server_sent_events(response)
+        target, response = await self._send("/v1/messages", {**request, "stream": True}, stream=True)
+        events = _server_sent_events(response, target.upstream)
         stopped = False
         try:
             async for event in events:
@@ -72,46 +66,22 @@ class AnthropicBackend(Backend):
             raise errors.InternalServerError("The upstream's stream ended before message_stop")
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
-        response = await self._send("/v1/messages/count_tokens", request)
+        _, response = await self._send("/v1/messages/count_tokens", request)
         return _json(response)["input_tokens"]
 
-    async def _send(self, path: str, request: dict[str, Any], *, stream: bool = False) -> httpx.Response:
-        """The upstream's successful response to ``request`` (body unread when ``stream``),
-        from the first target that can be reached; its errors raised as the API's."""
-        unreachable: list[str] = []
-        for target in self.pool.order():
-            client = self.clients.get(target.upstream)
-            body = orjson.dumps({**request, "model": target.model})
-            outgoing = client.build_request("POST", path, content=body, headers=_headers(target.upstream))
-            try:
-                response = await client.send(outgoing, stream=True)
-            except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
-                # Nothing was sent: another upstream may safely have the request.
-                logger.warning("upstream %s unreachable: %r", target.upstream.name, exc)
-                self.pool.failed(target)
-                unreachable.append(target.upstream.name)
-                continue
-            except httpx.TimeoutException:
-                self.pool.failed(target)
-                raise errors.TimeoutError() from None
-            except httpx.TransportError as exc:
-                self.pool.failed(target)
-                raise errors.InternalServerError(f"The upstream connection failed: {exc}") from None
-            except NoRecordedExchange as exc:
-                raise errors.InvalidRequestError(str(exc)) from None
-            return await self._answer(target, response, stream=stream)
-        raise errors.OverloadedError(f"Overloaded: no upstream could be reached ({', '.join(unreachable)})")
-
-    async def _answer(self, target: Target, response: httpx.Response, *, stream: bool) -> httpx.Response:
+    async def _send(
+        self, path: str, request: dict[str, Any], *, stream: bool = False
+    ) -> tuple[Target, httpx.Response]:
+        """The target that answered and its successful response (body unread when ``stream``);
+        its errors raised as the API's. A request the upstream received goes no
+        further: the Claude API would bill it twice, and its error is the faithful answer."""
+        target, response = await send(self.pool, self.clients, path, request, _headers, resend=False)
         relayed = _relayed_headers(response.headers)
         exchange().response_headers.update(relayed)
         if response.status_code < 400:
-            self.pool.succeeded(target)
             if not stream:
                 await read_answer(response, target.upstream)
-            return response
-        if response.status_code in _STRUGGLING or response.status_code >= 500:
-            self.pool.failed(target)
+            return target, response
         await read_answer(response, target.upstream)
         raise upstream_error(response.content, status=response.status_code, headers=relayed)
 
@@ -185,16 +155,11 @@ def _error_object(body: bytes | dict[str, Any]) -> tuple[str, str] | None:
     return error["type"], message if isinstance(message, str) else ""
 
 
-async def _server_sent_events(response: httpx.Response) -> AsyncIterator[Event]:
+async def _server_sent_events(response: httpx.Response, upstream: Upstream) -> AsyncIterator[Event]:
     """The upstream's SSE body as events (``data`` parsed as JSON when it is JSON)."""
-    try:
-        async for event in server_sent_events(response):
-            if "data" in event:
-                yield _event(event.get("event"), event["data"])
-    except httpx.TimeoutException:
-        raise errors.TimeoutError() from None
-    except httpx.TransportError as exc:
-        raise errors.InternalServerError(f"The upstream stream broke off: {exc}") from None
+    async for event in server_sent_events(response, upstream):
+        if "data" in event:
+            yield _event(event.get("event"), event["data"])
 
 
 def _event(name: str | None, text: str) -> Event:

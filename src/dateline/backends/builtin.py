@@ -23,6 +23,7 @@ from ..thinking import Signer
 from ..types import EventStream
 from . import _prose
 from ._base import Backend
+from ._stop import find_stop
 from ._tool_input import generate_tool_input
 from ._turn import Block, Turn, turn_events, turn_message
 
@@ -101,7 +102,7 @@ class BuiltinModel(Backend):
         text = lead + text if text else text
 
         stop_sequences = request.get("stop_sequences") or ()
-        cut = _find_stop(text, stop_sequences)
+        cut = find_stop(text, stop_sequences)
         if tool is not None and cut is None:
             text_tokens = tokenizer.count(text)
             value = generate_tool_input(tool.get("input_schema") or {}, seed=rng.getrandbits(64), context=context)
@@ -114,7 +115,7 @@ class BuiltinModel(Backend):
             # The call does not fit: the model runs out of room mid-sentence.
             longer = _prose.reply(context, rng, wants_long=True)
             text = f"{text} {longer}" if text else lead + longer
-            cut = _find_stop(text, stop_sequences)
+            cut = find_stop(text, stop_sequences)
         stop_sequence = None
         if cut is not None:
             text, stop_sequence = text[: cut[0]], cut[1]
@@ -214,16 +215,6 @@ def _named_tool(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None
             if re.search(r"(?<![\w-])" + re.escape(form) + r"(?![\w-])", lowered):
                 return tool
     return None
-
-
-def _find_stop(text: str, stop_sequences: Any) -> tuple[int, str] | None:
-    best = None
-    for seq in stop_sequences:
-        if seq:
-            at = text.find(seq)
-            if at != -1 and (best is None or at < best[0]):
-                best = (at, seq)
-    return best
 
 
 def _truncate(text: str, limit: int) -> tuple[str, bool, int]:

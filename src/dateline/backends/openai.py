@@ -7,13 +7,15 @@ client sees its own model id, never the upstream's.
 
 Failures, always as the API's own errors:
 
-- An upstream that cannot be reached, or does not answer in time, sits out the
-  pool's cool-down and the next one is tried; when none answers the client
-  gets 529 ``overloaded_error`` (504 ``timeout_error`` if one timed out).
+- An upstream that cannot be reached, does not answer in time, or answers
+  429 or 5xx sits out the pool's cool-down and the request goes on to the next
+  one (``upstream.send`` with ``resend``: a local server is not billed twice);
+  when none answers the client gets 529 ``overloaded_error`` (504
+  ``timeout_error`` if one timed out), and the last one's error answer is the
+  client's.
 - The upstream's 4xx → 400 ``invalid_request_error`` with its message; 429 →
   429 with its ``retry-after``; 401/403 (Dateline's key for it is wrong) and
-  5xx → 500 ``api_error``. A 429 or 5xx sends the request on to the next
-  upstream, if the model has another; the last one's answer is the client's.
+  5xx → 500 ``api_error``.
 - After a stream has started (a reset, a pause longer than the upstream's
   timeout, a malformed chunk, an error chunk), the error ends the stream as an
   ``error`` event.
@@ -38,17 +40,14 @@ import httpx
 import orjson
 
 from .. import errors, tokenizer
-from ..cassette import NoRecordedExchange
 from ..ids import new_id
-from ..settings import DEFAULT_SIGNING_KEY
 from ..thinking import Signer
 from ..types import EventStream
+from ..upstream import Clients, NoRecordedExchange, Pool, Target, Upstream, read_answer, send
 from ._base import Backend
-from ._http import Clients, read_answer
 from ._openai_reply import completion_turn
 from ._openai_request import chat_messages, chat_request, prompt_text
 from ._openai_stream import DONE, StreamTranslator, chunks
-from ._pool import Pool, Target, Upstream
 from ._turn import Turn, turn_events, turn_message
 
 logger = logging.getLogger("dateline")
@@ -64,10 +63,11 @@ _RETRY_HEADERS = ("retry-after", "retry-after-ms")
 class OpenAIBackend(Backend):
     name = "openai"
 
-    def __init__(self, pool: Pool[Target], clients: Clients, *, signer: Signer | None = None) -> None:
+    def __init__(self, pool: Pool[Target], clients: Clients, signer: Signer) -> None:
         self.pool = pool
         self.clients = clients
-        self.signer = signer or Signer(DEFAULT_SIGNING_KEY)
+        #: Signs the thinking blocks it makes: the app's, so they verify as the built-in model's do.
+        self.signer = signer
         self._no_tokenizer: dict[str, set[str]] = {}  # upstream name -> endpoints it lacks
         self._no_stream_usage: set[str] = set()  # upstreams whose streams report no usage
 
@@ -139,45 +139,12 @@ class OpenAIBackend(Backend):
         return turn, message_id, input_tokens
 
     async def _send(self, body: dict[str, Any]) -> tuple[Target, httpx.Response]:
-        """The first target's successful response (body unread), trying the next
-        while one cannot be reached; its error statuses raised as the API's errors."""
-        unreachable: list[str] = []
-        timed_out: list[str] = []
-        order = self.pool.order()
-        for position, target in enumerate(order):
-            upstream = target.upstream
-            client = self.clients.get(upstream)
-            content = orjson.dumps({"model": target.model, **body})
-            outgoing = client.build_request("POST", "/chat/completions", content=content, headers=_headers(upstream))
-            try:
-                response = await client.send(outgoing, stream=True)
-            except httpx.TimeoutException as exc:
-                logger.warning("upstream %s timed out: %r", upstream.name, exc)
-                self.pool.failed(target)
-                timed_out.append(f"{upstream.name} ({upstream.base_url})")
-                continue
-            except httpx.TransportError as exc:
-                logger.warning("upstream %s unreachable: %r", upstream.name, exc)
-                self.pool.failed(target)
-                unreachable.append(f"{upstream.name} ({upstream.base_url})")
-                continue
-            except NoRecordedExchange as exc:
-                raise errors.InvalidRequestError(str(exc)) from None
-            if response.status_code >= 400:
-                await read_answer(response, upstream)
-                struggling = response.status_code == 429 or response.status_code >= 500
-                if struggling:
-                    self.pool.failed(target)
-                    if position < len(order) - 1:
-                        # Overloaded or failing: the next upstream may well answer.
-                        logger.warning("upstream %s answered %s; trying the next", upstream.name, response.status_code)
-                        continue
-                raise upstream_error(upstream, response.status_code, response.content, response.headers)
-            self.pool.succeeded(target)
-            return target, response
-        if timed_out:
-            raise errors.TimeoutError(f"The upstream did not answer in time: {', '.join(timed_out)}")
-        raise errors.OverloadedError(f"Overloaded: no upstream could be reached: {', '.join(unreachable)}")
+        """The first target's successful response (body unread); an error status raised as the API's error."""
+        target, response = await send(self.pool, self.clients, "/chat/completions", body, _headers, resend=True)
+        if response.status_code >= 400:
+            await read_answer(response, target.upstream)
+            raise upstream_error(target.upstream, response.status_code, response.content, response.headers)
+        return target, response
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
         return await self._count(self.pool.order()[0].upstream, request)

@@ -7,9 +7,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..types import EventStream
+from ..upstream import Clients, Pool, Target
 from ._base import Backend
-from ._http import Clients
-from ._pool import Pool, Target
+from .builtin import BuiltinModel
 
 if TYPE_CHECKING:
     from ..config import Config, Route
@@ -30,7 +30,7 @@ class Router(Backend):
         self._made: OrderedDict[str, Backend] = OrderedDict()
 
     @classmethod
-    def from_config(cls, config: Config, builtin: Backend, clients: Clients) -> Router:
+    def from_config(cls, config: Config, builtin: BuiltinModel, clients: Clients) -> Router:
         def backend(route: Route, model: str) -> Backend:
             targets = [Target(config.upstream(name), route.model_at(name, model)) for name in route.upstreams]
             pool = Pool(targets, cooldown=config.cooldown)
@@ -40,8 +40,8 @@ class Router(Backend):
                 return AnthropicBackend(pool, clients)
             from .openai import OpenAIBackend
 
-            # Thinking blocks it makes must verify as the built-in model's do.
-            return OpenAIBackend(pool, clients, signer=getattr(builtin, "signer", None))
+            # Thinking blocks it makes must verify as the built-in model's do: the app's signer.
+            return OpenAIBackend(pool, clients, builtin.signer)
 
         routes = {model: backend(route, model) for model, route in config.models.items()}
         default_route = config.default

@@ -1,6 +1,6 @@
 """Record upstream exchanges to a cassette, and replay them offline.
 
-Both are httpx transports, given to the backends' ``Clients``
+Both are httpx transports, given to the upstream ``Clients``
 (``Clients(lambda: RecordingTransport(path))``), so every upstream backend
 records and replays the same way, whatever API it speaks.
 
@@ -44,7 +44,7 @@ from typing import Any
 
 import httpx
 
-from .backends._http import NetworkTransport
+from ._network import NetworkTransport
 
 __all__ = ["NoRecordedExchange", "RecordingTransport", "ReplayTransport"]
 
