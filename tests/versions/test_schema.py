@@ -111,3 +111,14 @@ def test_fields_without_a_place_at_head_travel_beside_and_come_back() -> None:
 def test_a_field_declared_gone_that_head_still_has_is_an_error() -> None:
     with pytest.raises(ValueError, match="Thing.name"):
         derive(Thing, [FieldExisted(Thing, "name", str)], [])
+
+
+def test_a_head_request_in_an_older_version_s_shape() -> None:
+    head = {"model": "m", "max_tokens": 1, "messages": [{"role": "user", "content": "Hi"}]}
+    older = VERSIONS.request_for(OLD, "messages", MessageCreateParams, head, {"temperature": 0.2}, check=True)
+    assert older == {**head, "temperature": 0.2}
+    assert "temperature" not in head  # the head request is left as it was
+    # Head has no place for it: refused with head's own error, never dropped.
+    with pytest.raises(errors.InvalidRequestError, match="^temperature: Extra inputs are not permitted$"):
+        VERSIONS.request_for(HEAD, "messages", MessageCreateParams, head, {"temperature": 0.2}, check=False)
+    assert VERSIONS.request_for(HEAD, "messages", MessageCreateParams, head, {}, check=False) == head

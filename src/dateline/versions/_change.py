@@ -13,6 +13,7 @@ from typing import ClassVar, Iterable, Iterator, Sequence
 
 from pydantic import BaseModel
 
+from ..schemas import validate
 from ..types import JSON, Event
 from ._schema import FieldExisted, Instruction, RuleAdded, derive
 
@@ -266,6 +267,25 @@ class VersionBundle:
                     elif change not in newer and model in instruction.models:
                         rules.append(instruction)
         return derive(model, fields, rules)
+
+    def request_for(
+        self, date: str, endpoint: str, model: type[BaseModel], body: JSON, beside: JSON, *, check: bool
+    ) -> JSON:
+        """A head request (and what travels beside it) as a client of ``date`` sends it.
+
+        For an upstream that speaks ``date``. With ``check``, the result is
+        validated as ``date`` validates it, so a request that version cannot
+        carry (an older client's ``temperature`` toward a head upstream) is
+        refused with that version's own 400 instead of losing a field.
+        """
+        left = dict(beside)
+        out = self.plan(date, endpoint).migrate_request_down(dict(body), left)
+        if left:
+            out.update(left)  # no place for it in that version either: validation says so
+            check = True
+        if check:
+            validate(self.request_model(date, model), out)
+        return out
 
     def history(self) -> list[tuple[str, list[str]]]:
         """(date, [descriptions]) oldest first, as the version history reads."""
