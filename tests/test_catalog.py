@@ -1,20 +1,15 @@
-"""The model catalog: contents, wire shape, alias resolution, pagination."""
+"""The model catalog as data: contents, alias resolution, additions, order.
+(Its wire shape and pagination: tests/resources/test_models.py.)"""
 
 from __future__ import annotations
 
-import json
 import re
 import typing
-from urllib.parse import parse_qs
 
-import anthropic
-import httpx2
 import pytest
-from anthropic.types import ModelInfo as SDKModelInfo
 from anthropic.types.model import Model
-from pydantic import BaseModel
 
-from dateline.catalog import EPOCH, OPTIONAL_FIELDS, Catalog, ModelInfo
+from dateline.catalog import EPOCH, Catalog, ModelInfo
 
 
 def sdk_model_ids() -> set[str]:
@@ -171,11 +166,8 @@ def test_capability_flags(catalog: Catalog) -> None:
             assert info.supports_thinking, info.id
         if info.created_at >= get("claude-3-opus-20240229").created_at:
             assert info.supports_images and info.supports_messages, info.id
-    caps = get("claude-opus-4-8").capabilities
-    assert caps["thinking"]["types"]["adaptive"] == {"supported": True}
-    assert caps["thinking"]["types"]["enabled"] == {"supported": False}
-    assert get("claude-fable-5").capabilities["thinking"]["types"]["disabled"] == {"supported": False}
-    assert get("claude-haiku-4-5").capabilities["effort"]["supported"] is False
+    assert get("claude-opus-4-8").has("adaptive") and not get("claude-opus-4-8").has("think")
+    assert get("claude-fable-5").has("no_disable") and not get("claude-haiku-4-5").has("effort")
 
 
 # -- aliases ----------------------------------------------------------------
@@ -203,7 +195,6 @@ def test_alias_resolution(catalog: Catalog, alias: str, target: str) -> None:
     info = catalog.get(alias)
     assert info is not None and info.id == target
     assert catalog.resolve(alias) == target
-    assert catalog.to_api(info)["id"] == target
 
 
 def test_unknown_model(catalog: Catalog) -> None:
@@ -217,54 +208,6 @@ def test_only_ids_are_listed(catalog: Catalog) -> None:
     assert "claude-sonnet-4-5-20250929" in listed
     assert "claude-sonnet-4-5" not in listed
     assert "claude-opus-4-8" in listed
-
-
-# -- wire shape ---------------------------------------------------------------
-
-
-def _unknown_keys(data: dict, model: type[BaseModel], path: str = "") -> list[str]:
-    """Keys the SDK type does not declare, at any depth."""
-    found = []
-    fields = model.model_fields
-    for key, value in data.items():
-        if key not in fields:
-            found.append(path + key)
-            continue
-        if isinstance(value, dict):
-            annotation = fields[key].annotation
-            candidates = [annotation, *typing.get_args(annotation)]
-            sub = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
-            found += _unknown_keys(value, sub, f"{path}{key}.")
-    return found
-
-
-def test_to_api_validates_strictly_against_the_sdk(catalog: Catalog) -> None:
-    for info in catalog.list():
-        wire = catalog.to_api(info)
-        assert list(wire)[:4] == ["type", "id", "display_name", "created_at"]
-        parsed = SDKModelInfo.model_validate_json(json.dumps(wire), strict=True)
-        assert parsed.id == info.id
-        assert parsed.created_at.isoformat().startswith(info.created_at[:10])
-        assert parsed.capabilities is not None
-        assert _unknown_keys(wire, SDKModelInfo) == [], info.id
-
-
-def test_to_api_fields_selection(catalog: Catalog) -> None:
-    info = catalog.get("claude-sonnet-4-5")
-    assert catalog.to_api(info, fields=()) == {
-        "type": "model",
-        "id": "claude-sonnet-4-5-20250929",
-        "display_name": "Claude Sonnet 4.5",
-        "created_at": "2025-09-29T00:00:00Z",
-    }
-    assert set(catalog.to_api(info, fields=["max_tokens"])) == {
-        "type",
-        "id",
-        "display_name",
-        "created_at",
-        "max_tokens",
-    }
-    assert set(catalog.to_api(info)) == {"type", "id", "display_name", "created_at", *OPTIONAL_FIELDS}
 
 
 def test_lifecycle_fields(catalog: Catalog) -> None:
@@ -289,9 +232,7 @@ def test_extra_entries() -> None:
     info = catalog.get("llama")
     assert info.id == "local-llama" and info.display_name == "local-llama"
     assert info.created_at == EPOCH and info.supports_messages and not info.supports_completions
-    wire = catalog.to_api(info)
-    assert wire["capabilities"] is None
-    SDKModelInfo.model_validate_json(json.dumps(wire), strict=True)
+    assert info.features is None
     assert catalog.ids()[-1] == "local-llama"  # epoch: listed last
 
     with pytest.raises(ValueError):
@@ -314,7 +255,7 @@ def test_extra_entries() -> None:
         ModelInfo(id="x", features=frozenset({"telepathy"}))
 
 
-# -- pagination ---------------------------------------------------------------
+# -- order ------------------------------------------------------------------
 
 
 def test_list_is_newest_first(catalog: Catalog) -> None:
@@ -324,159 +265,3 @@ def test_list_is_newest_first(catalog: Catalog) -> None:
     same_day = [info.id for info in listed if info.created_at.startswith("2024-10-22")]
     assert same_day == ["claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022"]
     assert [info.id for info in catalog] == catalog.ids()
-
-
-def test_first_page(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    page = catalog.page()
-    assert [item["id"] for item in page["data"]] == ids[:20]
-    assert page["has_more"] is True
-    assert page["first_id"] == ids[0] and page["last_id"] == ids[19]
-
-
-def test_everything_in_one_page(catalog: Catalog) -> None:
-    page = catalog.page(limit=1000)
-    assert [item["id"] for item in page["data"]] == catalog.ids()
-    assert page["has_more"] is False
-
-
-def test_after_id(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    page = catalog.page(after_id=ids[2], limit=3)
-    assert [item["id"] for item in page["data"]] == ids[3:6]
-    assert page["has_more"] is True
-    assert (page["first_id"], page["last_id"]) == (ids[3], ids[5])
-
-    last = catalog.page(after_id=ids[-4], limit=3)
-    assert [item["id"] for item in last["data"]] == ids[-3:]
-    assert last["has_more"] is False
-
-    beyond = catalog.page(after_id=ids[-1])
-    assert beyond == {"data": [], "has_more": False, "first_id": None, "last_id": None}
-
-
-def test_before_id(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    page = catalog.page(before_id=ids[10], limit=3)
-    assert [item["id"] for item in page["data"]] == ids[7:10]
-    assert page["has_more"] is True
-
-    start = catalog.page(before_id=ids[3], limit=3)
-    assert [item["id"] for item in start["data"]] == ids[0:3]
-    assert start["has_more"] is False
-
-    short = catalog.page(before_id=ids[2], limit=5)
-    assert [item["id"] for item in short["data"]] == ids[0:2]
-    assert short["has_more"] is False
-
-    nothing = catalog.page(before_id=ids[0])
-    assert nothing == {"data": [], "has_more": False, "first_id": None, "last_id": None}
-
-
-def test_both_cursors(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    page = catalog.page(after_id=ids[1], before_id=ids[8], limit=4)
-    assert [item["id"] for item in page["data"]] == ids[4:8]
-    assert page["has_more"] is True
-
-
-def test_unknown_cursor(catalog: Catalog) -> None:
-    with pytest.raises(KeyError) as info:
-        catalog.page(after_id="claude-nope")
-    assert info.value.args[0] == "claude-nope"
-    with pytest.raises(KeyError):
-        catalog.page(before_id="claude-nope")
-    with pytest.raises(KeyError):  # a cursor is a listed id, not an alias
-        catalog.page(after_id="claude-sonnet-4-5")
-
-
-@pytest.mark.parametrize("limit", [0, -1, 1001, True])
-def test_bad_limit(catalog: Catalog, limit: int) -> None:
-    with pytest.raises(ValueError):
-        catalog.page(limit=limit)
-
-
-def test_lifecycle_filter(catalog: Catalog) -> None:
-    current = catalog.page(limit=1000, lifecycle=("active", "deprecated"))
-    stages = {item["lifecycle"] for item in current["data"]}
-    assert stages == {"active", "deprecated"}
-    retired_after = catalog.page(after_id="claude-opus-4-8", limit=1000, lifecycle=["retired"])
-    assert retired_after["data"][0]["id"] == "claude-mythos-preview"
-
-
-def sdk_walk(catalog: Catalog, **params) -> list[list[str]]:
-    """Pages as the SDK's auto-pagination (``SyncPage``) asks for them."""
-    pages = []
-    while True:
-        page = catalog.page(**params)
-        pages.append([item["id"] for item in page["data"]])
-        if not page["has_more"]:
-            return pages
-        if params.get("before_id"):
-            if not page["first_id"]:
-                return pages
-            params = {**params, "before_id": page["first_id"]}
-        else:
-            if not page["last_id"]:
-                return pages
-            params = {**params, "after_id": page["last_id"]}
-
-
-def test_auto_pagination_forwards(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    pages = sdk_walk(catalog, limit=7)
-    assert [len(page) for page in pages[:-1]] == [7] * (len(pages) - 1)
-    assert sum(pages, []) == ids
-
-
-def test_auto_pagination_backwards(catalog: Catalog) -> None:
-    ids = catalog.ids()
-    pages = sdk_walk(catalog, before_id=ids[-1], limit=5)
-    # Each page is in list order; successive pages step back towards the newest.
-    expected, end = [], len(ids) - 1
-    while end > 0:
-        expected.append(ids[max(end - 5, 0) : end])
-        end -= 5
-    assert pages == expected
-    assert sorted(sum(pages, [])) == sorted(ids[:-1])
-
-
-def serve(catalog: Catalog) -> anthropic.Anthropic:
-    """An SDK client with strict response validation whose requests the catalog answers."""
-
-    def handler(request: httpx2.Request) -> httpx2.Response:
-        path = request.url.path
-        if path == "/v1/models":
-            query = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
-            body = catalog.page(
-                after_id=query.get("after_id"),
-                before_id=query.get("before_id"),
-                limit=int(query.get("limit", 20)),
-            )
-            return httpx2.Response(200, json=body)
-        info = catalog.get(path.removeprefix("/v1/models/"))
-        if info is None:
-            return httpx2.Response(404, json={"type": "error", "error": {"type": "not_found_error", "message": "x"}})
-        return httpx2.Response(200, json=catalog.to_api(info))
-
-    return anthropic.Anthropic(
-        api_key="test",
-        base_url="http://dateline.test",
-        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
-        max_retries=0,
-        _strict_response_validation=True,
-    )
-
-
-def test_sdk_auto_pagination_and_retrieve(catalog: Catalog) -> None:
-    client = serve(catalog)
-    ids = catalog.ids()
-    assert [model.id for model in client.models.list(limit=6)] == ids
-    backwards = [model.id for model in client.models.list(before_id=ids[-1], limit=4)]
-    assert backwards == [item for page in sdk_walk(catalog, before_id=ids[-1], limit=4) for item in page]
-    first = client.models.list(limit=3)
-    assert [model.id for model in first.data] == ids[:3] and first.has_more
-    model = client.models.retrieve("claude-3-5-haiku-latest")
-    assert model.id == "claude-3-5-haiku-20241022"
-    assert model.display_name == "Claude 3.5 Haiku"
-    assert model.capabilities is not None and model.capabilities.image_input.supported

@@ -1,4 +1,5 @@
-"""The model catalog behind ``GET /v1/models`` and model-name checks.
+"""The model catalog: the models Dateline knows, as data, for model-name
+checks and ``GET /v1/models`` (whose wire format is ``resources/models.py``).
 
 The built-in data is two small tables parsed at import:
 
@@ -44,14 +45,12 @@ import dataclasses
 import re
 from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
 __all__ = [
     "EPOCH",
     "FEATURES",
     "LIFECYCLES",
     "MODEL_LINES",
-    "OPTIONAL_FIELDS",
     "Catalog",
     "ModelInfo",
 ]
@@ -66,17 +65,6 @@ FEATURES = frozenset(
     effort effort_max effort_xhigh structured ctx_edit compact web_search code_exec
     ptc""".split()
 )
-
-OPTIONAL_FIELDS = (
-    "max_input_tokens",
-    "max_tokens",
-    "capabilities",
-    "lifecycle",
-    "deprecated_at",
-    "retires_at",
-    "line",
-)
-"""Keys of the wire object beyond ``type``, ``id``, ``display_name``, ``created_at``."""
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
@@ -94,17 +82,13 @@ def _timestamp(value: str | None, what: str) -> str | None:
     raise ValueError(f"{what}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, got {value!r}")
 
 
-def _supported(flag: bool) -> dict[str, bool]:
-    return {"supported": flag}
-
-
 @dataclass(frozen=True)
 class ModelInfo:
     """One listed model.
 
     ``features`` of ``None`` means "unknown" (an entry added for a model served
-    by another backend): the wire ``capabilities`` is then ``null`` and the
-    model is assumed to speak the Messages API only.
+    by another backend): its ``capabilities`` are then ``null`` and the model
+    is assumed to speak the Messages API only.
     """
 
     id: str
@@ -173,50 +157,6 @@ class ModelInfo:
     def supports_thinking(self) -> bool:
         """Any form of extended thinking (``enabled`` or ``adaptive``)."""
         return self.has("think") or self.has("adaptive")
-
-    @property
-    def capabilities(self) -> dict[str, Any] | None:
-        """The wire ``capabilities`` object (the SDK's ``ModelCapabilities``)."""
-        if self.features is None:
-            return None
-        f = self.has
-        thinking = f("think") or f("adaptive")
-        return {
-            "batch": _supported(f("batch")),
-            "citations": _supported(f("citations")),
-            "code_execution": _supported(f("ptc")),
-            "context_management": {
-                "supported": f("ctx_edit") or f("compact"),
-                "clear_thinking_20251015": _supported(f("ctx_edit") and thinking),
-                "clear_tool_uses_20250919": _supported(f("ctx_edit")),
-                "compact_20260112": _supported(f("compact")),
-            },
-            "effort": {
-                "supported": f("effort"),
-                "low": _supported(f("effort")),
-                "medium": _supported(f("effort")),
-                "high": _supported(f("effort")),
-                "max": _supported(f("effort_max")),
-                "xhigh": _supported(f("effort_xhigh")),
-            },
-            "image_input": _supported(f("image")),
-            "pdf_input": _supported(f("pdf")),
-            "server_tools": {
-                "supported": f("web_search") or f("code_exec"),
-                "code_execution": _supported(f("code_exec")),
-                "web_search": _supported(f("web_search")),
-            },
-            "structured_outputs": _supported(f("structured")),
-            "thinking": {
-                "supported": thinking,
-                "types": {
-                    "adaptive": _supported(f("adaptive")),
-                    "between_tools": _supported(f("between")),
-                    "disabled": _supported(not f("no_disable")),
-                    "enabled": _supported(f("think")),
-                },
-            },
-        }
 
 
 # --------------------------------------------------------------------------
@@ -378,7 +318,7 @@ def _order_key(info: ModelInfo) -> tuple[str, str]:
 
 
 class Catalog:
-    """Listed models, newest first, with alias resolution and pagination.
+    """Listed models, newest first, with alias resolution.
 
     The listing order is ``created_at`` descending, ties broken by id, also
     descending (same-day models appear as the API lists them, e.g. the
@@ -480,75 +420,3 @@ class Catalog:
 
     def __iter__(self) -> Iterator[ModelInfo]:
         return iter(self.list())
-
-    # -- wire format -------------------------------------------------------
-
-    def to_api(self, info: ModelInfo, *, fields: Collection[str] | None = None) -> dict[str, Any]:
-        """The ``ModelInfo`` object as the API sends it.
-
-        ``fields`` limits the optional keys (see ``OPTIONAL_FIELDS``) to those
-        named; ``None`` sends them all.
-        """
-        out: dict[str, Any] = {
-            "type": "model",
-            "id": info.id,
-            "display_name": info.display_name,
-            "created_at": info.created_at,
-        }
-        optional: dict[str, Any] = {
-            "max_input_tokens": info.max_input_tokens,
-            "max_tokens": info.max_tokens,
-            "capabilities": info.capabilities,
-            "lifecycle": info.lifecycle,
-            "deprecated_at": info.deprecated_at,
-            "retires_at": info.retires_at,
-            "line": info.line,
-        }
-        for key, value in optional.items():
-            if fields is None or key in fields:
-                out[key] = value
-        return out
-
-    def page(
-        self,
-        after_id: str | None = None,
-        before_id: str | None = None,
-        limit: int = 20,
-        *,
-        lifecycle: Collection[str] | None = None,
-        fields: Collection[str] | None = None,
-    ) -> dict[str, Any]:
-        """One page of ``GET /v1/models``.
-
-        ``after_id``: the ``limit`` models right after that id in list order;
-        ``has_more`` says whether more follow.  ``before_id``: the ``limit``
-        models right before that id, still in list order; ``has_more`` says
-        whether more precede them.  Given both, the page is taken as for
-        ``before_id`` from the models strictly between the two.  A cursor
-        must be a listed id (not an alias): otherwise ``KeyError(cursor)``.
-        ``limit`` outside 1..1000 raises ``ValueError``.
-        """
-        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= 1000:
-            raise ValueError(f"limit must be an integer from 1 to 1000, got {limit!r}")
-        ordered = self.list()
-        position = {info.id: index for index, info in enumerate(ordered)}
-        for cursor in (after_id, before_id):
-            if cursor is not None and cursor not in position:
-                raise KeyError(cursor)
-        low = position[after_id] + 1 if after_id is not None else 0
-        high = position[before_id] if before_id is not None else len(ordered)
-        stages = None if lifecycle is None else set(lifecycle)
-        window = [
-            info for info in ordered[low:high] if stages is None or info.lifecycle in stages
-        ]
-        if before_id is not None:
-            start = max(len(window) - limit, 0)
-            chosen, has_more = window[start:], start > 0
-        else:
-            chosen, has_more = window[:limit], len(window) > limit
-        return {
-            "data": [self.to_api(info, fields=fields) for info in chosen],
-            "has_more": has_more,
-            "first_id": chosen[0].id if chosen else None,
-            "last_id": chosen[-1].id if chosen else None,
-        }

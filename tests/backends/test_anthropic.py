@@ -118,7 +118,7 @@ def test_a_configured_key_replaces_the_clients():
         with front_for(guarded.base_url) as passing, front_for(guarded.base_url, api_key="sk-upstream") as keyed:
             with pytest.raises(anthropic.AuthenticationError) as refused:
                 sdk(passing).messages.create(model=MODEL, **ASK)
-            assert refused.value.body["error"]["message"] == "invalid x-api-key"
+            assert refused.value.body["error"]["message"] == "Invalid bearer token"  # the SDK's own credential
             assert sdk(keyed).messages.create(model=MODEL, **ASK).content
             assert [entry["api_key"] for entry in guarded.requests()] == [None, "sk-upstream"]
 

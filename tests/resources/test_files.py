@@ -238,6 +238,32 @@ def test_list_pages_through_every_file():
         assert empty == {"data": [], "has_more": False, "first_id": None, "last_id": None, "next_page": None}
 
 
+def test_ids_with_a_limit_are_filtered_then_cut_to_the_page_size(server: DatelineServer):
+    """``ids[]`` with ``limit`` (as current SDKs send them together): the files
+    among the ids, newest first, then at most ``limit`` of them, in one page."""
+    with sdk(server.base_url) as client:
+        ids = [client.beta.files.upload(file=(f"g{i}.txt", b"g", "text/plain")).id for i in range(5)]
+        wanted = [ids[0], ids[2], ids[3], "file_unknown", ids[4]]
+        first = client.beta.files.list(ids=wanted, limit=2)
+        assert [f.id for f in first.data] == [ids[4], ids[3]]
+        assert first.has_more is True and first.next_page is None
+        assert [f.id for f in client.beta.files.list(ids=wanted, limit=2)] == [ids[4], ids[3]]  # one page only
+
+    def listed(**query: Any) -> dict[str, Any]:
+        response = httpx.get(f"{server.base_url}/v1/files", params={"ids[]": wanted, **query}, headers=HEADERS)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    cut = listed(limit=3)
+    assert [f["id"] for f in cut["data"]] == [ids[4], ids[3], ids[2]]
+    assert (cut["has_more"], cut["first_id"], cut["last_id"], cut["next_page"]) == (True, ids[4], ids[2], None)
+    whole = listed(limit=4)
+    assert [f["id"] for f in whole["data"]] == [ids[4], ids[3], ids[2], ids[0]] and whole["has_more"] is False
+    assert listed()["data"] == whole["data"]  # without a limit: every file found
+    after = listed(limit=2, after_id=ids[3])
+    assert [f["id"] for f in after["data"]] == [ids[2], ids[0]] and after["has_more"] is False
+
+
 @pytest.mark.parametrize(
     ("query", "message"),
     [
@@ -253,7 +279,7 @@ def test_list_pages_through_every_file():
             {"page": "page_YWZ0ZXI6ZmlsZV9ub3Bl", "after_id": "x"},
             "page: cannot be combined with `after_id` or `before_id`",
         ),
-        ({"ids[]": ["a"], "limit": "2"}, "ids: cannot be combined with `page` or `limit`"),
+        ({"ids[]": ["a"], "limit": "0"}, "limit: Input should be greater than or equal to 1"),
         (
             {"ids[]": [f"file_{i}" for i in range(101)]},
             "ids: List should have at most 100 items after validation, not 101",

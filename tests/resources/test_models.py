@@ -1,15 +1,25 @@
 """Models (``GET /v1/models``, ``GET /v1/models/{id}``) through the official SDK
-with strict validation, and raw HTTP for paging rules and errors."""
+with strict validation, raw HTTP for paging rules and errors, and in process
+(``resources/models.py`` on the catalog) for the object's shape and every page."""
 
 from __future__ import annotations
 
+import json
 import math
 import typing
 from typing import Any
+from urllib.parse import parse_qs
 
 import anthropic
 import httpx
+import httpx2
 import pytest
+from anthropic.types import ModelInfo as SDKModelInfo
+from pydantic import BaseModel
+
+from dateline.catalog import Catalog, ModelInfo
+from dateline.resources._paging import PageQuery
+from dateline.resources.models import OPTIONAL_FIELDS, capabilities, model_object, model_page
 
 
 def page(http: httpx.Client, **params: Any) -> dict[str, Any]:
@@ -20,6 +30,11 @@ def page(http: httpx.Client, **params: Any) -> dict[str, Any]:
 
 def ids_of(body: dict[str, Any]) -> list[str]:
     return [model["id"] for model in body["data"]]
+
+
+@pytest.fixture()
+def catalog() -> Catalog:
+    return Catalog.default()
 
 
 @pytest.fixture(scope="module")
@@ -184,3 +199,230 @@ def test_unknown_model_is_404(http: httpx.Client) -> None:
     assert response.status_code == 404
     assert response.json() == {"type": "error", "error": {"type": "not_found_error", "message": "model: claude-9"},
                                "request_id": response.headers["request-id"]}
+
+
+# -- in process: the ModelInfo object -----------------------------------------------------
+
+
+def _unknown_keys(data: dict, model: type[BaseModel], path: str = "") -> list[str]:
+    """Keys the SDK type does not declare, at any depth."""
+    found = []
+    fields = model.model_fields
+    for key, value in data.items():
+        if key not in fields:
+            found.append(path + key)
+            continue
+        if isinstance(value, dict):
+            annotation = fields[key].annotation
+            candidates = [annotation, *typing.get_args(annotation)]
+            sub = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
+            found += _unknown_keys(value, sub, f"{path}{key}.")
+    return found
+
+
+def test_every_model_object_validates_strictly_against_the_sdk(catalog: Catalog) -> None:
+    for info in catalog.list():
+        wire = model_object(info)
+        assert list(wire)[:4] == ["type", "id", "display_name", "created_at"]
+        parsed = SDKModelInfo.model_validate_json(json.dumps(wire), strict=True)
+        assert parsed.id == info.id
+        assert parsed.created_at.isoformat().startswith(info.created_at[:10])
+        assert parsed.capabilities is not None
+        assert _unknown_keys(wire, SDKModelInfo) == [], info.id
+
+
+def test_model_object_fields_selection(catalog: Catalog) -> None:
+    info = catalog.get("claude-sonnet-4-5")
+    assert model_object(info, fields=()) == {
+        "type": "model",
+        "id": "claude-sonnet-4-5-20250929",
+        "display_name": "Claude Sonnet 4.5",
+        "created_at": "2025-09-29T00:00:00Z",
+    }
+    assert set(model_object(info, fields=["max_tokens"])) == {
+        "type",
+        "id",
+        "display_name",
+        "created_at",
+        "max_tokens",
+    }
+    assert set(model_object(info)) == {"type", "id", "display_name", "created_at", *OPTIONAL_FIELDS}
+
+
+def test_capabilities_follow_the_features(catalog: Catalog) -> None:
+    caps = capabilities(catalog.get("claude-opus-4-8"))
+    assert caps["thinking"]["types"]["adaptive"] == {"supported": True}
+    assert caps["thinking"]["types"]["enabled"] == {"supported": False}
+    assert capabilities(catalog.get("claude-fable-5"))["thinking"]["types"]["disabled"] == {"supported": False}
+    assert capabilities(catalog.get("claude-haiku-4-5"))["effort"]["supported"] is False
+
+
+def test_a_model_of_unknown_features_has_null_capabilities(catalog: Catalog) -> None:
+    catalog.add(ModelInfo(id="local-llama", backend="ollama"))
+    wire = model_object(catalog.get("local-llama"))
+    assert wire["capabilities"] is None
+    SDKModelInfo.model_validate_json(json.dumps(wire), strict=True)
+
+
+# -- in process: pages of the catalog -------------------------------------------------------
+
+
+def listed(catalog: Catalog, *, lifecycle: Any = None, **cursors: Any) -> dict[str, Any]:
+    return model_page(catalog, PageQuery(**cursors), lifecycle=lifecycle)
+
+
+def test_first_page(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    page = listed(catalog)
+    assert [item["id"] for item in page["data"]] == ids[:20]
+    assert page["has_more"] is True
+    assert page["first_id"] == ids[0] and page["last_id"] == ids[19]
+
+
+def test_everything_in_one_page(catalog: Catalog) -> None:
+    page = listed(catalog, limit=1000)
+    assert [item["id"] for item in page["data"]] == catalog.ids()
+    assert page["has_more"] is False
+
+
+def test_after_id(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    page = listed(catalog, after_id=ids[2], limit=3)
+    assert [item["id"] for item in page["data"]] == ids[3:6]
+    assert page["has_more"] is True
+    assert (page["first_id"], page["last_id"]) == (ids[3], ids[5])
+
+    last = listed(catalog, after_id=ids[-4], limit=3)
+    assert [item["id"] for item in last["data"]] == ids[-3:]
+    assert last["has_more"] is False
+
+    beyond = listed(catalog, after_id=ids[-1])
+    assert beyond == {"data": [], "has_more": False, "first_id": None, "last_id": None}
+
+
+def test_before_id(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    page = listed(catalog, before_id=ids[10], limit=3)
+    assert [item["id"] for item in page["data"]] == ids[7:10]
+    assert page["has_more"] is True
+
+    start = listed(catalog, before_id=ids[3], limit=3)
+    assert [item["id"] for item in start["data"]] == ids[0:3]
+    assert start["has_more"] is False
+
+    short = listed(catalog, before_id=ids[2], limit=5)
+    assert [item["id"] for item in short["data"]] == ids[0:2]
+    assert short["has_more"] is False
+
+    nothing = listed(catalog, before_id=ids[0])
+    assert nothing == {"data": [], "has_more": False, "first_id": None, "last_id": None}
+
+
+def test_both_cursors(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    page = listed(catalog, after_id=ids[1], before_id=ids[8], limit=4)
+    assert [item["id"] for item in page["data"]] == ids[4:8]
+    assert page["has_more"] is True
+
+
+def test_unknown_cursor(catalog: Catalog) -> None:
+    with pytest.raises(KeyError) as info:
+        listed(catalog, after_id="claude-nope")
+    assert info.value.args[0] == "claude-nope"
+    with pytest.raises(KeyError):
+        listed(catalog, before_id="claude-nope")
+    with pytest.raises(KeyError):  # a cursor is a listed id, not an alias
+        listed(catalog, after_id="claude-sonnet-4-5")
+
+
+@pytest.mark.parametrize("limit", [0, -1, 1001, True])
+def test_bad_limit(limit: int) -> None:
+    with pytest.raises(ValueError):
+        PageQuery(limit=limit)
+
+
+def test_lifecycle_filter(catalog: Catalog) -> None:
+    current = listed(catalog, limit=1000, lifecycle=("active", "deprecated"))
+    stages = {item["lifecycle"] for item in current["data"]}
+    assert stages == {"active", "deprecated"}
+    retired_after = listed(catalog, after_id="claude-opus-4-8", limit=1000, lifecycle=["retired"])
+    assert retired_after["data"][0]["id"] == "claude-mythos-preview"
+
+
+def sdk_walk(catalog: Catalog, **params) -> list[list[str]]:
+    """Pages as the SDK's auto-pagination (``SyncPage``) asks for them."""
+    pages = []
+    while True:
+        page = listed(catalog, **params)
+        pages.append([item["id"] for item in page["data"]])
+        if not page["has_more"]:
+            return pages
+        if params.get("before_id"):
+            if not page["first_id"]:
+                return pages
+            params = {**params, "before_id": page["first_id"]}
+        else:
+            if not page["last_id"]:
+                return pages
+            params = {**params, "after_id": page["last_id"]}
+
+
+def test_auto_pagination_forwards(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    pages = sdk_walk(catalog, limit=7)
+    assert [len(page) for page in pages[:-1]] == [7] * (len(pages) - 1)
+    assert sum(pages, []) == ids
+
+
+def test_auto_pagination_backwards(catalog: Catalog) -> None:
+    ids = catalog.ids()
+    pages = sdk_walk(catalog, before_id=ids[-1], limit=5)
+    # Each page is in list order; successive pages step back towards the newest.
+    expected, end = [], len(ids) - 1
+    while end > 0:
+        expected.append(ids[max(end - 5, 0) : end])
+        end -= 5
+    assert pages == expected
+    assert sorted(sum(pages, [])) == sorted(ids[:-1])
+
+
+def serve(catalog: Catalog) -> anthropic.Anthropic:
+    """An SDK client with strict response validation whose requests the catalog answers."""
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if path == "/v1/models":
+            query = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
+            body = listed(
+                catalog,
+                after_id=query.get("after_id"),
+                before_id=query.get("before_id"),
+                limit=int(query.get("limit", 20)),
+            )
+            return httpx2.Response(200, json=body)
+        info = catalog.get(path.removeprefix("/v1/models/"))
+        if info is None:
+            return httpx2.Response(404, json={"type": "error", "error": {"type": "not_found_error", "message": "x"}})
+        return httpx2.Response(200, json=model_object(info))
+
+    return anthropic.Anthropic(
+        api_key="test",
+        base_url="http://dateline.test",
+        http_client=httpx2.Client(transport=httpx2.MockTransport(handler)),
+        max_retries=0,
+        _strict_response_validation=True,
+    )
+
+
+def test_sdk_auto_pagination_and_retrieve(catalog: Catalog) -> None:
+    client = serve(catalog)
+    ids = catalog.ids()
+    assert [model.id for model in client.models.list(limit=6)] == ids
+    backwards = [model.id for model in client.models.list(before_id=ids[-1], limit=4)]
+    assert backwards == [item for page in sdk_walk(catalog, before_id=ids[-1], limit=4) for item in page]
+    first = client.models.list(limit=3)
+    assert [model.id for model in first.data] == ids[:3] and first.has_more
+    model = client.models.retrieve("claude-3-5-haiku-latest")
+    assert model.id == "claude-3-5-haiku-20241022"
+    assert model.display_name == "Claude 3.5 Haiku"
+    assert model.capabilities is not None and model.capabilities.image_input.supported

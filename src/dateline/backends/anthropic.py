@@ -24,7 +24,7 @@ import orjson
 from .. import errors
 from ..exchange import exchange
 from ..types import Event, EventStream
-from ..upstream import Clients, Pool, Target, Upstream, read_answer, send, server_sent_events
+from ..upstream import Clients, Pool, Target, Upstream, json_object, read_answer, send, server_sent_events
 from ._base import Backend
 
 #: Response headers the client is given as the upstream sent them: what its
@@ -43,8 +43,8 @@ class AnthropicBackend(Backend):
         self.clients = clients
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
-        _, response = await self._send("/v1/messages", request)
-        message = _json(response)
+        target, response = await self._send("/v1/messages", request)
+        message = json_object(response, target.upstream)
         message["model"] = request["model"]
         return message
 
@@ -66,8 +66,8 @@ class AnthropicBackend(Backend):
             raise errors.InternalServerError("The upstream's stream ended before message_stop")
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
-        _, response = await self._send("/v1/messages/count_tokens", request)
-        return _json(response)["input_tokens"]
+        target, response = await self._send("/v1/messages/count_tokens", request)
+        return json_object(response, target.upstream)["input_tokens"]
 
     async def _send(
         self, path: str, request: dict[str, Any], *, stream: bool = False
@@ -101,16 +101,6 @@ def _headers(upstream: Upstream) -> dict[str, str]:
 
 def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
     return {name: value for name, value in headers.items() if name in _RELAYED or name.startswith(_RELAYED_PREFIXES)}
-
-
-def _json(response: httpx.Response) -> dict[str, Any]:
-    try:
-        body = orjson.loads(response.content)
-    except orjson.JSONDecodeError:
-        body = None
-    if type(body) is not dict:
-        raise errors.InternalServerError("The upstream answered with something other than a JSON object")
-    return body
 
 
 def upstream_error(body: bytes | dict[str, Any], *, status: int | None, headers: dict[str, str]) -> errors.APIError:

@@ -43,7 +43,7 @@ from .. import errors, tokenizer
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
-from ..upstream import Clients, NoRecordedExchange, Pool, Target, Upstream, read_answer, send
+from ..upstream import Clients, NoRecordedExchange, Pool, Target, Upstream, json_object, read_answer, send
 from ._base import Backend
 from ._openai_reply import completion_turn
 from ._openai_request import chat_messages, chat_request, prompt_text
@@ -125,14 +125,7 @@ class OpenAIBackend(Backend):
 
     async def _whole(self, target: Target, response: httpx.Response, request: dict[str, Any]) -> tuple[Turn, str, int]:
         await read_answer(response, target.upstream)
-        try:
-            completion = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            completion = None
-        if not isinstance(completion, dict):
-            raise errors.InternalServerError(
-                f"The upstream {target.upstream.name} answered with something other than JSON"
-            )
+        completion = json_object(response, target.upstream)
         turn, message_id, input_tokens = completion_turn(request, completion, self.signer)
         if input_tokens is None:
             input_tokens = await self._count(target.upstream, request)

@@ -21,7 +21,7 @@ from .. import errors
 from ..ids import new_id
 from ..operation import Call
 from ..store import CANCELED, EXPIRED
-from .models import page_limit
+from ._paging import PageQuery, envelope
 
 MAX_REQUESTS = 100_000
 CUSTOM_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -71,22 +71,14 @@ async def retrieve(call: Call) -> dict[str, Any]:
 
 
 async def list_batches(call: Call) -> dict[str, Any]:
-    query = call.query
-    after_id, before_id = query.get("after_id"), query.get("before_id")
+    query = PageQuery.of(call.query)
     try:
         rows, has_more = await call.state.store.list_batches(
-            after_id=after_id, before_id=before_id, limit=page_limit(query.get("limit"))
+            after_id=query.after_id, before_id=query.before_id, limit=query.limit
         )
     except KeyError as exc:
-        cursor = "after_id" if exc.args[0] == after_id else "before_id"
-        raise errors.InvalidRequestError(f"{cursor}: no message batch with id {exc.args[0]}") from None
-    data = [to_api(row, call) for row in rows]
-    return {
-        "data": data,
-        "has_more": has_more,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-    }
+        raise query.unknown(exc.args[0], "message batch") from None
+    return envelope([to_api(row, call) for row in rows], has_more)
 
 
 async def cancel(call: Call) -> dict[str, Any]:

@@ -11,7 +11,8 @@ from __future__ import annotations
 import base64
 import binascii
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import replace
 from typing import Any
 from urllib.parse import quote
 
@@ -20,9 +21,9 @@ from starlette.responses import StreamingResponse
 from .. import errors
 from ..ids import new_id
 from ..operation import Call
+from ._paging import DEFAULT_LIMIT, PageQuery, envelope, window
 from ._upload import Form, boundary
 from .batches import rfc3339
-from .models import page_limit
 
 MB = 1024 * 1024
 #: The API's limit per file. Read at each upload, so a test may lower it.
@@ -72,28 +73,24 @@ async def upload(call: Call) -> dict[str, Any]:
 async def list_files(call: Call) -> dict[str, Any]:
     query = call.query
     ids = query.getlist("ids[]") or query.getlist("ids")
-    if ids:
-        if "page" in query or "limit" in query:
-            raise errors.InvalidRequestError("ids: cannot be combined with `page` or `limit`")
-        return await _listed(call, ids, query.get("scope_id"))
-    after_id, before_id, page = query.get("after_id"), query.get("before_id"), query.get("page")
-    if page:
-        if after_id or before_id:
-            raise errors.InvalidRequestError("page: cannot be combined with `after_id` or `before_id`")
-        after_id, before_id = _read_page(page)
+    # With ids the answer is one page, of every file found unless a limit cuts it.
+    paging = _page_query(query, default_limit=_MAX_IDS if ids else DEFAULT_LIMIT)
+    scope_id = query.get("scope_id")
     try:
+        if ids:
+            return await _listed(call, ids, paging, scope_id)
         rows, has_more = await call.state.store.list_files(
-            after_id=after_id, before_id=before_id, limit=page_limit(query.get("limit")), scope_id=query.get("scope_id")
+            after_id=paging.after_id, before_id=paging.before_id, limit=paging.limit, scope_id=scope_id
         )
     except KeyError as exc:
-        cursor = "page" if page else "after_id" if exc.args[0] == after_id else "before_id"
-        raise errors.InvalidRequestError(f"{cursor}: no file with id {exc.args[0]}") from None
+        raise paging.unknown(exc.args[0], "file") from None
     data = [to_api(row) for row in rows]
     next_page = None
     if has_more:
         # Onwards in the direction asked: towards older files unless paging back with before_id.
-        next_page = _page("before", data[0]["id"]) if before_id and not after_id else _page("after", data[-1]["id"])
-    return _list_page(data, has_more, next_page)
+        backwards = paging.before_id and not paging.after_id
+        next_page = _page("before", data[0]["id"]) if backwards else _page("after", data[-1]["id"])
+    return envelope(data, has_more, next_page=next_page)
 
 
 async def retrieve(call: Call) -> dict[str, Any]:
@@ -174,8 +171,9 @@ async def _file(call: Call, file_id: str) -> dict[str, Any]:
     return file
 
 
-async def _listed(call: Call, ids: list[str], scope_id: str | None) -> dict[str, Any]:
-    """The files among ``ids`` (unknown ones left out), newest first, as one page."""
+async def _listed(call: Call, ids: list[str], paging: PageQuery, scope_id: str | None) -> dict[str, Any]:
+    """The files among ``ids`` (unknown ones left out), newest first: one page
+    (``next_page`` null, as the API documents), cut to the page size."""
     wanted = list(dict.fromkeys(i for i in ids if i))
     if len(wanted) > _MAX_IDS:
         raise errors.InvalidRequestError(
@@ -184,19 +182,24 @@ async def _listed(call: Call, ids: list[str], scope_id: str | None) -> dict[str,
     found = [f for i in wanted if (f := await call.state.store.get_file(i)) is not None]
     found = [f for f in found if scope_id is None or f["scope_id"] == scope_id]
     found.sort(key=lambda f: f["seq"], reverse=True)
-    return _list_page([to_api(f) for f in found], False, None)
+    chosen, has_more = window(found, paging, _file_id)
+    return envelope([to_api(f) for f in chosen], has_more, next_page=None)
 
 
-def _list_page(data: list[dict[str, Any]], has_more: bool, next_page: str | None) -> dict[str, Any]:
-    # Both pagination styles: first_id/last_id (the API reference, older SDKs)
-    # and the opaque next_page cursor that current SDKs follow.
-    return {
-        "data": data,
-        "has_more": has_more,
-        "first_id": data[0]["id"] if data else None,
-        "last_id": data[-1]["id"] if data else None,
-        "next_page": next_page,
-    }
+def _file_id(file: dict[str, Any]) -> str:
+    return file["id"]
+
+
+def _page_query(query: Mapping[str, str], *, default_limit: int) -> PageQuery:
+    """The page asked for: by ``after_id`` / ``before_id`` (the API reference,
+    older SDKs), or by the opaque ``page`` cursor of a ``next_page`` (current SDKs)."""
+    page = query.get("page")
+    if not page:
+        return PageQuery.of(query, default_limit=default_limit)
+    if query.get("after_id") or query.get("before_id"):
+        raise errors.InvalidRequestError("page: cannot be combined with `after_id` or `before_id`")
+    after_id, before_id = _read_page(page)
+    return replace(PageQuery.of(query, default_limit=default_limit), after_id=after_id, before_id=before_id, via="page")
 
 
 def _page(direction: str, file_id: str) -> str:

@@ -1,23 +1,35 @@
-"""Models: ``GET /v1/models`` and ``GET /v1/models/{model_id}``."""
+"""Models: ``GET /v1/models`` and ``GET /v1/models/{model_id}``, and the
+``ModelInfo`` object as the API sends it (the catalog itself is data:
+``dateline.catalog``)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 from .. import errors
+from ..catalog import Catalog, ModelInfo
 from ..operation import Call
+from ._paging import PageQuery, envelope, window
+
+#: Keys of the wire object beyond ``type``, ``id``, ``display_name``, ``created_at``.
+OPTIONAL_FIELDS = (
+    "max_input_tokens",
+    "max_tokens",
+    "capabilities",
+    "lifecycle",
+    "deprecated_at",
+    "retires_at",
+    "line",
+)
 
 
 async def list_models(call: Call) -> dict[str, Any]:
-    query = call.query
-    limit = page_limit(query.get("limit"))
-    after_id, before_id = query.get("after_id"), query.get("before_id")
+    query = PageQuery.of(call.query)
     try:
-        return call.state.catalog.page(after_id=after_id, before_id=before_id, limit=limit)
+        return model_page(call.state.catalog, query)
     except KeyError as exc:
-        # Name the cursor that failed: both may be given, and only one be unknown.
-        cursor = "after_id" if exc.args[0] == after_id else "before_id"
-        raise errors.InvalidRequestError(f"{cursor}: no model with id {exc.args[0]!s}") from None
+        raise query.unknown(exc.args[0], "model") from None
 
 
 async def retrieve(call: Call) -> dict[str, Any]:
@@ -25,22 +37,98 @@ async def retrieve(call: Call) -> dict[str, Any]:
     info = call.state.catalog.get(model_id)
     if info is None:
         raise errors.NotFoundError(f"model: {model_id}")
-    return call.state.catalog.to_api(info)
+    return model_object(info)
 
 
-def page_limit(raw: str | None) -> int:
-    """A list endpoint's ``limit`` query parameter: 1–1000, default 20."""
-    if raw is None:
-        return 20
-    try:
-        # int() also takes non-ASCII digits ("５"); the API's integer parsing does not.
-        if not raw.isascii():
-            raise ValueError(raw)
-        limit = int(raw)
-    except ValueError:
-        raise errors.InvalidRequestError("limit: Input should be a valid integer, unable to parse string as an integer") from None
-    if limit < 1:
-        raise errors.InvalidRequestError("limit: Input should be greater than or equal to 1")
-    if limit > 1000:
-        raise errors.InvalidRequestError("limit: Input should be less than or equal to 1000")
-    return limit
+def model_page(
+    catalog: Catalog,
+    query: PageQuery,
+    *,
+    lifecycle: Collection[str] | None = None,
+    fields: Collection[str] | None = None,
+) -> dict[str, Any]:
+    """One page of ``GET /v1/models``, optionally of the models in the given
+    lifecycle stages only. A cursor must be a listed id (not an alias), of any
+    stage: otherwise ``KeyError(cursor)``."""
+    stages = None if lifecycle is None else frozenset(lifecycle)
+    chosen, has_more = window(
+        catalog.list(), query, _model_id, None if stages is None else lambda info: info.lifecycle in stages
+    )
+    return envelope([model_object(info, fields=fields) for info in chosen], has_more)
+
+
+def model_object(info: ModelInfo, *, fields: Collection[str] | None = None) -> dict[str, Any]:
+    """The ``ModelInfo`` object as the API sends it; ``fields`` limits the
+    optional keys (``OPTIONAL_FIELDS``) to those named, ``None`` sends them all."""
+    out: dict[str, Any] = {
+        "type": "model",
+        "id": info.id,
+        "display_name": info.display_name,
+        "created_at": info.created_at,
+    }
+    optional: dict[str, Any] = {
+        "max_input_tokens": info.max_input_tokens,
+        "max_tokens": info.max_tokens,
+        "capabilities": capabilities(info),
+        "lifecycle": info.lifecycle,
+        "deprecated_at": info.deprecated_at,
+        "retires_at": info.retires_at,
+        "line": info.line,
+    }
+    for key, value in optional.items():
+        if fields is None or key in fields:
+            out[key] = value
+    return out
+
+
+def capabilities(info: ModelInfo) -> dict[str, Any] | None:
+    """The wire ``capabilities`` object (the SDK's ``ModelCapabilities``); null
+    for a model whose features are unknown (one another backend serves)."""
+    if info.features is None:
+        return None
+    f = info.has
+    thinking = f("think") or f("adaptive")
+    return {
+        "batch": _supported(f("batch")),
+        "citations": _supported(f("citations")),
+        "code_execution": _supported(f("ptc")),
+        "context_management": {
+            "supported": f("ctx_edit") or f("compact"),
+            "clear_thinking_20251015": _supported(f("ctx_edit") and thinking),
+            "clear_tool_uses_20250919": _supported(f("ctx_edit")),
+            "compact_20260112": _supported(f("compact")),
+        },
+        "effort": {
+            "supported": f("effort"),
+            "low": _supported(f("effort")),
+            "medium": _supported(f("effort")),
+            "high": _supported(f("effort")),
+            "max": _supported(f("effort_max")),
+            "xhigh": _supported(f("effort_xhigh")),
+        },
+        "image_input": _supported(f("image")),
+        "pdf_input": _supported(f("pdf")),
+        "server_tools": {
+            "supported": f("web_search") or f("code_exec"),
+            "code_execution": _supported(f("code_exec")),
+            "web_search": _supported(f("web_search")),
+        },
+        "structured_outputs": _supported(f("structured")),
+        "thinking": {
+            "supported": thinking,
+            "types": {
+                "adaptive": _supported(f("adaptive")),
+                "between_tools": _supported(f("between")),
+                "disabled": _supported(not f("no_disable")),
+                "enabled": _supported(f("think")),
+            },
+        },
+    }
+
+
+def _supported(flag: bool) -> dict[str, bool]:
+    return {"supported": flag}
+
+
+def _model_id(info: ModelInfo) -> str:
+    return info.id

@@ -1,12 +1,15 @@
-"""Reading an upstream's answer: whole, or as server-sent events, with a
-timeout or a broken connection meanwhile raised as the API's own error."""
+"""Reading an upstream's answer: whole (a JSON object), or as server-sent
+events, with a timeout or a broken connection meanwhile raised as the API's
+own error."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
+import orjson
 
 from .. import errors
 from ._pool import Upstream
@@ -35,6 +38,17 @@ async def read_answer(response: httpx.Response, upstream: Upstream) -> None:
             await response.aread()
     finally:
         await response.aclose()
+
+
+def json_object(response: httpx.Response, upstream: Upstream) -> dict[str, Any]:
+    """A whole answer's body, which must be a JSON object (else the API's ``api_error``)."""
+    try:
+        body = orjson.loads(response.content)
+    except orjson.JSONDecodeError:
+        body = None
+    if not isinstance(body, dict):
+        raise errors.InternalServerError(f"The upstream {upstream.name} answered with something other than a JSON object")
+    return body
 
 
 async def server_sent_events(response: httpx.Response, upstream: Upstream) -> AsyncIterator[dict[str, str]]:
