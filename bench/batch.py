@@ -24,9 +24,7 @@ import glob
 import os
 import pwd
 import shutil
-import signal
 import subprocess
-import sys
 import tempfile
 import time
 from collections import Counter
@@ -36,11 +34,10 @@ from pathlib import Path
 
 import httpx
 import orjson
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-import run as harness  # noqa: E402 - the harness's servers, logging and table rows
+from load import MESSAGES, probe
+from progress import log
+from servers import API_KEY, DATELINE_READY, Server, dateline_server, free_port, run_script, running
+from table import Row, fmt_rps, markdown
 
 REQUESTS = 10_000
 QUICK_REQUESTS = 1_000
@@ -48,8 +45,7 @@ CONNECTIONS = 16
 POLL_INTERVAL = 0.025  # seconds; small against the processing time it measures
 BACKENDS = ("sqlite", "postgresql")
 BACKEND_NAMES = {"sqlite": "SQLite", "postgresql": "PostgreSQL"}
-HEADERS = {"x-api-key": harness.API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
-log = harness.log
+HEADERS = {"x-api-key": API_KEY, "anthropic-version": "2023-06-01", "content-type": "application/json"}
 
 
 def params(i: int, tag: str) -> dict:
@@ -61,8 +57,19 @@ def params(i: int, tag: str) -> dict:
 # --------------------------------------------------------------------------- measurements
 
 
+class Throughput:
+    """Requests over the seconds they took, as a client saw them."""
+
+    requests: int
+    seconds: float
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+
 @dataclass
-class BatchRun:
+class BatchRun(Throughput):
     requests: int
     submit_s: float
     processing_s: float  #: from the creating POST's answer until a poll saw the batch ended
@@ -72,24 +79,16 @@ class BatchRun:
     server_cpu_s: float  #: CPU the server's processes used, submit to download
 
     @property
-    def total_s(self) -> float:
+    def seconds(self) -> float:
         return self.submit_s + self.processing_s + self.download_s
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.total_s
 
 
 @dataclass
-class DirectRun:
+class DirectRun(Throughput):
     requests: int
     seconds: float
     server_cpu_s: float
     client_cpu_s: float  #: this process's, the load generator's
-
-    @property
-    def rps(self) -> float:
-        return self.requests / self.seconds
 
 
 @dataclass
@@ -106,22 +105,11 @@ def rfc3339_seconds(value: str) -> float:
     return datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
 
 
-def cpu_seconds(server: harness.Server) -> float:
-    """User and system CPU time of the server's process tree so far."""
-    assert server.process is not None
-    total = 0
-    for pid in harness.process_tree(server.process.pid):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += int(fields[11]) + int(fields[12])
-    return total / os.sysconf("SC_CLK_TCK")
-
-
-def run_batch(server: harness.Server, count: int) -> BatchRun:
+def run_batch(server: Server, count: int) -> BatchRun:
     requests = [{"custom_id": f"req-{i}", "params": params(i, "batch")} for i in range(count)]
     payload = orjson.dumps({"requests": requests})
     with httpx.Client(base_url=server.url, headers=HEADERS, timeout=600) as client:
-        cpu = cpu_seconds(server)
+        cpu = server.cpu_seconds()
         start = time.perf_counter()
         response = client.post("/v1/messages/batches", content=payload)
         if response.status_code != 200:
@@ -140,14 +128,14 @@ def run_batch(server: harness.Server, count: int) -> BatchRun:
                 *lines, rest = (rest + chunk).split(b"\n")
                 kinds.update(orjson.loads(line)["result"]["type"] for line in lines if line)
         downloaded = time.perf_counter()
-        cpu = cpu_seconds(server) - cpu
+        cpu = server.cpu_seconds() - cpu
     if rest.strip() or kinds != Counter(succeeded=count):
         raise RuntimeError(f"expected {count:,} succeeded results, got {dict(kinds)}")
     server_s = rfc3339_seconds(batch["ended_at"]) - rfc3339_seconds(batch["created_at"])
     return BatchRun(count, submitted - start, ended - submitted, downloaded - ended, size, server_s, cpu)
 
 
-async def run_direct(server: harness.Server, count: int, connections: int = CONNECTIONS) -> DirectRun:
+async def run_direct(server: Server, count: int, connections: int = CONNECTIONS) -> DirectRun:
     """The baseline: ``count`` requests as POST /v1/messages, ``connections`` at a time.
 
     One AsyncClient per connection: a single client's pool of 16 costs the
@@ -171,10 +159,10 @@ async def run_direct(server: harness.Server, count: int, connections: int = CONN
                     raise RuntimeError(f"/v1/messages answered {response.status_code}: {response.text[:300]}")
 
         await asyncio.gather(*(client.get("/v1/models") for client in clients))  # connected before the clock starts
-        cpu, client_cpu, start = cpu_seconds(server), time.process_time(), time.perf_counter()
+        cpu, client_cpu, start = server.cpu_seconds(), time.process_time(), time.perf_counter()
         await asyncio.gather(*(one_connection(client) for client in clients))
         seconds = time.perf_counter() - start
-        return DirectRun(count, seconds, cpu_seconds(server) - cpu, time.process_time() - client_cpu)
+        return DirectRun(count, seconds, server.cpu_seconds() - cpu, time.process_time() - client_cpu)
 
 
 # --------------------------------------------------------------------------- PostgreSQL
@@ -188,7 +176,7 @@ class Postgres:
 
     def __init__(self) -> None:
         self.bindir = self.find_bindir()
-        self.port = harness.free_port()
+        self.port = free_port()
         # Its own dir under /tmp, not inside the run's temp dir (root's, mode 700): the postgres user must reach it.
         self.root = Path(tempfile.mkdtemp(prefix="dateline-bench-pg-", dir="/tmp"))
 
@@ -256,11 +244,11 @@ def measure_backend(backend: str, count: int, tmp: Path, workers: int = 1) -> Me
     measured = Measured(backend)
     try:
         with database(backend, tmp) as flags:
-            server = harness.dateline_server(tmp, workers)
+            server = dateline_server(tmp, workers)
             server.name = f"dateline ({BACKEND_NAMES[backend]})"
             server.argv += flags
-            with harness.running(server, *harness.DATELINE_READY, timeout=60):
-                harness.probe(server, harness.MESSAGES)
+            with running(server, *DATELINE_READY, timeout=60):
+                probe(server, MESSAGES)
                 log(f"{BACKEND_NAMES[backend]}: one batch of {count:,} requests")
                 measured.batch = batch = run_batch(server, count)
                 log(f"{BACKEND_NAMES[backend]} batch: {batch.rps:,.0f} requests/s (submit {batch.submit_s:.2f} s, "
@@ -295,24 +283,24 @@ def cpu_per_request(cpu_s: float, requests: int) -> str:
     return f"{cpu_s / requests * 1000:.2f} ms"
 
 
-def rows(measured: list[Measured], count: int) -> list[harness.Row]:
+def rows(measured: list[Measured], count: int) -> list[Row]:
     """Two rows per backend for bench/run.py's table: the batch, and its baseline."""
     table = []
     for m in measured:
         name = BACKEND_NAMES[m.backend]
-        batch_row = harness.Row(f"Dateline batch of {count:,}, {name}: submit, process, download (requests/s)")
-        direct_row = harness.Row(f"Baseline: {count:,} × POST /v1/messages, {CONNECTIONS} connections, same server "
+        batch_row = Row(f"Dateline batch of {count:,}, {name}: submit, process, download (requests/s)")
+        direct_row = Row(f"Baseline: {count:,} × POST /v1/messages, {CONNECTIONS} connections, same server "
                                  f"({name}) (requests/s)")
         b, d = m.batch, m.direct
         if b:
-            batch_row.figure = harness.fmt_rps(b.rps)
+            batch_row.figure = fmt_rps(b.rps)
             batch_row.measured = (f"submit {fmt_s(b.submit_s)}, processing {fmt_s(b.processing_s)}, "
                                   f"download {fmt_s(b.download_s)}; results {fmt_bytes(b.results_bytes)}; "
                                   f"server CPU {cpu_per_request(b.server_cpu_s, b.requests)}/request")
         else:
             batch_row.figure = f"failed: {m.failure.splitlines()[0]}" if m.failure else "not measured"
         if d:
-            direct_row.figure = harness.fmt_rps(d.rps)
+            direct_row.figure = fmt_rps(d.rps)
             direct_row.measured = (f"server CPU {cpu_per_request(d.server_cpu_s, d.requests)}/request; "
                                    f"load generator {d.client_cpu_s / d.seconds:.0%} of a core")
             if b:
@@ -323,10 +311,11 @@ def rows(measured: list[Measured], count: int) -> list[harness.Row]:
     return table
 
 
-def markdown(measured: list[Measured]) -> str:
+def summary(measured: list[Measured]) -> str:
+    """The table ``python bench/batch.py`` prints: one row per backend."""
     header = ["backend", "batch req/s", "baseline req/s", "batch ÷ baseline", "submit", "processing", "download",
               "results file", "server CPU/request, batch", "server CPU/request, baseline", "load generator CPU, baseline"]
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = []
     for m in measured:
         b, d = m.batch, m.direct
         cells = [BACKEND_NAMES[m.backend]]
@@ -334,13 +323,13 @@ def markdown(measured: list[Measured]) -> str:
             cells += [f"failed: {m.failure.splitlines()[0]}" if m.failure else "not measured"]
             cells += ["–"] * (len(header) - len(cells))
         else:
-            cells += [harness.fmt_rps(b.rps), harness.fmt_rps(d.rps) if d else "–",
+            cells += [fmt_rps(b.rps), fmt_rps(d.rps) if d else "–",
                       f"{b.rps / d.rps:.2f}×" if d else "–", fmt_s(b.submit_s), fmt_s(b.processing_s),
                       fmt_s(b.download_s), fmt_bytes(b.results_bytes), cpu_per_request(b.server_cpu_s, b.requests),
                       cpu_per_request(d.server_cpu_s, d.requests) if d else "–",
                       f"{d.client_cpu_s / d.seconds:.0%} of a core" if d else "–"]
-        lines.append("| " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        lines.append(cells)
+    return markdown(header, lines)
 
 
 def facts(count: int, workers: int) -> str:
@@ -363,12 +352,9 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := sorted(set(backends) - set(BACKENDS)):
         parser.error(f"--backends: unknown {', '.join(unknown)}")
     count = args.requests or (QUICK_REQUESTS if args.quick else REQUESTS)
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # even when started with SIGINT ignored
-    signal.signal(signal.SIGTERM, harness._terminate)  # unwinds through every `finally`, stopping servers
-    signal.signal(signal.SIGHUP, harness._terminate)
     measured = measure(count, backends, args.workers)
     print(f"# Dateline Message Batches, {count:,} requests\n\n- machine: nproc {os.cpu_count()}\n"
-          f"{facts(count, args.workers)}\n\n{markdown(measured)}")
+          f"{facts(count, args.workers)}\n\n{summary(measured)}")
     for m in measured:
         if m.batch:
             print(f"\n{BACKEND_NAMES[m.backend]}: the server took {m.batch.server_s:.2f} s from created_at to ended_at")
@@ -376,8 +362,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except KeyboardInterrupt:
-        log("interrupted: everything this run started has been stopped")
-        sys.exit(130)
+    run_script(main)

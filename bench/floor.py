@@ -10,9 +10,7 @@ implementation left to uvicorn's "auto" choice, as ``dateline serve`` does).
 
 from __future__ import annotations
 
-import argparse
-import os
-
+import serve
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -35,25 +33,5 @@ async def answer(request: Request) -> Response:
 app = Starlette(routes=[Route("/{path:path}", answer, methods=["GET", "POST"])])
 
 
-def main() -> None:
-    import uvicorn
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--log-level", default="warning")
-    args = parser.parse_args()
-    uvicorn.run(
-        "floor:app",
-        app_dir=os.path.dirname(os.path.abspath(__file__)),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve.main("floor:app", 8001, __doc__.splitlines()[0])

@@ -22,22 +22,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import sys
 from pathlib import Path
 
 import orjson
-
-HERE = Path(__file__).resolve().parent
-if str(HERE) not in sys.path:
-    sys.path.insert(0, str(HERE))
-import run as harness  # noqa: E402 - the harness's servers, wrk, logging and table rows
+from load import MESSAGES, Load, Shape, Target, probe, wrk
+from section import Config, Results, guarded
+from servers import DATELINE_READY, Server, app_server, dateline_server, litellm_server, litellm_version, running
+from table import Row, check, fmt_ms, litellm_row, load_row
 
 # Targets.
 ADDED_P50_MAX_MS = 1.0
 ADDED_P99_MAX_MS = 3.0
-LITELLM_RATIO_MIN = harness.LITELLM_RATIO_MIN
 
-CHAT = harness.Shape.load("chat_completions", "/v1/chat/completions")
+CHAT = Shape.load("chat_completions", "/v1/chat/completions")
 
 LITELLM_CONFIG = """\
 model_list:
@@ -65,28 +62,22 @@ TITLES = {
 # --------------------------------------------------------------------------- servers
 
 
-def upstream_server(tmp: Path, workers: int) -> harness.Server:
-    port = harness.free_port()
-    argv = [sys.executable, str(HERE / "upstream.py"), "--port", str(port), "--workers", str(workers)]
-    return harness.Server("upstream", argv, port, tmp / f"upstream-{port}.log")
-
-
-def dateline_proxy(tmp: Path, workers: int, upstream: harness.Server) -> harness.Server:
-    server = harness.dateline_server(tmp, workers)
+def dateline_proxy(tmp: Path, workers: int, upstream: Server) -> Server:
+    server = dateline_server(tmp, workers)
     server.name = "dateline (openai upstream)"
     server.argv += ["--openai-upstream", f"{upstream.url}/v1", "--data-dir", str(tmp / "data-proxy")]
     return server
 
 
-def litellm_proxy(tmp: Path, workers: int, upstream: harness.Server) -> harness.Server:
-    server = harness.litellm_server(tmp, workers, LITELLM_CONFIG.format(api_base=f"{upstream.url}/v1"))
+def litellm_proxy(tmp: Path, workers: int, upstream: Server) -> Server:
+    server = litellm_server(tmp, workers, LITELLM_CONFIG.format(api_base=f"{upstream.url}/v1"))
     server.name = "litellm (openai upstream)"
     return server
 
 
-def expect_message(server: harness.Server) -> None:
+def expect_message(server: Server) -> None:
     """One Messages request through ``server``: it must come back a Message, translated from the upstream's."""
-    body = harness.probe(server, harness.MESSAGES)
+    body = probe(server, MESSAGES)
     try:
         message = orjson.loads(body)
     except orjson.JSONDecodeError:
@@ -101,72 +92,71 @@ def expect_message(server: harness.Server) -> None:
 # --------------------------------------------------------------------------- measurement
 
 
-def measure(config: harness.Config, tmp: Path, results: harness.Results) -> None:
+def measure(config: Config, tmp: Path, results: Results) -> None:
     with contextlib.ExitStack() as servers:
-        upstream = servers.enter_context(harness.running(upstream_server(tmp, config.workers), "/v1/models", {},
-                                                         timeout=60))
-        dateline = servers.enter_context(harness.running(dateline_proxy(tmp, config.workers, upstream),
-                                                         *harness.DATELINE_READY, timeout=60))
+        upstream = servers.enter_context(running(app_server("upstream", tmp, config.workers), "/v1/models", {},
+                                                 timeout=60))
+        dateline = servers.enter_context(running(dateline_proxy(tmp, config.workers, upstream), *DATELINE_READY,
+                                                 timeout=60))
         expect_message(dateline)
-        results.loads.update(harness.wrk(config, harness.Target("proxy_upstream", upstream, CHAT),
-                                         harness.Target("proxy_dateline", dateline, harness.MESSAGES)))
+        results.loads.update(wrk(config, Target("proxy_upstream", upstream, CHAT),
+                                 Target("proxy_dateline", dateline, MESSAGES)))
         one = dataclasses.replace(config, connections=1)
-        results.loads.update(harness.wrk(one, harness.Target("proxy_upstream_c1", upstream, CHAT),
-                                         harness.Target("proxy_dateline_c1", dateline, harness.MESSAGES)))
+        results.loads.update(wrk(one, Target("proxy_upstream_c1", upstream, CHAT),
+                                 Target("proxy_dateline_c1", dateline, MESSAGES)))
         if config.litellm:
-            harness.guarded(results, ["proxy_litellm"], lambda: measure_litellm(config, tmp, results, upstream,
-                                                                                dateline))
+            guarded(results, ["proxy_litellm"], lambda: measure_litellm(config, tmp, results, upstream, dateline))
 
 
-def measure_litellm(config: harness.Config, tmp: Path, results: harness.Results, upstream: harness.Server,
-                    dateline: harness.Server) -> None:
+def measure_litellm(config: Config, tmp: Path, results: Results, upstream: Server,
+                    dateline: Server) -> None:
     """LiteLLM alternating with Dateline, both in front of the same upstream."""
-    with harness.running(litellm_proxy(tmp, config.workers, upstream), "/health/readiness", {}, timeout=180) as litellm:
+    with running(litellm_proxy(tmp, config.workers, upstream), "/health/readiness", {}, timeout=180) as litellm:
         expect_message(litellm)
-        results.loads.update(harness.wrk(config, harness.Target("proxy_litellm_dateline", dateline, harness.MESSAGES),
-                                         harness.Target("proxy_litellm", litellm, harness.MESSAGES)))
+        results.loads.update(wrk(config, Target("proxy_litellm_dateline", dateline, MESSAGES),
+                                 Target("proxy_litellm", litellm, MESSAGES)))
 
 
 # --------------------------------------------------------------------------- report
 
 
 def fmt_added(ms: float) -> str:
-    return ("+" if ms >= 0 else "−") + harness.fmt_ms(abs(ms))
+    return ("+" if ms >= 0 else "−") + fmt_ms(abs(ms))
 
 
-def added_ms(results: harness.Results, proxied: str, alone: str) -> tuple[float, float] | None:
+def added_ms(results: Results, proxied: str, alone: str) -> tuple[float, float] | None:
     """Dateline's p50 and p99 minus the upstream's, measured at the same load."""
     a, b = results.loads.get(proxied), results.loads.get(alone)
     return (a.p50_ms - b.p50_ms, a.p99_ms - b.p99_ms) if a and b else None
 
 
-def rows(config: harness.Config, results: harness.Results, floor: harness.Load | None, failure: str | None,
-         litellm_failure: str | None) -> list[harness.Row]:
+def rows(config: Config, results: Results, floor: Load | None, failure: str | None,
+         litellm_failure: str | None) -> list[Row]:
     loads = results.loads
     not_measured = f"failed: {failure}" if failure else "not measured"
 
-    def load_row(key: str, alone: str | None = None) -> harness.Row:
-        row = harness.load_row(key, loads.get(key), floor, failure, title=TITLES[key])
+    def proxy_row(key: str, alone: str | None = None) -> Row:
+        row = load_row(TITLES[key], loads.get(key), floor, failure)
         if loads.get(key) and loads.get(alone):
             row.measured = f"{loads[key].rps / loads[alone].rps:.2f}× upstream alone"
         return row
 
-    table = [load_row("proxy_upstream"), load_row("proxy_dateline", "proxy_upstream"),
-             load_row("proxy_upstream_c1"), load_row("proxy_dateline_c1", "proxy_upstream_c1")]
+    table = [proxy_row("proxy_upstream"), proxy_row("proxy_dateline", "proxy_upstream"),
+             proxy_row("proxy_upstream_c1"), proxy_row("proxy_dateline_c1", "proxy_upstream_c1")]
 
     c1 = added_ms(results, "proxy_dateline_c1", "proxy_upstream_c1")
     for key, column, limit in (("added_c1_p50", "p50", ADDED_P50_MAX_MS), ("added_c1_p99", "p99", ADDED_P99_MAX_MS)):
-        row = harness.Row(TITLES[key], target=f"≤ +{limit:g} ms")
+        row = Row(TITLES[key], target=f"≤ +{limit:g} ms")
         if c1 is None:
-            row.figure, row.result = not_measured, harness.check(None)
+            row.figure, row.result = not_measured, check(None)
         else:
             added = c1[0] if column == "p50" else c1[1]
             setattr(row, column, fmt_added(added))
-            row.measured, row.result = fmt_added(added), harness.check(added <= limit)
+            row.measured, row.result = fmt_added(added), check(added <= limit)
         table.append(row)
 
     c32 = added_ms(results, "proxy_dateline", "proxy_upstream")
-    row = harness.Row(TITLES["added_c32"], measured="for information")
+    row = Row(TITLES["added_c32"], measured="for information")
     if c32 is None:
         row.figure = not_measured
     else:
@@ -174,28 +164,19 @@ def rows(config: harness.Config, results: harness.Results, floor: harness.Load |
     table.append(row)
 
     if config.litellm:
-        litellm, dateline = loads.get("proxy_litellm"), loads.get("proxy_litellm_dateline")
-        row = harness.load_row("proxy_litellm", litellm, floor, litellm_failure, title=TITLES["proxy_litellm"])
-        row.target = f"Dateline ≥ {LITELLM_RATIO_MIN:.0f}× LiteLLM"
-        if litellm and dateline:
-            ratio = dateline.rps / litellm.rps
-            row.measured = f"Dateline {ratio:,.0f}× LiteLLM (Dateline {harness.fmt_rps(dateline.rps)}/s alongside)"
-            row.result = harness.check(ratio >= LITELLM_RATIO_MIN)
-        else:
-            row.result = harness.check(None)
-        table.append(row)
+        table.append(litellm_row(TITLES["proxy_litellm"], loads.get("proxy_litellm"),
+                                 loads.get("proxy_litellm_dateline"), floor, litellm_failure))
     return table
 
 
-def facts(config: harness.Config) -> str:
+def facts(config: Config) -> str:
     fact = ("- proxy: `bench/upstream.py` (raw ASGI on uvicorn, one fixed `chat.completion`) alone "
             "(`lua/chat_completions.lua`), and `dateline serve --openai-upstream` in front of it (temp data dir; "
             "`lua/messages.lua`), alternating A B B A at 32 connections, then again with `wrk -t1 -c1`; "
             "added latency is Dateline's p50 and p99 minus the upstream's at the same load")
     if config.litellm:
-        version = "litellm"
-        if (harness.LITELLM_VENV / "bin" / "python").exists():
-            version += " " + harness.package_version("litellm", harness.LITELLM_VENV / "bin" / "python")
+        installed = litellm_version()
+        version = f"litellm {installed}" if installed else "litellm"
         fact += (f"; {version} translating to the same upstream (model `openai/claude-sonnet-4-5`, "
                  "`use_chat_completions_url_for_anthropic_messages: true`), alternating with Dateline at 32 "
                  "connections")

@@ -14,10 +14,8 @@ uvicorn's "auto" choice).
 
 from __future__ import annotations
 
-import argparse
-import os
-
 import orjson
+import serve
 
 MODEL = "bench-upstream"
 TEXT = "Tide pools fill at high tide."
@@ -83,25 +81,5 @@ async def app(scope, receive, send) -> None:
     await send({"type": "http.response.body", "body": content})
 
 
-def main() -> None:
-    import uvicorn
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8002)
-    parser.add_argument("--workers", type=int, default=1)
-    parser.add_argument("--log-level", default="warning")
-    args = parser.parse_args()
-    uvicorn.run(
-        "upstream:app",
-        app_dir=os.path.dirname(os.path.abspath(__file__)),
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-    )
-
-
 if __name__ == "__main__":
-    main()
+    serve.main("upstream:app", 8002, __doc__.splitlines()[0])

@@ -1,9 +1,11 @@
 """Smoke test of the benchmark: a very short run of ``bench/run.py`` works end
 to end and reports every row (targets are not judged here: a quick run on a
-busy machine is too noisy for that)."""
+busy machine is too noisy for that); and the bench scripts share the harness
+modules, never ``bench/run.py`` itself."""
 
 from __future__ import annotations
 
+import ast
 import re
 import shutil
 import subprocess
@@ -13,6 +15,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+BENCH = ROOT / "bench"
 
 EXPECTED_ROWS = [
     "Floor: minimal Starlette app",
@@ -87,3 +90,21 @@ def test_quick_run_reports_every_row(tmp_path: Path) -> None:
     # The load parameters and machine facts head the report.
     for fact in ("nproc", "python", "uvicorn", "wrk -t1 -c32 -d1s"):
         assert fact in markdown
+
+
+def imported_modules(source: str) -> set[str]:
+    names = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module)
+    return names
+
+
+def test_only_the_full_run_is_built_on_run_py() -> None:
+    modules = {path.stem: imported_modules(path.read_text()) for path in BENCH.glob("*.py")}
+    assert {"batch", "proxy", "servers", "load", "report"} <= modules.keys()
+    importers = sorted(name for name, imports in modules.items() if "run" in imports)
+    assert importers == [], f"bench/run.py is imported by {importers}: share the harness modules instead"
+    assert {"servers", "load"} <= modules["batch"] and {"servers", "load"} <= modules["proxy"]
