@@ -11,12 +11,14 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_batch import batch_app
+from .cli_upgrade import check_upgrade
 
 if TYPE_CHECKING:
     from .store import Store
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
 app.add_typer(batch_app, name="batch")
+app.command("check-upgrade")(check_upgrade)
 
 
 @app.command()
