@@ -64,6 +64,10 @@ def test_a_full_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
         ('[upstreams.a]\nkind = "openai"\nbase_url = "x"\ntimeout = 0\n', "upstreams.a.timeout: Input should be greater than 0"),
         ("colour = 1\n", "colour: Extra inputs are not permitted"),
         (
+            '[upstreams.a]\nkind = "anthropic"\nbase_url = "x"\nversion = "2024-01-01"\n',
+            "upstreams.a.version: unknown API version '2024-01-01'; known: 2026-10-21, 2023-06-01, 2023-01-01",
+        ),
+        (
             '[upstreams.a]\nkind = "openai"\nbase_url = "x"\n[upstreams.b]\nkind = "anthropic"\nbase_url = "y"\n'
             '[default]\nupstreams = ["a", "b"]\n',
             "default: its upstreams must all be of one kind",

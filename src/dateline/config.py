@@ -30,9 +30,10 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .upstream import Upstream
+from .versions import VERSIONS
 
 
 class ConfigError(ValueError):
@@ -50,7 +51,14 @@ class UpstreamConfig(_Strict):
     api_key_env: str | None = None
     timeout: float = Field(default=600.0, gt=0)
     connect_timeout: float = Field(default=5.0, gt=0)
-    version: str = "2023-06-01"
+    version: str | None = None  #: for anthropic: None forwards each client's own anthropic-version
+
+    @field_validator("version")
+    @classmethod
+    def _known(cls, version: str | None) -> str | None:
+        if version is not None and version not in VERSIONS:
+            raise ValueError(f"unknown API version {version!r}; known: {', '.join(v.date for v in VERSIONS)}")
+        return version
 
 
 class Route(_Strict):

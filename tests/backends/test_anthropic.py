@@ -77,7 +77,7 @@ def test_message_is_the_upstreams_answer_with_the_model_as_asked(front, upstream
     assert answer(through) == answer(direct)
     sent = upstream.requests("/v1/messages")[0]
     assert sent["body"]["model"] == UPSTREAM_MODEL
-    assert sent["version"] == "2023-06-01"  # the upstream's version, not the SDK's 2026-10-21
+    assert sent["version"] == "2026-10-21"  # the client's own version, passed on
 
 
 def test_stream_is_the_upstreams_stream_with_the_model_as_asked(front, upstream):
@@ -209,7 +209,7 @@ def test_a_2023_01_01_completion_stream_is_cumulative_whatever_the_upstream_spea
     assert through[-1] == (None, "[DONE]")
     texts = [data["completion"] for name, data in through if name is None and isinstance(data, dict)]
     assert texts[-1] == " Hello my name is Claude." and all(b.startswith(a) for a, b in zip(texts, texts[1:]))
-    assert upstream.requests("/v1/messages")[0]["version"] == "2023-06-01"  # the front asked in today's format
+    assert upstream.requests("/v1/messages")[0]["version"] == "2023-01-01"  # the client's own version
 
 
 def test_a_completion_without_stream_is_the_upstreams(front, upstream):
@@ -277,3 +277,44 @@ def test_a_stream_broken_mid_way_ends_with_an_error_event(front, upstream):
     assert [name for name, _ in events][3:] == ["error"]
     error = json.loads(events[-1][1])["error"]
     assert error["type"] == "api_error" and "upstream" in error["message"]
+
+
+# --- versions: the client's by default, or one configured ---------------------------------------------------
+
+OLD_CLIENT = {"anthropic-version": "2023-06-01"}
+
+
+def test_an_older_clients_sampling_parameters_reach_the_upstream_in_its_version(front, upstream):
+    sdk(front, default_headers=OLD_CLIENT).messages.create(model=MODEL, **ASK, extra_body={"temperature": 0.25})
+    sent = upstream.requests("/v1/messages")[0]
+    assert sent["version"] == "2023-06-01"
+    assert sent["body"]["temperature"] == 0.25
+
+
+def test_an_upstream_of_a_fixed_version_gets_that_versions_shape(upstream):
+    with front_for(upstream.base_url, version="2023-06-01") as fixed:
+        sdk(fixed).messages.create(model=MODEL, **ASK)  # a 2026-10-21 client
+        sdk(fixed, default_headers=OLD_CLIENT).messages.create(model=MODEL, **ASK, extra_body={"top_k": 3})
+    today, older = upstream.requests("/v1/messages")
+    assert today["version"] == older["version"] == "2023-06-01"
+    assert "top_k" not in today["body"] and older["body"]["top_k"] == 3
+
+
+def test_what_a_fixed_version_cannot_carry_is_refused_not_dropped(upstream):
+    with front_for(upstream.base_url, version="2026-10-21") as fixed:
+        with pytest.raises(anthropic.BadRequestError) as refused:
+            sdk(fixed, default_headers=OLD_CLIENT).messages.create(model=MODEL, **ASK, extra_body={"temperature": 0.5})
+        assert refused.value.body["error"]["message"] == "temperature: Extra inputs are not permitted"
+        assert upstream.requests("/v1/messages") == []
+        # The same client without it goes through, in the upstream's version.
+        sdk(fixed, default_headers=OLD_CLIENT).messages.create(model=MODEL, **ASK)
+    assert upstream.requests("/v1/messages")[0]["version"] == "2026-10-21"
+
+
+def test_an_upstream_error_passes_through_unmodified(front, upstream):
+    upstream.script([{"fault": {"error": "invalid_request_error", "message": "messages.0: the upstream's own words"}}])
+    with pytest.raises(anthropic.BadRequestError) as refused:
+        sdk(front).messages.create(model=MODEL, **ASK)
+    assert refused.value.body["error"] == {
+        "type": "invalid_request_error", "message": "messages.0: the upstream's own words"
+    }

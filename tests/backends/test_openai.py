@@ -724,3 +724,34 @@ def test_a_struggling_upstream_passes_the_request_on(fake, status):
             assert post(server, ASK).status_code == (429 if status == 429 else 500)
     finally:
         other.stop()
+
+
+# --------------------------------------------------------------------------
+# Sampling parameters: gone from 2026-10-21, still sent by 2023-06-01 clients
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("stream", [False, True], ids=["message", "stream"])
+def test_an_older_clients_sampling_parameters_reach_the_upstream(dateline, fake, stream):
+    fake.reply("Done.", times=None)
+    with sdk(dateline, default_headers={"anthropic-version": "2023-06-01"}) as client:
+        request = {"model": "claude-sonnet-4-5", "max_tokens": 32, "messages": [user("Hi")],
+                   "extra_body": {"temperature": 0.2, "top_p": 0.5, "top_k": 7}}
+        if stream:
+            with client.messages.stream(**request) as events:
+                events.get_final_message()
+        else:
+            client.messages.create(**request)
+    sent = fake.chats()[0]
+    assert (sent["temperature"], sent["top_p"], sent["top_k"]) == (0.2, 0.5, 7)
+
+
+def test_a_2026_10_21_client_cannot_send_them(dateline, fake):
+    fake.reply("Done.", times=None)
+    with sdk(dateline) as client, pytest.raises(anthropic.BadRequestError, match="temperature: Extra inputs"):
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=32, messages=[user("Hi")],
+                               extra_body={"temperature": 0.2})
+    assert fake.chats() == []
+    with sdk(dateline) as client:
+        client.messages.create(model="claude-sonnet-4-5", max_tokens=32, messages=[user("Hi")])
+    assert not {"temperature", "top_p", "top_k"} & set(fake.chats()[0])

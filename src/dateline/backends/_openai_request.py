@@ -19,7 +19,8 @@ What has no equivalent, and what becomes of it:
   so in a 400); a document by URL is refused.
 - ``stop_sequences`` are not sent: the backend stops on them itself, which
   tells which one matched (see ``_openai_reply``).
-- ``temperature``, ``top_p`` and ``top_k`` pass as they are (``top_k`` is not
+- ``temperature``, ``top_p`` and ``top_k`` (sent by clients of 2023-06-01; 2026-10-21 has
+  none) pass as they are, from beside the head request (``top_k`` is not
   OpenAI's, but llama.cpp and vLLM take it); ``metadata.user_id`` is ``user``.
 - Messages are not merged: consecutive turns of one role stay separate, and a
   final assistant message (a prefill) is sent as it is; whether the model
@@ -39,8 +40,12 @@ from .._content import block_text, blocks, content_text, system_text
 Message = dict[str, Any]
 
 
-def chat_request(request: dict[str, Any], *, stream: bool) -> dict[str, Any]:
-    """The chat.completions body for ``request`` (its ``model`` the client's until a target's replaces it)."""
+def chat_request(request: dict[str, Any], *, stream: bool, beside: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The chat.completions body for ``request`` (its ``model`` the client's until a target's replaces it).
+
+    ``beside``: what the client sent that head has no place for (an older
+    version's sampling parameters), passed on to an upstream that samples.
+    """
     body: dict[str, Any] = {
         "model": request["model"],
         "messages": chat_messages(request),
@@ -51,8 +56,8 @@ def chat_request(request: dict[str, Any], *, stream: bool) -> dict[str, Any]:
         body["tools"] = tools
         body.update(_tool_choice(request.get("tool_choice")))
     for name in ("temperature", "top_p", "top_k"):
-        if request.get(name) is not None:
-            body[name] = request[name]
+        if beside and beside.get(name) is not None:
+            body[name] = beside[name]
     user_id = (request.get("metadata") or {}).get("user_id")
     if user_id:
         body["user"] = user_id

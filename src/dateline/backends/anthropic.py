@@ -1,10 +1,14 @@
 """The ``anthropic`` backend: the real Claude API, or any server that speaks it.
 
-Requests go on as the client sent them (at head, after the edge's migrations),
-with the model renamed to the upstream's and ``anthropic-version`` set to the
-one the upstream is configured for; answers come back with the client's model
-id. The edge then migrates them down to the client's own version, so an old
-client of an upstream that only speaks 2023-06-01 still gets its old shapes.
+Requests go on in the client's own version, with its ``anthropic-version``
+and ``anthropic-beta``: the upstream applies that version's rules itself, and
+its errors pass through unmodified. An upstream configured with a fixed
+``version`` gets every request in that version's shape instead; one that
+version cannot carry (an older client's ``temperature`` toward a 2026-10-21
+upstream) is refused with that version's own 400, never sent short of a field.
+Answers come back with the client's model id; the edge migrates them down to
+the client's version, so an old client of an upstream that only speaks
+2023-06-01 still gets its old shapes.
 
 What the client sees of the upstream: its ``request-id``, its rate-limit
 headers and ``retry-after``, and its errors (same type, status and message).
@@ -23,8 +27,10 @@ import orjson
 
 from .. import errors
 from ..exchange import exchange
+from ..schemas import MessageCountTokensParams, MessageCreateParams
 from ..types import Event, EventStream
 from ..upstream import Clients, Pool, Target, Upstream, json_object, read_answer, send, server_sent_events
+from ..versions import VERSIONS
 from ._base import Backend
 
 #: Response headers the client is given as the upstream sent them: what its
@@ -75,7 +81,7 @@ class AnthropicBackend(Backend):
         """The target that answered and its successful response (body unread when ``stream``);
         its errors raised as the API's. A request the upstream received goes no
         further: the Claude API would bill it twice, and its error is the faithful answer."""
-        target, response = await send(self.pool, self.clients, path, request, _headers, resend=False)
+        target, response = await send(self.pool, self.clients, path, _in_version(path, request), _headers, resend=False)
         relayed = _relayed_headers(response.headers)
         exchange().response_headers.update(relayed)
         if response.status_code < 400:
@@ -86,8 +92,28 @@ class AnthropicBackend(Backend):
         raise upstream_error(response.content, status=response.status_code, headers=relayed)
 
 
+def _version(upstream: Upstream) -> str:
+    return upstream.version or exchange().version or VERSIONS.head.date
+
+
+def _in_version(path: str, request: dict[str, Any]):
+    """``request`` (head) as the version each upstream is sent: the client's, or one configured."""
+    endpoint, model = (
+        ("count_tokens", MessageCountTokensParams) if path.endswith("count_tokens") else ("messages", MessageCreateParams)
+    )
+    current = exchange()
+
+    def body(upstream: Upstream) -> dict[str, Any]:
+        version = _version(upstream)
+        # The client's own version took this request already; another must be asked.
+        check = version != current.version
+        return VERSIONS.request_for(version, endpoint, model, request, current.beside, check=check)
+
+    return body
+
+
 def _headers(upstream: Upstream) -> dict[str, str]:
-    headers = {"anthropic-version": upstream.version, "content-type": "application/json"}
+    headers = {"anthropic-version": _version(upstream), "content-type": "application/json"}
     current = exchange()
     if upstream.api_key:
         headers["x-api-key"] = upstream.api_key

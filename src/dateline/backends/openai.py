@@ -40,6 +40,7 @@ import httpx
 import orjson
 
 from .. import errors, tokenizer
+from ..exchange import exchange
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
@@ -85,7 +86,7 @@ class OpenAIBackend(Backend):
             # Its streams carry no usage: count first, so message_start is exact
             # (asking a one-request-at-a-time server while it streams would wait).
             counted = await self._count(self.pool.members[0].upstream, request)
-        target, response = await self._send(chat_request(request, stream=True))
+        target, response = await self._send(chat_request(request, stream=True, beside=exchange().beside))
         if response.headers.get("content-type", "").startswith("application/json"):
             # The upstream ignored `stream` (some do, e.g. for tool calls): its whole answer, as events.
             async for event in _events(request, *await self._whole(target, response, request)):
@@ -120,7 +121,7 @@ class OpenAIBackend(Backend):
         if request["max_tokens"] == 0:
             # OpenAI servers refuse max_tokens 0; the API answers it without generating.
             return Turn([], "max_tokens", None, 0), new_id("msg"), await self.count_tokens(request)
-        target, response = await self._send(chat_request(request, stream=False))
+        target, response = await self._send(chat_request(request, stream=False, beside=exchange().beside))
         return await self._whole(target, response, request)
 
     async def _whole(self, target: Target, response: httpx.Response, request: dict[str, Any]) -> tuple[Turn, str, int]:

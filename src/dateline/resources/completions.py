@@ -39,6 +39,9 @@ async def create(call: Call) -> dict[str, Any] | Stream:
     check_range("top_p", params.get("top_p"), 0, 1)
     check_range("top_k", params.get("top_k"), 0)
     request = to_messages_request(params)
+    if call.exchange is not None:
+        # Messages requests at head have no place for them: beside it, for an upstream that samples.
+        call.exchange.beside.update({k: params[k] for k in ("temperature", "top_p", "top_k") if k in params})
     events = call.backend.messages(request, stream=bool(params.get("stream")))
     completion_id = new_id("compl")
     completion_events = _completion_events(events, completion_id, model, request)

@@ -38,12 +38,13 @@ async def send(
     pool: Pool[Target],
     clients: Clients,
     path: str,
-    body: dict[str, Any],
+    body: dict[str, Any] | Callable[[Upstream], dict[str, Any]],
     headers: Callable[[Upstream], dict[str, str]],
     *,
     resend: bool,
 ) -> tuple[Target, httpx.Response]:
-    """``POST path`` with ``body`` (its ``model`` the target's) to the first
+    """``POST path`` with ``body`` (its ``model`` the target's; a function of the
+    upstream when upstreams differ in what they take) to the first
     upstream that answers: the target and its response, status unchecked and
     body unread."""
     timed_out: list[str] = []
@@ -52,7 +53,7 @@ async def send(
     for position, target in enumerate(order):
         upstream = target.upstream
         client = clients.get(upstream)
-        content = orjson.dumps({**body, "model": target.model})
+        content = orjson.dumps({**(body(upstream) if callable(body) else body), "model": target.model})
         outgoing = client.build_request("POST", path, content=content, headers=headers(upstream))
         try:
             response = await client.send(outgoing, stream=True)

@@ -23,8 +23,9 @@ class Upstream:
     #: Seconds to wait for the upstream to answer (for a stream: between chunks).
     timeout: float = 600.0
     connect_timeout: float = 5.0
-    #: For ``anthropic``: the ``anthropic-version`` the upstream is sent.
-    version: str = "2023-06-01"
+    #: For ``anthropic``: the ``anthropic-version`` the upstream is sent, and
+    #: the shape of the requests it gets; None: the client's own.
+    version: str | None = None
 
 
 @dataclass(frozen=True)
