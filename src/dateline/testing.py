@@ -38,10 +38,10 @@ from typing import TYPE_CHECKING, Any, Self
 if TYPE_CHECKING:
     from starlette.applications import Starlette
 
-    from .state import State
     from .backends import Backend
     from .script import Script
     from .settings import Settings
+    from .state import State
 
 try:
     import pytest

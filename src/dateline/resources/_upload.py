@@ -11,6 +11,7 @@ from typing import Any
 
 from python_multipart.exceptions import FormParserError
 from python_multipart.multipart import MultipartParser, parse_options_header
+
 from .. import body, errors
 from ..operation import Call
 from ..types import Receive
