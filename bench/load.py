@@ -55,6 +55,8 @@ class Shape:
 
 MESSAGES = Shape.load("messages", "/v1/messages")
 MESSAGES_VARIED = Shape.load("messages_varied", "/v1/messages")
+MESSAGES_2026 = Shape.load("messages_2026_10_21", "/v1/messages")
+MESSAGES_VARIED_2026 = Shape.load("messages_varied_2026_10_21", "/v1/messages")
 MESSAGES_STREAM = Shape.load("messages_stream", "/v1/messages")
 COMPLETE_NEW = Shape.load("complete_stream_2023_06_01", "/v1/complete")
 COMPLETE_OLD = Shape.load("complete_stream_2023_01_01", "/v1/complete")

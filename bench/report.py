@@ -23,12 +23,17 @@ from table import Row, check, fmt_ms, fmt_rps, litellm_row, load_row, markdown_t
 # Targets.
 FLOOR_RATIO_MIN = 0.8
 MIGRATION_SLOWDOWN_MAX = 0.10
+#: The head version's rules may not make its requests slower than an older version's.
+HEAD_RATIO_MIN = 0.95
 OPEN_STREAMS_RSS_MAX_MB = 150.0
 
 ROW_NAMES = {
     "floor": "Floor: minimal Starlette app, fixed Message (requests/s)",
     "messages": "Dateline messages, non-streaming, max_tokens 16 (requests/s)",
     "messages_varied": "Dateline messages, non-streaming, every prompt different (requests/s)",
+    "messages_varied_2026": "Dateline messages, every prompt different, 2026-10-21 (requests/s)",
+    "messages_2023": "Dateline messages, max_tokens 16, 2023-06-01, against 2026-10-21 (requests/s)",
+    "messages_2026": "Dateline messages, max_tokens 16, 2026-10-21 (requests/s)",
     "stream": "Dateline messages, streaming, max_tokens 50 (requests/s)",
     "events": "Dateline messages stream: events/s",
     "first_event": "Dateline messages stream: time to first event",
@@ -70,6 +75,9 @@ def build_rows(config: Config, results: Results) -> list[Row]:
             row.result = check(None)
         rows.append(row)
         rows.append(group_row("messages_varied", "messages"))
+        rows.append(version_row(loads, "messages_varied_2026", "messages_varied", group_row))
+        rows.append(group_row("messages_2023", "messages"))
+        rows.append(version_row(loads, "messages_2026", "messages_2023", group_row))
     if "stream" in config.groups:
         rows.extend(stream_rows(results, floor, failure("stream", "dateline")))
     if "complete" in config.groups:
@@ -87,6 +95,19 @@ def build_rows(config: Config, results: Results) -> list[Row]:
         rows.extend(batch.rows(results.batches, config.batch_requests) or [Row(
             f"Dateline batch of {config.batch_requests:,}", f"failed: {failure('batches')}")])
     return rows
+
+
+def version_row(loads: dict[str, Load], name: str, baseline: str, group_row) -> Row:
+    """The head version's row, against the same requests under 2023-06-01 in the same run."""
+    row = group_row(name, "messages")
+    head, old = loads.get(name), loads.get(baseline)
+    row.target = f"≥ {HEAD_RATIO_MIN:.2f}× 2023-06-01"
+    if head and old:
+        ratio = head.rps / old.rps
+        row.measured, row.result = f"{ratio:.2f}× 2023-06-01", check(ratio >= HEAD_RATIO_MIN)
+    else:
+        row.result = check(None)
+    return row
 
 
 def stream_rows(results: Results, floor: Load | None, failure: str | None) -> list[Row]:

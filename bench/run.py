@@ -44,8 +44,10 @@ from load import (
     COMPLETE_OLD,
     COUNT_TOKENS,
     MESSAGES,
+    MESSAGES_2026,
     MESSAGES_STREAM,
     MESSAGES_VARIED,
+    MESSAGES_VARIED_2026,
     Target,
     count_events,
     ensure_wrk,
@@ -109,8 +111,12 @@ def measure_throughput(config: Config, tmp: Path, results: Results) -> None:
         if dateline is None:
             return
         if "messages" in groups:
-            varied = Target("messages_varied", dateline, MESSAGES_VARIED)
-            guarded(results, ["messages"], lambda: results.loads.update(wrk(config, varied)))
+            # The same requests under 2023-06-01 and 2026-10-21, alternated: what each version's path costs.
+            varied = Target("messages_varied", dateline, MESSAGES_VARIED), Target(
+                "messages_varied_2026", dateline, MESSAGES_VARIED_2026)
+            guarded(results, ["messages"], lambda: results.loads.update(wrk(config, *varied)))
+            fixed = Target("messages_2023", dateline, MESSAGES), Target("messages_2026", dateline, MESSAGES_2026)
+            guarded(results, ["messages"], lambda: results.loads.update(wrk(config, *fixed)))
         if "stream" in groups:
             guarded(results, ["stream"], lambda: measure_stream(config, dateline, results))
         if "complete" in groups:
