@@ -151,6 +151,7 @@ def _print(report: Report) -> None:
             print(f"  {group.refusals[0].message}")
         return
     table = Table("cause", "count", "requests", "message (first request)", show_lines=True)
+    table.columns[1].justify = "right"
     for group in causes:
         refs = [r.ref for r in group.refusals]
         examples = "\n".join(refs[:EXAMPLES]) + ("\n…" if len(refs) > EXAMPLES else "")
