@@ -172,7 +172,7 @@ def test_api_key_flag_restricts_keys(restricted):
     for key in ("sk-env", "sk-three", "sk-ant-test"):
         with official(restricted, key) as client, pytest.raises(anthropic.AuthenticationError) as info:
             client.messages.create(model=MODEL, max_tokens=8, messages=HELLO)
-        assert info.value.body["error"] == {"type": "authentication_error", "message": "invalid x-api-key"}
+        assert info.value.body["error"] == {"type": "authentication_error", "message": "Invalid bearer token"}  # the SDK sends Bearer
     raw = httpx.post(
         f"{restricted.base_url}/v1/messages",
         headers={"x-api-key": "sk-two", "anthropic-version": "2023-06-01"},
