@@ -6,13 +6,15 @@ most complete machine-readable description of what a client may put in a request
 script walks them from the endpoint roots and writes one pydantic model per TypedDict, with
 ``extra="forbid"`` so unknown keys are rejected the way the API rejects them.
 
-Usage: python scripts/gen_schemas.py [--check]
+Usage: python scripts/gen_schemas.py [--check] [--out PATH]
 """
 
 from __future__ import annotations
 
+import argparse
 import ast
 import collections.abc as abc
+import difflib
 import importlib
 import inspect
 import json
@@ -553,11 +555,26 @@ def generate() -> str:
 
 
 def main() -> None:
+    parser = argparse.ArgumentParser(description="Generate the request models from the installed anthropic SDK.")
+    parser.add_argument("--check", action="store_true",
+                        help="write nothing; exit 1 with a unified diff if the module differs from what the SDK gives")
+    parser.add_argument("--out", type=Path, default=OUT, help="the module (default: %(default)s)")
+    args = parser.parse_args()
     code = generate()
-    if "--check" in sys.argv:
-        sys.exit(0 if OUT.exists() and OUT.read_text() == code else f"{OUT} is stale")
-    OUT.write_text(code)
-    print(f"wrote {OUT} ({code.count(chr(10))} lines)")
+    if args.check:
+        current = args.out.read_text() if args.out.exists() else ""
+        diff = "".join(difflib.unified_diff(current.splitlines(True), code.splitlines(True),
+                                            str(args.out), "generated from the installed SDK"))
+        if diff:
+            sys.stdout.write(diff)
+            import anthropic
+
+            sys.exit(f"{args.out} differs from what anthropic {anthropic.__version__} gives; "
+                     "regenerate with: python scripts/gen_schemas.py")
+        print(f"{args.out} matches what the installed SDK gives")
+        return
+    args.out.write_text(code)
+    print(f"wrote {args.out} ({code.count(chr(10))} lines)")
 
 
 if __name__ == "__main__":

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import typing
+import subprocess
+import sys
+from pathlib import Path
 
-from anthropic.types.anthropic_beta_param import AnthropicBetaParam
+from dateline.betas import KNOWN_BETAS, OTHER_BETAS, SDK_BETAS, beta_error_message, parse_betas, unknown_betas
 
-from dateline.betas import KNOWN_BETAS, beta_error_message, parse_betas, unknown_betas
+ROOT = Path(__file__).resolve().parents[1]
+BETAS = ROOT / "src" / "dateline" / "betas.py"
 
 SUFFIX = (
     " for the `anthropic-beta` header. Please consult our documentation at docs.anthropic.com"
@@ -14,15 +17,31 @@ SUFFIX = (
 )
 
 
-def sdk_betas() -> set[str]:
-    literal = next(arg for arg in typing.get_args(AnthropicBetaParam) if typing.get_origin(arg) is typing.Literal)
-    return set(typing.get_args(literal))
+def check_betas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "scripts/check_betas.py", *args], cwd=ROOT, capture_output=True, text=True)
 
 
-def test_every_sdk_beta_is_known() -> None:
-    betas = sdk_betas()
-    assert len(betas) >= 50
-    assert betas - KNOWN_BETAS == set()
+def test_sdk_betas_match_the_pinned_sdk() -> None:
+    run = check_betas()
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "SDK_BETAS matches anthropic" in run.stdout
+
+
+def test_check_betas_names_each_difference(tmp_path: Path) -> None:
+    altered = BETAS.read_text().replace(" google-managed-data-controls-2026-09-01", "")
+    altered = altered.replace("efs-2026-10-01", "efs-2026-10-01 not-in-the-sdk-2030-01-01")
+    (tmp_path / "betas.py").write_text(altered)
+    run = check_betas("--betas", str(tmp_path / "betas.py"))
+    assert run.returncode == 1
+    assert "+ google-managed-data-controls-2026-09-01  (in the SDK, not in SDK_BETAS; refused by Dateline today)" in run.stdout
+    assert "- not-in-the-sdk-2030-01-01  (in SDK_BETAS, not in the SDK" in run.stdout
+    assert "update SDK_BETAS in src/dateline/betas.py" in run.stderr
+
+
+def test_sdk_betas_are_known_and_listed_once() -> None:
+    assert len(SDK_BETAS) >= 50
+    assert SDK_BETAS | OTHER_BETAS == KNOWN_BETAS
+    assert SDK_BETAS & OTHER_BETAS == set()
 
 
 def test_claude_code_betas_are_known() -> None:

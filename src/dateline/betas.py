@@ -5,11 +5,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["KNOWN_BETAS", "beta_error_message", "parse_betas", "unknown_betas"]
+__all__ = ["KNOWN_BETAS", "OTHER_BETAS", "SDK_BETAS", "beta_error_message", "parse_betas", "unknown_betas"]
 
-# Every value of the SDK's ``AnthropicBetaParam`` (anthropic 2.13.0; older
-# releases list no value it lacks).
-_SDK_BETAS = """
+# Every value of the SDK's ``AnthropicBetaParam`` in anthropic 2.17.0 (older
+# releases list no value it lacks). `python scripts/check_betas.py` compares
+# it with the installed SDK's.
+SDK_BETAS: frozenset[str] = frozenset("""
     message-batches-2024-09-24 prompt-caching-2024-07-31 pdfs-2024-09-25
     token-counting-2024-11-01 computer-use-2024-10-22 computer-use-2025-01-24
     computer-use-2025-11-24 token-efficient-tools-2025-02-19 output-128k-2025-02-19
@@ -29,14 +30,14 @@ _SDK_BETAS = """
     ce-user-management-2026-07-13 agent-memory-2026-07-22 thinking-binding-controls-2026-08-01
     telemetry-destinations-2026-08-11 message-threads-2026-08-12
     thinking-display-updates-2026-08-18 analytics-usage-cost-2026-08-24
-    ce-plugins-2026-09-01 inline-tools-2026-09-15 spend-limit-reads-2026-09-26
-    efs-2026-10-01 ce-claude-code-managed-settings-2026-10-06 webhooks-2026-10-07
-    admin-user-sign-out-2026-10-08 experimental-claude-tag-2026-10-21
-"""
+    ce-plugins-2026-09-01 google-managed-data-controls-2026-09-01 inline-tools-2026-09-15
+    spend-limit-reads-2026-09-26 efs-2026-10-01 ce-claude-code-managed-settings-2026-10-06
+    webhooks-2026-10-07 admin-user-sign-out-2026-10-08 experimental-claude-tag-2026-10-21
+""".split())
 
 # Sent by older SDK releases outside that list (beta resources, helpers,
 # credential flows) and by Claude Code, plus other betas the API has served.
-_OTHER_BETAS = """
+OTHER_BETAS: frozenset[str] = frozenset("""
     messages-2023-12-15 tools-2024-04-04 tools-2024-05-16
     max-tokens-3-5-sonnet-2024-07-15 web-search-2025-03-05
     fine-grained-tool-streaming-2025-05-14 oauth-2025-04-20 search-results-2025-06-09
@@ -46,9 +47,9 @@ _OTHER_BETAS = """
     redact-thinking-2026-02-12 token-efficient-tools-2026-03-28 oidc-federation-2026-04-01
     mid-conversation-system-2026-04-07 per-turn-control-2026-07-01
     claude-code-20250219
-"""
+""".split())
 
-KNOWN_BETAS: frozenset[str] = frozenset(_SDK_BETAS.split()) | frozenset(_OTHER_BETAS.split())
+KNOWN_BETAS: frozenset[str] = SDK_BETAS | OTHER_BETAS
 
 
 def parse_betas(header_values: Iterable[str]) -> list[str]:

@@ -4,8 +4,9 @@ API-style messages for what they reject."""
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
+import subprocess
+import sys
 import typing
 from pathlib import Path
 
@@ -425,9 +426,23 @@ def test_runtime_modules_do_not_import_the_sdk() -> None:
                 assert not any(n.split(".")[0] == "anthropic" for n in names), path.name
 
 
+def gen_schemas(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "scripts/gen_schemas.py", *args], cwd=ROOT, capture_output=True, text=True)
+
+
 @needs_sdk
 def test_generator_reproduces_the_committed_module() -> None:
-    spec = importlib.util.spec_from_file_location("gen_schemas", ROOT / "scripts" / "gen_schemas.py")
-    gen = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(gen)
-    assert gen.generate() == GENERATED.read_text(), "run: python scripts/gen_schemas.py"
+    run = gen_schemas("--check")
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.endswith("matches what the installed SDK gives\n")
+
+
+@needs_sdk
+def test_generator_check_shows_the_diff_of_an_altered_module(tmp_path: Path) -> None:
+    altered = tmp_path / "_generated.py"
+    altered.write_text(GENERATED.read_text().replace("\n    max_tokens: int\n", "\n    max_tokens: str\n", 1))
+    run = gen_schemas("--check", "--out", str(altered))
+    assert run.returncode == 1
+    assert "-    max_tokens: str\n+    max_tokens: int\n" in run.stdout
+    assert "regenerate with: python scripts/gen_schemas.py" in run.stderr
+    assert "max_tokens: str" in altered.read_text()  # --check writes nothing
