@@ -34,7 +34,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-INSTALL_HINT = "install the test extra: pip install -e '.[test]'"
+INSTALL_HINT = "install the test extra as the README says: python -m pip install -c constraints.txt -e '.[test]'"
 START_TIMEOUT = 60  # seconds until /v1/models answers
 
 #: Everything the generated model depends on (with the generator's source, it names the cache file).
