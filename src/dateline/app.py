@@ -95,6 +95,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             ),
         ),
         Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
+        Route("/_dateline/openapi.json", _admin(state, get=admin.get_openapi)),
         Route(
             "/v1/messages/batches",
             Endpoint(

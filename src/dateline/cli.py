@@ -179,5 +179,23 @@ def versions() -> None:
     console.print(table)
 
 
+@app.command()
+def openapi(
+    version: Optional[str] = typer.Option(None, help="The API version to document (default: the newest)."),
+) -> None:
+    """Print the OpenAPI 3.1 document of the Claude API as served under one API version."""
+    import json
+
+    from .app import create_app
+    from .openapi import UnknownVersion, document
+    from .settings import Settings
+
+    try:
+        print(json.dumps(document(create_app(Settings()), version), indent=2))
+    except UnknownVersion as exc:
+        typer.echo(f"dateline: {exc}", err=True)
+        raise typer.Exit(2) from None
+
+
 def main() -> None:
     app()

@@ -1,13 +1,15 @@
 """The admin API under ``/_dateline/``: not part of the Claude API.
 
-Load, read and reset the rules; read back and clear the request log.
+Load, read and reset the rules; read back and clear the request log; the
+OpenAPI document of an API version.
 """
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
-from .. import errors, script
+from .. import errors, openapi, script
 from ..operation import Call
 
 
@@ -37,3 +39,12 @@ async def get_requests(call: Call) -> dict[str, Any]:
 async def delete_requests(call: Call) -> dict[str, Any]:
     call.state.log.clear()
     return {"data": []}
+
+
+async def get_openapi(call: Call) -> dict[str, Any]:
+    """``?version=`` (default: head): the document of the routes this app serves."""
+    try:
+        # The first document of a version takes a moment to build: off the event loop.
+        return await asyncio.to_thread(openapi.document, call.scope["app"], call.query.get("version"))
+    except openapi.UnknownVersion as exc:
+        raise errors.InvalidRequestError(str(exc)) from None
