@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from python_multipart.exceptions import FormParserError
-from python_multipart.multipart import MultipartParser, parse_options_header
+from python_multipart.multipart import MAX_BOUNDARY_LENGTH, MultipartParser, parse_options_header
 
 from .. import body, errors
 from ..operation import Call
@@ -22,8 +22,10 @@ _MAX_FIELD = 1024
 _MAX_FILENAME = 255
 _EXPIRES_IN = (3600, 7_776_000)  # one hour to ninety days
 _FIELDS = ("file", "expires_in_seconds")
-_FORBIDDEN = re.compile(r'[<>:"|?*\x00-\x1f]')
-_MIME = re.compile(r"^[\w.+-]+/[\w.+-]+$")
+#: Characters a filename may not hold: Windows' reserved ones and every control character (C0, DEL, C1).
+_FORBIDDEN = re.compile(r'[<>:"|?*\x00-\x1f\x7f-\x9f]')
+#: A media type as RFC 6838 names them (``type/subtype``, ASCII only): what a ``content-type`` header may carry.
+_MEDIA_TYPE = re.compile(r"[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]{0,126}")
 _OCTETS = "application/octet-stream"
 _NOT_MULTIPART = "The request body must be multipart/form-data, with the file in a part named `file`"
 _MALFORMED = "The request body is not valid multipart/form-data"
@@ -38,6 +40,11 @@ def boundary(call: Call, limit: int) -> bytes:
     boundary = options.get(b"boundary")
     if not boundary:
         raise errors.InvalidRequestError("The multipart/form-data content-type header has no boundary")
+    if len(boundary) > MAX_BOUNDARY_LENGTH:
+        # RFC 2046 allows 70 characters; the parser takes up to this many, and no client sends more.
+        raise errors.InvalidRequestError(
+            f"The multipart/form-data boundary is longer than {MAX_BOUNDARY_LENGTH} characters"
+        )
     length = body.declared_length(call.scope["headers"])
     if length is not None and length > limit + _FRAMING:
         raise errors.RequestTooLargeError()  # refused before a byte is read
@@ -63,7 +70,10 @@ class Form:
 
     async def file_chunks(self, receive: Receive) -> AsyncIterator[bytes]:
         """The ``file`` part's bytes, read off the body; every other part is kept in ``fields``."""
-        parser = MultipartParser(self.boundary, self._callbacks())  # type: ignore[arg-type]
+        try:
+            parser = MultipartParser(self.boundary, self._callbacks())  # type: ignore[arg-type]
+        except FormParserError:
+            raise errors.InvalidRequestError(_MALFORMED) from None
         async for chunk in body.chunks(receive, self.limit + _FRAMING):
             try:
                 parser.write(chunk)
@@ -82,7 +92,7 @@ class Form:
         _expires_in(self.fields.get("expires_in_seconds"))
         filename = self.filename
         mime_type = self.part_type.decode("latin-1")
-        if mime_type in ("", _OCTETS) or not _MIME.match(mime_type):
+        if mime_type in ("", _OCTETS) or not is_media_type(mime_type):
             mime_type = (mimetypes.guess_type(filename)[0] if filename else None) or _OCTETS
         if not filename:
             # No name given: "unnamed", with the extension of its type when known.
@@ -150,6 +160,11 @@ class Form:
 
     def _end(self) -> None:
         self.complete = True
+
+
+def is_media_type(text: str) -> bool:
+    """Whether ``text`` is a bare media type, whole (so it can go in a header as it is)."""
+    return _MEDIA_TYPE.fullmatch(text) is not None
 
 
 def _text(raw: bytes) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import replace
@@ -22,13 +23,15 @@ from .. import errors
 from ..ids import new_id
 from ..operation import Call
 from ._paging import DEFAULT_LIMIT, PageQuery, envelope, window
-from ._upload import Form, boundary
+from ._upload import Form, boundary, is_media_type
 from .batches import rfc3339
 
 MB = 1024 * 1024
 #: The API's limit per file. Read at each upload, so a test may lower it.
 MAX_FILE_SIZE = 500 * MB
 _MAX_IDS = 100
+#: What may not stand in a quoted filename: anything but visible ASCII, and the quote and backslash.
+_NOT_PLAIN = re.compile(r'[^\x20-\x7e]|["\\]')
 
 IMAGE_TYPES = frozenset({"image/jpeg", "image/png", "image/gif", "image/webp"})
 #: Sent to the model as plain text when named by a document block.
@@ -113,8 +116,10 @@ async def download(call: Call) -> StreamingResponse:
         )
     chunks = _opened(call, file["id"])
     first = await anext(chunks, b"")  # a file deleted meanwhile is still an ordinary 404
+    # Uploads are checked now, but a row stored before may hold what no header can carry.
+    mime_type = file["mime_type"]
     headers = {
-        "content-type": file["mime_type"],
+        "content-type": mime_type if is_media_type(mime_type) else "application/octet-stream",
         "content-length": str(file["size_bytes"]),
         "content-disposition": _attachment(file["filename"]),
     }
@@ -241,7 +246,9 @@ async def _prepend(first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[by
 
 
 def _attachment(filename: str) -> str:
-    # Headers are Latin-1: a plain ASCII name, plus the exact one (RFC 6266) when they differ.
-    plain = filename.encode("ascii", "replace").decode()
+    # A plain name of visible ASCII (any other character a "?"), plus the exact
+    # one percent-encoded (RFC 6266) when they differ: nothing a header cannot carry.
+    plain = _NOT_PLAIN.sub("?", filename)
     header = f'attachment; filename="{plain}"'
-    return header if plain == filename else f"{header}; filename*=UTF-8''{quote(filename)}"
+    exact = quote(filename.encode("utf-8", "replace"), safe="")
+    return header if plain == filename else f"{header}; filename*=UTF-8''{exact}"
