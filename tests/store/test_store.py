@@ -87,8 +87,30 @@ def test_a_lapsed_lease_passes_the_request_on_and_only_the_new_holder_writes(dat
         assert second.idx == first.idx
         await store.finish("old", [Outcome("b", 0, "errored", '{"late": true}')])
         await store.finish("new", [Outcome("b", 0, "succeeded", '{"new": true}')])
-        assert [r async for r in store.results("b")] == [("r0", "succeeded", '{"new": true}')]
+        assert [r async for r in store.results("b", 1)] == [("r0", "succeeded", '{"new": true}')]
         await store.close()
+
+    run(scenario())
+
+
+def test_results_read_across_a_delete_are_whole_or_raise(database_url: str):
+    async def scenario():
+        reader, deleter = await opened(database_url), await opened(database_url)
+        await make_batch(reader, "b", 25)
+        await reader.cancel_batch("b", time.time())  # ended: nothing had started
+        whole = [r async for r in reader.results("b", 25, chunk=10)]
+        assert [r[0] for r in whole] == [f"r{i}" for i in range(25)]
+
+        rows = reader.results("b", 25, chunk=10)
+        read = [await anext(rows) for _ in range(10)]  # the first page
+        assert await deleter.delete_batch("b")
+        with pytest.raises(KeyError):
+            read += [r async for r in rows]
+        assert len(read) == 10
+        with pytest.raises(KeyError):  # gone before the first page
+            await anext(reader.results("b", 25))
+        for store in (reader, deleter):
+            await store.close()
 
     run(scenario())
 

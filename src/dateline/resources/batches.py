@@ -8,6 +8,7 @@ result, as the API does. See ``batch_processor`` for the processing.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator
 from datetime import datetime, timezone
@@ -17,11 +18,13 @@ import orjson
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 from starlette.responses import StreamingResponse
 
-from .. import errors
+from .. import errors, faults
 from ..ids import new_id
 from ..operation import Call
 from ..store import CANCELED, EXPIRED
 from ._paging import PageQuery, envelope
+
+logger = logging.getLogger("dateline")
 
 MAX_REQUESTS = 100_000
 CUSTOM_ID_PATTERN = r"^[a-zA-Z0-9_-]{1,64}$"
@@ -95,7 +98,8 @@ async def delete(call: Call) -> dict[str, Any]:
         raise errors.InvalidRequestError(
             f"Message Batch {batch['id']} cannot be deleted while it is still processing; cancel it first"
         )
-    await call.state.store.delete_batch(batch["id"])
+    if not await call.state.store.delete_batch(batch["id"]):
+        raise _not_found(batch["id"])  # another request deleted it first
     return {"id": batch["id"], "type": "message_batch_deleted"}
 
 
@@ -105,14 +109,32 @@ async def results(call: Call) -> StreamingResponse:
         raise errors.InvalidRequestError(
             f"Message Batch {batch['id']} has not finished processing; its results are not yet available"
         )
-    return StreamingResponse(_lines(call, batch["id"]), media_type="application/binary")
+    lines = _lines(call.state.store.results(batch["id"], batch["total"]))
+    try:
+        first = await anext(lines)
+    except KeyError:
+        raise _not_found(batch["id"]) from None  # deleted meanwhile, before a line was sent
+    return StreamingResponse(_whole(call.request_id, batch["id"], first, lines), media_type="application/binary")
 
 
-async def _lines(call: Call, batch_id: str) -> AsyncIterator[bytes]:
-    async for custom_id, state, result in call.state.store.results(batch_id):
+async def _lines(rows: AsyncIterator[tuple[str, str, str | None]]) -> AsyncIterator[bytes]:
+    async for custom_id, state, result in rows:
         if state in (CANCELED, EXPIRED):
             result = f'{{"type":"{state}"}}'
         yield b'{"custom_id":"%s","result":%s}\n' % (custom_id.encode(), (result or "null").encode())
+
+
+async def _whole(rid: str, batch_id: str, first: bytes, rest: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The lines, or a connection broken before the end: a 200 that ends early
+    would read as a whole, shorter file, so a batch deleted mid-download breaks
+    the body off (the client's HTTP library raises on the unfinished chunked body)."""
+    yield first
+    try:
+        async for line in rest:
+            yield line
+    except KeyError:
+        logger.warning("request %s: message batch %s was deleted while its results were read", rid, batch_id)
+        raise faults.DropConnection() from None
 
 
 async def _batch(call: Call) -> dict[str, Any]:

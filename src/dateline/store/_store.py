@@ -209,14 +209,28 @@ class Store:
         await self.settle([batch_id], now)
         return await self.get_batch(batch_id)
 
-    async def delete_batch(self, batch_id: str) -> None:
+    async def delete_batch(self, batch_id: str) -> bool:
+        """Delete an ended batch and its requests; True for the one call that did
+        (a concurrent one finds nothing left: on PostgreSQL it waits on the row, then sees it gone)."""
         async with self.writer.begin() as conn:
+            gone = await conn.execute(sa.delete(B).where(B.c.id == batch_id, B.c.processing_status == "ended"))
+            if gone.rowcount == 0:
+                return False
             await conn.execute(sa.delete(R).where(R.c.batch_id == batch_id))
-            await conn.execute(sa.delete(B).where(B.c.id == batch_id))
+        return True
 
-    async def results(self, batch_id: str, *, chunk: int = 1000) -> AsyncIterator[tuple[str, str, str | None]]:
-        """(custom_id, state, result JSON) of every request, in request order, a page at a time."""
-        after = -1
+    async def results(
+        self, batch_id: str, total: int, *, chunk: int = 1000
+    ) -> AsyncIterator[tuple[str, str, str | None]]:
+        """(custom_id, state, result JSON) of every request of an ended batch of
+        ``total``, in request order, a page at a time.
+
+        Pages are read apart, so that a slow reader holds no connection; an
+        ended batch's rows no longer change, and are deleted all at once, so
+        pages that add up to ``total`` are the whole. Short of it, the batch
+        was deleted meanwhile: ``KeyError``.
+        """
+        after, seen = -1, 0
         while True:
             async with self.reader.connect() as conn:
                 rows = (
@@ -227,6 +241,9 @@ class Store:
                         .limit(chunk)
                     )
                 ).all()
+            seen += len(rows)
+            if len(rows) < chunk and seen != total:
+                raise KeyError(batch_id)
             for row in rows:
                 yield row.custom_id, row.state, row.result
             if len(rows) < chunk:
