@@ -72,8 +72,36 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # a few servers answer with parts
-        return "".join(p.get("text") or "" for p in content if isinstance(p, dict) and p.get("type") == "text")
+        return "".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and _str(p, "text"))
     return ""
+
+
+def _str(value: dict[str, Any], key: str) -> bool:
+    return isinstance(value.get(key), str)
+
+
+def malformed(what: str) -> errors.APIError:
+    """The API error for a part of an answer no OpenAI-compatible server should send."""
+    return errors.InternalServerError(f"The upstream's answer is malformed: {what}")
+
+
+def listed(value: Any, what: str) -> list[Any]:
+    """``value`` as a list (None: empty); anything else is malformed."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise malformed(f"{what} is not a list")
+    return value
+
+
+def function_of(call: dict[str, Any]) -> dict[str, Any]:
+    """A tool call's ``function``: an object whose ``name``, when present, is a string."""
+    function = call.get("function")
+    if function is None:
+        return {}
+    if not isinstance(function, dict) or function.get("name") is not None and not _str(function, "name"):
+        raise malformed("a tool call's function is not an object with a string name")
+    return function
 
 
 def stop_reason(finish_reason: Any, *, called_tools: bool) -> str:
@@ -90,8 +118,12 @@ def counts(usage: Any) -> tuple[int | None, int | None]:
     """``(input_tokens, output_tokens)`` from an OpenAI ``usage``, None where absent."""
     if not isinstance(usage, dict):
         return None, None
-    prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
-    return (prompt if isinstance(prompt, int) else None), (completion if isinstance(completion, int) else None)
+    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+
+
+def _count(value: Any) -> int | None:
+    # Not a bool, never negative: what else a server sends is no count.
+    return value if type(value) is int and value >= 0 else None
 
 
 def tool_input_json(arguments: Any) -> str:
@@ -119,6 +151,8 @@ def completion_turn(
     if choice is None:
         raise errors.InternalServerError("The upstream's answer has no choices")
     message = choice.get("message") or {}
+    if not isinstance(message, dict):
+        raise malformed("its message is not an object")
     upstream_id = completion.get("id")
     out: list[Block] = []
     reasoning, display = reasoning_of(message), thinking_display(request)
@@ -126,14 +160,14 @@ def completion_turn(
         shown = "" if display == "omitted" else reasoning
         out.append(Block("thinking", shown, signature(signer, reasoning, display)))
     text = text_of(message.get("content"))
-    calls = [c for c in message.get("tool_calls") or () if isinstance(c, dict)]
+    calls = [c for c in listed(message.get("tool_calls"), "tool_calls") if isinstance(c, dict)]
     cut = find_stop(text, request.get("stop_sequences") or ())
     if cut is not None:
         text, calls = text[: cut[0]], []
     if text:
         out.append(Block("text", text))
     for position, call in enumerate(calls):
-        function = call.get("function") or {}
+        function = function_of(call)
         tool_id = tool_use_id(upstream_id, position, call.get("id"))
         arguments = tool_input_json(function.get("arguments"))
         out.append(Block("tool_use", tool_id=tool_id, name=function.get("name") or "", input_json=arguments))

@@ -25,6 +25,9 @@ from ..upstream import Upstream, server_sent_events
 from ._openai_reply import (
     counts,
     estimate_output,
+    function_of,
+    listed,
+    malformed,
     message_id,
     reasoning_of,
     signature,
@@ -166,7 +169,7 @@ class StreamTranslator:
             self._text(text)
             if self.stopped:
                 return
-        for call in delta.get("tool_calls") or ():
+        for call in listed(delta.get("tool_calls"), "a chunk's tool_calls"):
             if isinstance(call, dict):
                 self._call(call)
 
@@ -190,7 +193,9 @@ class StreamTranslator:
         key = call.get("index")
         if key is None:  # not OpenAI's form: the id, or else the call under way
             key = call.get("id") or (self.tool_key if self.open == "tool_use" else self.tool_count)
-        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        if not isinstance(key, (int, str)):
+            raise malformed("a tool call's index is neither a number nor a string")
+        function = function_of(call)
         if self.open != "tool_use" or key != self.tool_key:
             if key in self.tools_closed:
                 logger.warning("upstream sent more of tool call %r after its block was closed; dropped", key)

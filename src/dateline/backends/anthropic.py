@@ -29,8 +29,19 @@ from .. import errors
 from ..exchange import exchange
 from ..schemas import MessageCountTokensParams, MessageCreateParams
 from ..types import Event, EventStream
-from ..upstream import Clients, Pool, Target, Upstream, json_object, read_answer, send, server_sent_events
+from ..upstream import (
+    Clients,
+    Pool,
+    Target,
+    Upstream,
+    json_object,
+    read_answer,
+    relayable,
+    send,
+    server_sent_events,
+)
 from ..versions import VERSIONS
+from . import _anthropic_answer as answer
 from ._base import Backend
 
 #: Response headers the client is given as the upstream sent them: what its
@@ -50,7 +61,7 @@ class AnthropicBackend(Backend):
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         target, response = await self._send("/v1/messages", request)
-        message = json_object(response, target.upstream)
+        message = answer.message(json_object(response, target.upstream), target.upstream)
         message["model"] = request["model"]
         return message
 
@@ -62,7 +73,7 @@ class AnthropicBackend(Backend):
         stopped = False
         try:
             async for event in events:
-                yield _as_clients(event, request["model"])
+                yield _as_clients(event, request["model"], target.upstream)
                 stopped = stopped or event.name == "message_stop"
         finally:
             await events.aclose()
@@ -73,7 +84,7 @@ class AnthropicBackend(Backend):
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
         target, response = await self._send("/v1/messages/count_tokens", request)
-        return json_object(response, target.upstream)["input_tokens"]
+        return answer.input_tokens(json_object(response, target.upstream), target.upstream)
 
     async def _send(
         self, path: str, request: dict[str, Any], *, stream: bool = False
@@ -126,7 +137,11 @@ def _headers(upstream: Upstream) -> dict[str, str]:
 
 
 def _relayed_headers(headers: httpx.Headers) -> dict[str, str]:
-    return {name: value for name, value in headers.items() if name in _RELAYED or name.startswith(_RELAYED_PREFIXES)}
+    return relayable(headers, _relayed)
+
+
+def _relayed(name: str) -> bool:
+    return name in _RELAYED or name.startswith(_RELAYED_PREFIXES)
 
 
 def upstream_error(body: bytes | dict[str, Any], *, status: int | None, headers: dict[str, str]) -> errors.APIError:
@@ -188,10 +203,11 @@ def _event(name: str | None, text: str) -> Event:
     return Event(name, data)
 
 
-def _as_clients(event: Event, model: str) -> Event:
-    """An upstream Messages event as the client's: its model id; an error raised."""
+def _as_clients(event: Event, model: str, upstream: Upstream) -> Event:
+    """An upstream Messages event as the client's: its model id; an error, or an event out of shape, raised."""
     if event.name == "error":
         raise upstream_error(event.data if isinstance(event.data, dict) else b"", status=None, headers={})
+    answer.event(event, upstream)
     if event.name == "message_start":
         event.data["message"]["model"] = model
     return event

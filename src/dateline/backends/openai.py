@@ -44,7 +44,7 @@ from ..exchange import exchange
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
-from ..upstream import Clients, NoRecordedExchange, Pool, Target, Upstream, json_object, read_answer, send
+from ..upstream import Clients, NoRecordedExchange, Pool, Target, Upstream, json_object, read_answer, relayable, send
 from ._base import Backend
 from ._openai_reply import completion_turn
 from ._openai_request import chat_messages, chat_request, prompt_text
@@ -177,8 +177,9 @@ class OpenAIBackend(Backend):
         except ValueError:
             answer = None
         if isinstance(answer, dict):
-            if isinstance(answer.get("count"), int):
-                return answer["count"]
+            count = answer.get("count")
+            if type(count) is int and count >= 0:
+                return count
             if isinstance(answer.get("tokens"), list):
                 return len(answer["tokens"])
         return None
@@ -210,7 +211,7 @@ def upstream_error(upstream: Upstream, status: int, body: Any, headers: Any = No
     if status in (401, 403):
         return errors.InternalServerError(f"The upstream {upstream.name} rejected Dateline's credentials: {message}")
     if status == 429:
-        retry = {name: headers[name] for name in _RETRY_HEADERS if headers and name in headers}
+        retry = relayable(headers, _RETRY_HEADERS.__contains__) if headers is not None else {}
         return errors.RateLimitError(message, headers=retry)
     if status == 408:
         return errors.TimeoutError(f"The upstream {upstream.name} timed out: {message}")

@@ -6,7 +6,7 @@ across a pool, and reading their answers with failures as the API's errors.
 Knows nothing of backends, configuration or the app: they import it.
 """
 
-from ._answer import broken, json_object, read_answer, reading, server_sent_events
+from ._answer import broken, json_object, malformed, read_answer, reading, relayable, server_sent_events
 from ._cassette import NoRecordedExchange, RecordingTransport, ReplayTransport
 from ._client import Client, Clients, TransportFactory
 from ._failover import send, struggling
@@ -26,8 +26,10 @@ __all__ = [
     "Upstream",
     "broken",
     "json_object",
+    "malformed",
     "read_answer",
     "reading",
+    "relayable",
     "send",
     "server_sent_events",
     "struggling",

@@ -1,10 +1,12 @@
 """Reading an upstream's answer: whole (a JSON object), or as server-sent
 events, with a timeout or a broken connection meanwhile raised as the API's
-own error."""
+own error; which of its headers may go on to the client; and the error for an
+answer that is not what it should be."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import re
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -13,6 +15,27 @@ import orjson
 
 from .. import errors
 from ._pool import Upstream
+
+#: A header name (RFC 9110's token), and a value as it can be framed again unchanged:
+#: visible ASCII, with spaces and tabs inside. The API's own headers are all such.
+_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
+def relayable(headers: httpx.Headers, wanted: Callable[[str], bool]) -> dict[str, str]:
+    """The headers of an answer that ``wanted`` picks (by lower-case name), for
+    the client's answer; one whose value is anything but plain ASCII (UTF-8,
+    a control character) is left out: no header may break the client's answer."""
+    return {
+        name: value
+        for name, value in headers.items()
+        if wanted(name) and _NAME.fullmatch(name) is not None and _VALUE.fullmatch(value) is not None
+    }
+
+
+def malformed(upstream: Upstream, what: str) -> errors.APIError:
+    """The API error for an answer that is not what the upstream's API promises: ``what`` it was."""
+    return errors.InternalServerError(f"The upstream {upstream.name} answered with {what}")
 
 
 def broken(upstream: Upstream, exc: httpx.TransportError) -> errors.APIError:
@@ -47,7 +70,7 @@ def json_object(response: httpx.Response, upstream: Upstream) -> dict[str, Any]:
     except orjson.JSONDecodeError:
         body = None
     if not isinstance(body, dict):
-        raise errors.InternalServerError(f"The upstream {upstream.name} answered with something other than a JSON object")
+        raise malformed(upstream, "something other than a JSON object")
     return body
 
 
