@@ -26,8 +26,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from openapi_spec_validator import validate as validate_openapi
 from processes import clean_env, dateline_command
+from schemathesis.core.failures import FailureGroup
 
+from dateline.backends import Backend
 from dateline.testing import DatelineServer
+from dateline.types import Event, EventStream
 from dateline.versions import VERSIONS, FieldExisted, RuleAdded
 
 DATES = [version.date for version in VERSIONS]
@@ -74,6 +77,24 @@ def test_each_version_has_a_valid_openapi_document(served: DatelineServer, versi
     assert set(create["responses"]["200"]["content"]) == {"application/json", "text/event-stream"}
     envelope = document["components"]["responses"]["NotFoundError"]
     assert envelope["headers"]["request-id"] == {"$ref": "#/components/headers/RequestId"}
+
+
+@pytest.mark.parametrize("version", DATES)
+def test_every_example_request_is_answered(served: DatelineServer, version: str) -> None:
+    document = fetch(served, version)
+    headers = {"x-api-key": KEY, "anthropic-version": version}
+    sent = 0
+    with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as http:
+        for path, item in document["paths"].items():
+            for method, operation in item.items():
+                media = operation.get("requestBody", {}).get("content", {}).get("application/json", {})
+                for name, example in media.get("examples", {}).items():
+                    response = http.request(method, path, json=example["value"])
+                    assert response.status_code == 200, (path, name, response.text)
+                    streamed = example["value"].get("stream", False)
+                    assert response.headers["content-type"].startswith("text/event-stream" if streamed else "application/json")
+                    sent += 1
+    assert sent >= 8
 
 
 def test_without_a_version_the_document_is_heads(served: DatelineServer) -> None:
@@ -360,3 +381,44 @@ def test_the_server_answers_as_its_document_says(case: schemathesis.Case, target
         excluded_checks=[schemathesis.checks.positive_data_acceptance],
         additional_checks=[error_envelope],
     )
+
+
+class OffItsDocument(Backend):
+    """Answers with a ``stop_reason`` the API never sends: what the run must catch."""
+
+    name = "off-its-document"
+
+    async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+        usage = {"input_tokens": 3, "output_tokens": 0}
+        message = {"id": "msg_01", "type": "message", "role": "assistant", "model": request["model"], "content": []}
+        message |= {"stop_reason": None, "stop_sequence": None, "usage": usage}
+        yield Event("message_start", {"type": "message_start", "message": message})
+        block = {"type": "text", "text": ""}
+        yield Event("content_block_start", {"type": "content_block_start", "index": 0, "content_block": block})
+        delta = {"type": "text_delta", "text": "Hi"}
+        yield Event("content_block_delta", {"type": "content_block_delta", "index": 0, "delta": delta})
+        yield Event("content_block_stop", {"type": "content_block_stop", "index": 0})
+        end = {"stop_reason": "finished", "stop_sequence": None}
+        yield Event("message_delta", {"type": "message_delta", "delta": end, "usage": {"output_tokens": 1}})
+        yield Event("message_stop", {"type": "message_stop"})
+
+    async def count_tokens(self, request: dict[str, Any]) -> int:
+        return 3
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_an_answer_off_its_document_is_caught(stream: bool) -> None:
+    with DatelineServer(api_keys=[KEY], backend=OffItsDocument()) as off:
+        schema = schemathesis.openapi.from_url(f"{off.base_url}/_dateline/openapi.json")
+        body = {"model": "claude-sonnet-4-5", "max_tokens": 16, "messages": [{"role": "user", "content": "Hi"}]}
+        case = schema["/v1/messages"]["POST"].Case(body={**body, "stream": stream}, headers={"anthropic-version": HEAD})
+        response = case.call(base_url=off.base_url, headers={"x-api-key": KEY})
+        assert response.status_code == 200
+        with pytest.raises(FailureGroup) as caught:
+            case.validate_response(response, headers={"x-api-key": KEY}, additional_checks=[error_envelope])
+        found = str(caught.value)
+        if stream:
+            assert "SSE event violates schema" in found and '"event": "message_delta"' in found, found
+        else:
+            assert "Response violates schema" in found and "/components/schemas/Message/properties/stop_reason" in found
+

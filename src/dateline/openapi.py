@@ -76,6 +76,17 @@ class _Answer:
 
 _PAGING = ("before_id", "after_id", "limit")
 _HELLO = {"model": "claude-sonnet-4-5", "max_tokens": 1024, "messages": [{"role": "user", "content": "Hello, Claude"}]}
+_TOOLS = {
+    "tools": [
+        {
+            "name": "get_weather",
+            "description": "The weather in a city",
+            "input_schema": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+        }
+    ],
+    "tool_choice": {"type": "any"},
+}
+_THINKING = {"type": "enabled", "budget_tokens": 1024}
 _PROMPT = {"model": "claude-2.1", "max_tokens_to_sample": 256, "prompt": "\n\nHuman: Hello, Claude\n\nAssistant:"}
 
 #: Every Claude API operation Dateline implements, by (method, path). A route
@@ -88,7 +99,12 @@ _ANSWERS: dict[tuple[str, str], _Answer] = {
         stream="messages",
         answered=True,
         description='With `"stream": true` the answer is a stream of server-sent events.',
-        examples=(("hello", _HELLO), ("streamed", {**_HELLO, "stream": True})),
+        examples=(
+            ("hello", _HELLO),
+            ("streamed", {**_HELLO, "stream": True}),
+            ("tool use", {**_HELLO, **_TOOLS}),
+            ("thinking, streamed", {**_HELLO, "max_tokens": 2048, "thinking": _THINKING, "stream": True}),
+        ),
     ),
     ("POST", "/v1/messages/count_tokens"): _Answer(
         "countMessageTokens",
@@ -185,8 +201,10 @@ _QUERY: dict[str, dict[str, Any]] = {
     },
     "scope_id": {"description": "Only the files of this scope (a session).", "schema": {"type": "string"}},
     "ids": {
-        "description": "Only these files (unknown ids are left out); also sent as `ids[]`.",
-        "schema": {"type": "array", "items": {"type": "string"}, "maxItems": _MAX_IDS},
+        # Counted once each: a repeated id is no second item, so no maxItems.
+        "description": f"Only these files, at most {_MAX_IDS} distinct ids (unknown ones are left out); "
+        "also sent as `ids[]`.",
+        "schema": {"type": "array", "items": {"type": "string"}},
         "style": "form",
         "explode": True,
     },
