@@ -5,7 +5,7 @@ declare, and true of the live server (schemathesis, from each version's document
 The schemathesis run generates a bounded number of cases per operation;
 ``DATELINE_SCHEMATHESIS_EXAMPLES=500`` runs that many instead, with
 schemathesis's coverage phase (missing headers, unsupported methods, boundary
-values) on top.
+values) on top: about 90,000 cases and ten minutes per version.
 """
 
 from __future__ import annotations
@@ -344,8 +344,8 @@ def target(request: pytest.FixtureRequest, served: DatelineServer) -> Iterator[T
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     if capture is not None and reporter is not None:
         with capture.global_and_fixture_disabled():
-            reporter.write_line(f"schemathesis, {running.version}: {cases} cases; by status {dict(sorted(by_status.items()))}")
-            reporter.write_line(str(sorted(running.statuses.items())))
+            statuses = dict(sorted(by_status.items()))
+            reporter.write_line(f"schemathesis, {running.version}: {cases} cases; by status {statuses}")
 
 
 @pytest.fixture(scope="module")
