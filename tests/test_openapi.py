@@ -92,7 +92,9 @@ def test_every_example_request_is_answered(served: DatelineServer, version: str)
                     response = http.request(method, path, json=example["value"])
                     assert response.status_code == 200, (path, name, response.text)
                     streamed = example["value"].get("stream", False)
-                    assert response.headers["content-type"].startswith("text/event-stream" if streamed else "application/json")
+                    assert response.headers["content-type"].startswith(
+                        "text/event-stream" if streamed else "application/json"
+                    )
                     sent += 1
     assert sent >= 8
 
@@ -214,6 +216,32 @@ def test_2023_01_01_documents_legacy_completion_streams(served: DatelineServer) 
         ("message", schemas + "ErrorResponse"),
         ("message", "[DONE]"),
     }
+
+
+@pytest.mark.parametrize(
+    ("documented", "sent"), [("2023-01-01", "2023-01-01"), ("2023-06-01", "2023-01-01"), ("2023-01-01", "2023-06-01")]
+)
+def test_a_completion_stream_fits_its_own_versions_document_only(
+    served: DatelineServer, documented: str, sent: str
+) -> None:
+    schema = schemathesis.openapi.from_dict(fetch(served, documented))
+    schema.config.max_stream_events = 100_000
+    body = {
+        "model": "claude-2.1",
+        "max_tokens_to_sample": 64,
+        "prompt": "\n\nHuman: Hello\n\nAssistant:",
+        "stream": True,
+    }
+    case = schema["/v1/complete"]["POST"].Case(body=body, headers={"anthropic-version": sent})
+    response = case.call(base_url=served.base_url, headers={"x-api-key": KEY})
+    assert response.status_code == 200
+    checks = [schemathesis.checks.response_schema_conformance]
+    if documented == sent:
+        assert response.content.endswith(b"data: [DONE]\n\n") == (sent == "2023-01-01")
+        case.validate_response(response, checks=checks)
+    else:
+        with pytest.raises(FailureGroup, match="SSE event violates schema"):
+            case.validate_response(response, checks=checks)
 
 
 # -- the response schemas, from the SDK --------------------------------------------------------
@@ -353,6 +381,7 @@ def api(target: Target, served: DatelineServer) -> schemathesis.BaseSchema:
     # The document as the server serves it; its paths are relative to where it was fetched from.
     schema = schemathesis.openapi.from_url(f"{served.base_url}/_dateline/openapi.json?version={target.version}")
     schema.config.update(base_url=served.base_url)
+    schema.config.max_stream_events = 100_000  # whole streams, to their last event ([DONE] under 2023-01-01)
     # The coverage phase walks every combination of the request schemas, which are large: deep runs only.
     schema.config.phases.coverage.enabled = bool(DEEP)
     return schema
@@ -421,4 +450,3 @@ def test_an_answer_off_its_document_is_caught(stream: bool) -> None:
             assert "SSE event violates schema" in found and '"event": "message_delta"' in found, found
         else:
             assert "Response violates schema" in found and "/components/schemas/Message/properties/stop_reason" in found
-
