@@ -12,7 +12,6 @@ from conftest import free_port
 from test_cli import Served, clean_env
 
 from dateline import Settings
-from dateline.settings import DEFAULT_SIGNING_KEY
 
 ENV = {
     "DATELINE_HOST": "0.0.0.0",
@@ -35,7 +34,7 @@ def env(monkeypatch) -> pytest.MonkeyPatch:
 def test_defaults(env):
     settings = Settings()
     assert (settings.host, settings.port, settings.api_keys, settings.token_delay) == ("127.0.0.1", 8000, [], 0.0)
-    assert (settings.signing_key, settings.log_level, settings.workers) == (DEFAULT_SIGNING_KEY, "info", 1)
+    assert (settings.signing_key, settings.log_level, settings.workers) == (None, "info", 1)  # None: the store's
     assert settings.accepted_keys is None  # any non-empty key
 
 
@@ -130,7 +129,7 @@ def test_served_app_signs_with_the_env_key(from_env, base_url):
             model="claude-sonnet-4-5", max_tokens=2048, thinking=thinking, messages=follow_up
         )
         assert again.type == "message"
-    # The test session's own server keeps the built-in key, so it refuses that signature.
+    # The test session's own server has a key of its own database's, so it refuses that signature.
     with anthropic.Anthropic(base_url=base_url, api_key="k", max_retries=0) as other:
         with pytest.raises(anthropic.BadRequestError) as info:
             other.messages.create(model="claude-sonnet-4-5", max_tokens=2048, thinking=thinking, messages=follow_up)

@@ -33,6 +33,9 @@ from .store import Blobs, LocalBlobs, Store
 from .thinking import Signer
 from .upstream import Clients, RecordingTransport, ReplayTransport, TransportFactory
 
+#: The stored secret that signs thinking blocks when no key is configured.
+SIGNING_KEY = "thinking-signature-key"
+
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
     settings = settings or Settings()
@@ -128,6 +131,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await state.store.open()
+        if not state.signer.has_key:
+            # No key configured: the database's own, so that replicas sharing it agree.
+            state.signer.use_key(await state.store.secret(SIGNING_KEY))
         state.processor = BatchProcessor(state)
         state.processor.start()
         # Everything built so far lives as long as the server: keep it out of

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 from rich.console import Console
@@ -14,9 +13,16 @@ from .cli_batch import batch_app
 from .cli_upgrade import check_upgrade
 
 if TYPE_CHECKING:
+    from .settings import Settings
     from .store import Store
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="A faithful, version-aware Claude API server.")
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="A faithful, version-aware Claude API server.",
+    # A traceback's local variables could hold a secret setting.
+    pretty_exceptions_show_locals=False,
+)
 app.add_typer(batch_app, name="batch")
 app.command("check-upgrade")(check_upgrade)
 
@@ -26,17 +32,27 @@ def serve(
     host: Optional[str] = typer.Option(None, help="Interface to listen on (default: 127.0.0.1)."),
     port: Optional[int] = typer.Option(None, help="Port to listen on (default: 8000)."),
     api_key: list[str] = typer.Option([], "--api-key", help="Accept only this API key (repeatable)."),
+    api_key_file: Optional[str] = typer.Option(None, help="Accept only the API keys in this file, one a line."),
     token_delay: Optional[float] = typer.Option(None, help="Seconds the built-in model waits per streamed token."),
     workers: Optional[int] = typer.Option(None, help="Worker processes."),
     log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error."),
     script: Optional[str] = typer.Option(None, help="Rules file (YAML or JSON) of scripted replies and faults."),
-    admin_token: Optional[str] = typer.Option(None, help="Token guarding the /_dateline/ admin API."),
+    admin_token: Optional[str] = typer.Option(
+        None, help="Token guarding the /_dateline/ admin API (required on a --host beyond loopback)."
+    ),
+    admin_token_file: Optional[str] = typer.Option(None, help="Read --admin-token from this file."),
+    signing_key_file: Optional[str] = typer.Option(
+        None, help="Key for thinking signatures (default: a random one kept in the database)."
+    ),
     request_log_size: Optional[int] = typer.Option(None, help="Requests kept for /_dateline/requests (0: off)."),
     data_dir: Optional[str] = typer.Option(
         None, help="Where the SQLite database and uploaded files live (default: ~/.local/share/dateline)."
     ),
     database_url: Optional[str] = typer.Option(None, help="postgresql://… to keep state in PostgreSQL instead."),
     public_url: Optional[str] = typer.Option(None, help="This server's URL as clients see it (for results_url)."),
+    forwarded_allow_ips: Optional[str] = typer.Option(
+        None, help="Proxies whose X-Forwarded-Host/-Proto are believed, comma-separated (default: 127.0.0.1)."
+    ),
     batch_concurrency: Optional[int] = typer.Option(None, help="Batch requests each process works on at once (default: 32)."),
     batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
     batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
@@ -45,12 +61,14 @@ def serve(
         None, help="Serve every model from this OpenAI-compatible server (URL ending in /v1)."
     ),
     openai_api_key: Optional[str] = typer.Option(None, help="Key for --openai-upstream."),
+    openai_api_key_file: Optional[str] = typer.Option(None, help="Read --openai-api-key from this file."),
     anthropic_upstream: Optional[str] = typer.Option(
         None, help="Serve every model from this Anthropic-compatible server (its root URL)."
     ),
     anthropic_api_key: Optional[str] = typer.Option(
         None, help="Key for --anthropic-upstream (default: pass each client's key on)."
     ),
+    anthropic_api_key_file: Optional[str] = typer.Option(None, help="Read --anthropic-api-key from this file."),
     upstream_timeout: Optional[float] = typer.Option(
         None, help="Seconds to wait for the upstream's answer, or between stream chunks (default: 600)."
     ),
@@ -63,7 +81,8 @@ def serve(
     ),
 ) -> None:
     """Serve the Claude API (built-in deterministic model by default)."""
-    import uvicorn
+    from pydantic import ValidationError
+    from pydantic_settings import SettingsError
 
     from .settings import Settings
 
@@ -72,32 +91,54 @@ def serve(
         for k, v in {
             "host": host,
             "port": port,
-            "api_keys": api_key or None,
             "token_delay": token_delay,
             "workers": workers,
             "log_level": log_level,
             "script": script,
-            "admin_token": admin_token,
             "request_log_size": request_log_size,
             "data_dir": data_dir,
             "database_url": database_url,
             "public_url": public_url,
+            "forwarded_allow_ips": forwarded_allow_ips,
             "batch_concurrency": batch_concurrency,
             "batch_poll_interval": batch_poll_interval,
             "batch_lease": batch_lease,
             "files_downloadable": files_downloadable,
             "config": config,
             "openai_upstream": openai_upstream,
-            "openai_api_key": openai_api_key,
             "anthropic_upstream": anthropic_upstream,
-            "anthropic_api_key": anthropic_api_key,
             "upstream_timeout": upstream_timeout,
             "record": record,
             "replay": replay,
         }.items()
         if v is not None
     }
-    settings = Settings(**overrides)
+    secrets = {
+        "api_keys": ("--api-key", api_key or None, api_key_file),
+        "admin_token": ("--admin-token", admin_token, admin_token_file),
+        "signing_key": ("--signing-key", None, signing_key_file),
+        "openai_api_key": ("--openai-api-key", openai_api_key, openai_api_key_file),
+        "anthropic_api_key": ("--anthropic-api-key", anthropic_api_key, anthropic_api_key_file),
+    }
+    for name, (flag, value, path) in secrets.items():
+        if value is not None and path is not None:
+            typer.echo(f"dateline: give {flag} or {flag}-file, not both", err=True)
+            raise typer.Exit(2)
+        if value is not None or path is not None:
+            # Either flag wins over both of the environment's forms.
+            overrides.update({name: value if value is not None or name != "api_keys" else [], f"{name}_file": path})
+    try:
+        settings = Settings(**overrides)
+    except (ValidationError, SettingsError) as exc:
+        typer.echo(f"dateline: {_settings_error(exc)}", err=True)
+        raise typer.Exit(2) from None
+    if not settings.admin_token and not settings.on_loopback:
+        typer.echo(
+            f"dateline: --host {settings.host} would serve the admin API (/_dateline/: rules, the request log)"
+            " to the network unguarded: give --admin-token-file (or --admin-token, DATELINE_ADMIN_TOKEN)",
+            err=True,
+        )
+        raise typer.Exit(2)
     if settings.script:
         # A bad rules file is reported here, plainly, rather than by a worker's traceback.
         from .script import ScriptError, load
@@ -127,28 +168,76 @@ def serve(
     except Exception as exc:
         typer.echo(f"dateline: cannot open the database: {exc}", err=True)
         raise typer.Exit(2) from None
-    # Workers re-create the app from the environment, so pass settings that way.
+    _forget_secret_variables()
+    _run(settings)
+
+
+def _settings_error(exc: Exception) -> str:
+    """A setting refused, named without its value (which may be a secret)."""
+    from pydantic import ValidationError
+
+    if not isinstance(exc, ValidationError):
+        return str(exc)
+    return "; ".join(
+        ".".join(map(str, error["loc"])) + ": " * bool(error["loc"]) + error["msg"].removeprefix("Value error, ")
+        for error in exc.errors(include_input=False, include_url=False)
+    )
+
+
+def _forget_secret_variables() -> None:
+    """Secrets read from ``DATELINE_*`` leave this process's environment, so no
+    worker or other child inherits them (the settings carry them instead)."""
     import os
 
-    for key, value in settings.model_dump().items():
-        if value is None:
-            continue
-        os.environ[f"DATELINE_{key.upper()}"] = str(value) if isinstance(value, (str, Path)) else _env(value)
-    uvicorn.run(
-        "dateline.app:app_from_env",
+    from .settings import SECRETS
+
+    names = {f"DATELINE_{name.upper()}" for name in SECRETS}
+    for variable in [v for v in os.environ if v.upper() in names]:
+        del os.environ[variable]
+
+
+class _App:
+    """The app factory uvicorn calls in each worker, with the settings inside it.
+
+    uvicorn hands its configuration (this included) to a worker it spawns
+    through a pipe, so the settings need no environment variable or command
+    line, where ``ps`` and ``/proc`` would show the secrets among them.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def __call__(self) -> Any:
+        from .app import create_app
+
+        return create_app(self.settings)
+
+
+def _run(settings: Settings) -> None:
+    """What ``uvicorn.run`` does, with an app object even for several workers
+    (``uvicorn.run`` takes only an import string then, and its workers would
+    have to find the settings in the environment)."""
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    config = uvicorn.Config(
+        _App(settings),
         factory=True,
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
         access_log=False,
+        # Forwarded headers count only from settings.forwarded_allow_ips, and only where used (results_url).
+        proxy_headers=False,
     )
-
-
-def _env(value: object) -> str:
-    import json
-
-    return json.dumps(value)
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        return
+    server = uvicorn.Server(config)
+    server.run()
+    if not server.started:
+        raise typer.Exit(3)  # uvicorn's start-up failure
 
 
 async def _migrate(store: Store) -> None:

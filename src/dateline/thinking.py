@@ -4,6 +4,9 @@ A thinking block the server returned must come back unchanged; the signature
 is an HMAC over the thinking text, so any edit to either is detected. With
 ``display: "omitted"`` the client never sees the text, so that signature
 vouches for an empty ``thinking`` instead.
+
+The key is configured, or made at random on first start and kept in the
+database (see ``app``): a signer may be built before it has one.
 """
 
 from __future__ import annotations
@@ -17,10 +20,19 @@ _SHOWN, _OMITTED = b"s", b"o"
 
 
 class Signer:
-    def __init__(self, key: str) -> None:
+    def __init__(self, key: str | None = None) -> None:
+        self._key = key.encode() if key is not None else None
+
+    @property
+    def has_key(self) -> bool:
+        return self._key is not None
+
+    def use_key(self, key: str) -> None:
         self._key = key.encode()
 
     def _mac(self, head: bytes) -> bytes:
+        if self._key is None:
+            raise RuntimeError("the thinking-signature key is not known yet (the store gives it at start-up)")
         return hmac.new(self._key, head, hashlib.sha256).digest()
 
     def sign(self, thinking: str, *, omitted: bool = False) -> str:

@@ -26,7 +26,6 @@ from conftest import free_port, sse_events
 from fake_openai import DONE, RESET, FakeOpenAI, Pause, Reply, chunk, token_count, tool_call
 
 from dateline.backends.openai import OpenAIBackend
-from dateline.settings import DEFAULT_SIGNING_KEY
 from dateline.testing import DatelineServer
 from dateline.thinking import Signer
 from dateline.upstream import Clients, Pool, Target, Upstream
@@ -45,8 +44,10 @@ GOLDEN = Path(__file__).parent / "golden" / "openai"
 DELTAS = {"text": {"text_delta"}, "thinking": {"thinking_delta", "signature_delta"}, "tool_use": {"input_json_delta"}}
 
 
-#: The signer of the server's default key, as the app gives its upstream backends.
-SIGNER = Signer(DEFAULT_SIGNING_KEY)
+#: The server's key (the golden files' signatures are made with it), and its signer,
+#: as the app gives its upstream backends.
+SIGNING_KEY = "dateline-built-in-signing-key"
+SIGNER = Signer(SIGNING_KEY)
 
 
 def backend_for(*upstreams: Upstream, cooldown: float = 30.0) -> OpenAIBackend:
@@ -76,7 +77,8 @@ def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
 
 @pytest.fixture(scope="module")
 def dateline(fake_server: FakeOpenAI) -> Iterator[DatelineServer]:
-    with DatelineServer(backend=backend_for(upstream_at(fake_server.base_url, api_key="sk-up"))) as server:
+    backend = backend_for(upstream_at(fake_server.base_url, api_key="sk-up"))
+    with DatelineServer(backend=backend, signing_key=SIGNING_KEY) as server:
         yield server
 
 

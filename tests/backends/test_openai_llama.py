@@ -22,7 +22,6 @@ from conftest import sse_events
 from llama import LlamaServer
 
 from dateline.backends.openai import OpenAIBackend
-from dateline.settings import DEFAULT_SIGNING_KEY
 from dateline.testing import DatelineServer
 from dateline.thinking import Signer
 from dateline.upstream import Clients, Pool, Target, Upstream
@@ -64,8 +63,8 @@ CC_TOOLS = [{"name": n, "description": f"The {n} tool.", "input_schema": tool_sc
 @pytest.fixture(scope="module")
 def dateline(llama_server: LlamaServer) -> Iterator[DatelineServer]:
     upstream = Upstream(name="llama", kind="openai", base_url=llama_server.base_url, timeout=60)
-    backend = OpenAIBackend(Pool([Target(upstream, llama_server.model)]), Clients(), Signer(DEFAULT_SIGNING_KEY))
-    with DatelineServer(backend=backend) as running:
+    backend = OpenAIBackend(Pool([Target(upstream, llama_server.model)]), Clients(), Signer("test-signing-key"))
+    with DatelineServer(backend=backend, signing_key="test-signing-key") as running:
         yield running
 
 

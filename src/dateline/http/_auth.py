@@ -3,6 +3,8 @@ an admin one. Both may come as ``Authorization: Bearer``."""
 
 from __future__ import annotations
 
+import hmac
+
 from .. import errors
 
 
@@ -31,7 +33,8 @@ def authenticate(api_key: str | None, authorization: str | None, accepted: froze
 
 
 def check_admin(headers: list[tuple[bytes, bytes]], token: str | None) -> None:
-    """The admin API's guard: ``x-dateline-admin-token`` or a Bearer token, when one is set."""
+    """The admin API's guard: ``x-dateline-admin-token`` or a Bearer token, when one is set.
+    Compared in constant time: how long a refusal takes tells nothing of how much of a guess was right."""
     if not token:
         return
     offered = None
@@ -40,5 +43,5 @@ def check_admin(headers: list[tuple[bytes, bytes]], token: str | None) -> None:
             offered = value.decode("latin-1").strip()
         elif name == b"authorization" and offered is None:
             offered = bearer(value.decode("latin-1"))
-    if offered != token:
+    if offered is None or not hmac.compare_digest(offered.encode("latin-1"), token.encode()):
         raise errors.AuthenticationError("invalid admin token")

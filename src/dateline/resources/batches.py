@@ -179,13 +179,20 @@ def rfc3339(seconds: float | None) -> str | None:
 
 
 def base_url(call: Call) -> str:
-    """This server as the client reached it (or as configured behind a proxy)."""
-    public = call.state.settings.public_url
-    if public:
-        return public.rstrip("/")
+    """This server as the client reached it (or as configured behind a proxy).
+    ``X-Forwarded-Host``/``-Proto`` count only from a trusted proxy: from anyone
+    else they would let a client name another server in ``results_url``."""
+    settings = call.state.settings
+    if settings.public_url:
+        return settings.public_url.rstrip("/")
     headers = call.headers
-    scheme = headers.get("x-forwarded-proto") or call.scope.get("scheme", "http")
-    host = headers.get("x-forwarded-host") or headers.get("host")
+    scheme, host = call.scope.get("scheme", "http"), headers.get("host")
+    peer = call.scope.get("client")
+    if settings.trusts_proxy(peer[0] if peer else None):
+        # The first value of each is the client's (proxies in a chain append theirs).
+        proto = headers.get("x-forwarded-proto", "").split(",")[0].strip().lower()
+        scheme = proto if proto in ("http", "https") else scheme
+        host = headers.get("x-forwarded-host", "").split(",")[0].strip() or host
     if not host:
         server = call.scope.get("server") or ("127.0.0.1", 80)
         host = f"{server[0]}:{server[1]}"

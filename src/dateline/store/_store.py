@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import fcntl
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from ._tables import batch_requests as R
 from ._tables import batches as B
 from ._tables import files as F
+from ._tables import secrets as S
 
 PENDING, RUNNING = "pending", "running"
 SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "expired"
 UNFINISHED = (PENDING, RUNNING)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision (a test checks it against the migrations).
-HEAD = "0001"
+HEAD = "0002"
 _INSERT_CHUNK = 2000
 
 
@@ -367,6 +369,19 @@ class Store:
     async def delete_file(self, file_id: str) -> bool:
         async with self.writer.begin() as conn:
             return (await conn.execute(sa.delete(F).where(F.c.id == file_id))).rowcount > 0
+
+    # -- secrets ------------------------------------------------------------
+
+    async def secret(self, name: str) -> str:
+        """The secret ``name``: random, made by the first process to ask, the
+        same for every process on this database from then on."""
+        from sqlalchemy.dialects import postgresql, sqlite
+
+        insert = (postgresql if self.dialect == "postgresql" else sqlite).insert(S)
+        made = insert.values(name=name, value=secrets.token_urlsafe(32), created_at=time.time())
+        async with self.writer.begin() as conn:
+            await conn.execute(made.on_conflict_do_nothing(index_elements=[S.c.name]))
+            return (await conn.execute(sa.select(S.c.value).where(S.c.name == name))).scalar_one()
 
 
 def _upgrade(connection: Any) -> None:

@@ -63,3 +63,13 @@ files = sa.Table(
     sa.Column("downloadable", sa.Boolean, nullable=False),
     sa.Column("scope_id", sa.String(128)),
 )
+
+#: Secrets every process on this database shares, made by whichever asks first
+#: (the thinking-signature key, when none is configured).
+secrets = sa.Table(
+    "secrets",
+    metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+)

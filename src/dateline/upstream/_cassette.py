@@ -13,8 +13,11 @@ when the exchange ends, so a server that is killed keeps what it recorded::
      "response": {"status": 200, "headers": {"request-id": "req_...", ...},
                   "json": {"id": "msg_...", "type": "message", ...}}}
 
-- ``path`` is the URL's path and query; ``headers`` are lower-case, without
-  credentials (``authorization``, ``x-api-key``, ``api-key``, cookies, ...).
+- ``path`` is the URL's path and query; ``headers`` are lower-case.
+- No credential is kept (see ``_credentials``): headers that hold one
+  (``authorization``, ``x-api-key``, ``api-key``, cookies, ...) are left out,
+  the values of such query parameters are ``[redacted]``, and so is every
+  credential the request carried wherever the response or an error quotes it.
 - A body is ``"json"`` (parsed, written back compactly), ``"text"`` (exactly as
   sent) or ``"base64"``; an empty body has none of them.
 - A streamed response (``text/event-stream``) keeps its chunks as they arrived,
@@ -44,11 +47,11 @@ from typing import Any
 
 import httpx
 
+from ._credentials import credentials, is_credential, redact, redact_query, redact_text
 from ._network import NetworkTransport
 
 __all__ = ["NoRecordedExchange", "RecordingTransport", "ReplayTransport"]
 
-_CREDENTIALS = frozenset({"authorization", "proxy-authorization", "x-api-key", "api-key", "cookie", "set-cookie"})
 #: How the recorded body was framed on the wire; replay frames its own.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "connection", "keep-alive"})
 #: Appends from the transports of this process, one whole line at a time.
@@ -69,16 +72,21 @@ class RecordingTransport(httpx.AsyncBaseTransport):
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         # Plain bodies keep the cassette readable (and editable): no gzip.
         request.headers["accept-encoding"] = "identity"
-        recorded = {"method": request.method, "path": _target(request.url), "headers": _headers(request.headers)}
+        secrets = credentials(request)
+        recorded = {
+            "method": request.method, "path": _target(request.url), "headers": _headers(request.headers, secrets)
+        }
         recorded.update(_body(await request.aread()))
         try:
             response = await self.inner.handle_async_request(request)
         except httpx.TransportError as exc:
-            self._append({"request": recorded, "error": {"type": type(exc).__name__, "message": str(exc)}})
+            error = {"type": type(exc).__name__, "message": redact_text(str(exc), secrets)}
+            self._append({"request": recorded, "error": error})
             raise
 
         def finish(chunks: list[bytes], cut_short: str | None) -> None:
-            self._append({"request": recorded, "response": _recorded_response(response, chunks, cut_short)})
+            answer = _recorded_response(response, chunks, cut_short, secrets)
+            self._append({"request": recorded, "response": answer})
 
         stream = _RecordingStream(response.stream, finish)  # type: ignore[arg-type]
         return httpx.Response(
@@ -165,13 +173,14 @@ class ReplayTransport(httpx.AsyncBaseTransport):
 
 
 def _target(url: httpx.URL) -> str:
-    return url.raw_path.decode("ascii")
+    return redact_query(url.raw_path.decode("ascii"))
 
 
-def _headers(headers: httpx.Headers) -> dict[str, str]:
+def _headers(headers: httpx.Headers, secrets: list[bytes]) -> dict[str, str]:
     kept: dict[str, str] = {}
     for name, value in headers.multi_items():
-        if name not in _CREDENTIALS:
+        if not is_credential(name):
+            value = redact_text(value, secrets)
             kept[name] = f"{kept[name]}, {value}" if name in kept else value
     return kept
 
@@ -196,15 +205,25 @@ def _chunk(data: bytes) -> str | dict[str, str]:
         return {"base64": base64.b64encode(data).decode("ascii")}
 
 
-def _recorded_response(response: httpx.Response, chunks: list[bytes], cut_short: str | None) -> dict[str, Any]:
-    recorded: dict[str, Any] = {"status": response.status_code, "headers": _headers(response.headers)}
+def _recorded_response(
+    response: httpx.Response, chunks: list[bytes], cut_short: str | None, secrets: list[bytes]
+) -> dict[str, Any]:
+    recorded: dict[str, Any] = {"status": response.status_code, "headers": _headers(response.headers, secrets)}
     if response.headers.get("content-type", "").startswith("text/event-stream"):
-        recorded["chunks"] = [_chunk(chunk) for chunk in chunks]
+        recorded["chunks"] = [_chunk(chunk) for chunk in _redacted_chunks(chunks, secrets)]
     else:
-        recorded.update(_body(b"".join(chunks)))
+        recorded.update(_body(redact(b"".join(chunks), secrets)))
     if cut_short is not None:
-        recorded["cut_short"] = cut_short
+        recorded["cut_short"] = redact_text(cut_short, secrets)
     return recorded
+
+
+def _redacted_chunks(chunks: list[bytes], secrets: list[bytes]) -> list[bytes]:
+    """The chunks with the credentials blanked out; one split between chunks
+    is found only in the whole, which is then kept as one chunk."""
+    chunks = [redact(chunk, secrets) for chunk in chunks]
+    whole = b"".join(chunks)
+    return [redact(whole, secrets)] if any(secret in whole for secret in secrets) else chunks
 
 
 # -- replaying -----------------------------------------------------------------
@@ -235,7 +254,8 @@ def _key(request: dict[str, Any]) -> tuple[str, str, str]:
         body = "text:" + request["text"]
     else:
         body = "base64:" + request.get("base64", "")
-    return request["method"].upper(), request["path"], body
+    # Recorded paths have their credentials blanked out (older cassettes may not): compare them so.
+    return request["method"].upper(), redact_query(request["path"]), body
 
 
 def _replayed_response(recorded: dict[str, Any], request: httpx.Request) -> httpx.Response:

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 import httpx
 
+from ._credentials import without_credentials
 from ._network import NetworkTransport
 from ._pool import Upstream
 
@@ -49,9 +50,14 @@ class Client:
         return request
 
     async def send(self, request: httpx.Request, *, stream: bool = False) -> httpx.Response:
-        """The response; with ``stream``, its body still to be read (then close it)."""
+        """The response; with ``stream``, its body still to be read (then close it).
+        An error status's body is always read."""
         response = await self.transport.handle_async_request(request)
         response.request = request
+        if response.status_code >= 400:
+            # An error may quote the key it was sent: blanked out before any
+            # backend passes its message on (to a client, a log, a batch result).
+            return await without_credentials(response)
         if not stream:
             try:
                 await response.aread()
