@@ -421,3 +421,14 @@ def test_credentials_in_a_query_or_header_of_any_name_are_not_recorded(tmp_path:
     assert exchange_["request"]["path"].endswith("api-version=2024")
     assert exchange_["request"]["headers"]["openai-project"] == "proj"
 
+
+
+def test_an_upstream_url_is_named_without_its_password(caplog: pytest.LogCaptureFixture):
+    body = {"model": MODEL, "max_tokens": 8, "messages": [{"role": "user", "content": "Hi"}]}
+    unreachable = f"http://user:pw-secret-8841@127.0.0.1:{free_port()}/?api_key=q-secret-5512"
+    with caplog.at_level("DEBUG"), DatelineServer(anthropic_upstream=unreachable) as front:
+        answer = httpx.post(f"{front.base_url}/v1/messages", json=body, headers={"x-api-key": "k", **VERSION}, timeout=30)
+    assert answer.status_code == 529 and "127.0.0.1" in answer.json()["error"]["message"]
+    logged = " ".join(r.getMessage() for r in caplog.records)
+    for secret in ("pw-secret-8841", "q-secret-5512"):
+        assert secret not in answer.text and secret not in logged

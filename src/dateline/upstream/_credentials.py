@@ -73,6 +73,15 @@ def redact_query(target: str) -> str:
     return f"{path}?{'&'.join(parts)}"
 
 
+def shown_url(url: str) -> str:
+    """A URL as an error or a log may show it: no ``user:password@``, no credential in its query."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        return redact_query(url)
+    authority, slash, path = rest.partition("/")
+    return f"{scheme}://{authority.rpartition('@')[2]}{redact_query(slash + path)}"
+
+
 async def without_credentials(response: httpx.Response) -> httpx.Response:
     """``response`` read whole, with any credential of its request blanked out
     of its body and headers."""

@@ -21,6 +21,7 @@ from .. import errors
 from ._answer import broken
 from ._cassette import NoRecordedExchange
 from ._client import Clients
+from ._credentials import shown_url
 from ._pool import Pool, Target, Upstream
 
 logger = logging.getLogger("dateline")
@@ -65,7 +66,7 @@ async def send(
                 raise broken(upstream, exc) from None
             logger.warning("upstream %s failed: %r", upstream.name, exc)
             failed = timed_out if isinstance(exc, httpx.TimeoutException) else unreachable
-            failed.append(f"{upstream.name} ({upstream.base_url})")
+            failed.append(f"{upstream.name} ({shown_url(upstream.base_url)})")
             continue
         if struggling(response.status_code):
             pool.failed(target)
