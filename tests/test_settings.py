@@ -26,7 +26,7 @@ ENV = {
 
 @pytest.fixture
 def env(monkeypatch) -> pytest.MonkeyPatch:
-    for name in [*ENV, "DATELINE_SOMETHING_ELSE"]:
+    for name in [*ENV, "DATELINE_SOMETHING_ELSE", "FORWARDED_ALLOW_IPS", "DATELINE_FORWARDED_ALLOW_IPS"]:
         monkeypatch.delenv(name, raising=False)
     return monkeypatch
 
@@ -134,3 +134,49 @@ def test_served_app_signs_with_the_env_key(from_env, base_url):
         with pytest.raises(anthropic.BadRequestError) as info:
             other.messages.create(model="claude-sonnet-4-5", max_tokens=2048, thinking=thinking, messages=follow_up)
     assert "Invalid `signature` in `thinking` block" in info.value.body["error"]["message"]
+
+
+# --- secrets, loopback, trusted proxies -------------------------------------------------
+
+
+def test_secrets_come_from_files_and_never_show(env, tmp_path):
+    (tmp_path / "keys").write_text("sk-a\n\n  sk-b  \n")
+    (tmp_path / "token").write_text("tok-secret\n")
+    settings = Settings(api_keys_file=tmp_path / "keys", admin_token_file=tmp_path / "token")
+    assert settings.api_keys == ["sk-a", "sk-b"] and settings.admin_token == "tok-secret"
+    assert "tok-secret" not in repr(settings) and "sk-a" not in repr(settings)
+    # Read once: the settings pass on as values (to workers, or a test server's copy).
+    assert Settings(**settings.model_dump()).admin_token == "tok-secret"
+
+
+def test_a_secret_given_both_ways_or_unreadable_is_refused_without_its_value(env, tmp_path):
+    (tmp_path / "token").write_text("from-file")
+    with pytest.raises(pydantic.ValidationError, match="give admin_token or admin_token_file, not both"):
+        Settings(admin_token="given-secret", admin_token_file=tmp_path / "token")
+    with pytest.raises(pydantic.ValidationError, match="cannot read"):
+        Settings(signing_key_file=tmp_path / "absent")
+    env.setenv("DATELINE_PORT", "port-secret")
+    with pytest.raises(pydantic.ValidationError) as info:
+        Settings()
+    assert "port-secret" not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [("127.0.0.1", True), ("127.3.2.1", True), ("::1", True), ("[::1]", True), ("localhost", True),
+     ("0.0.0.0", False), ("::", False), ("10.0.0.5", False), ("example.com", False), ("", False)],
+)
+def test_loopback_hosts(env, host, loopback):
+    assert Settings(host=host).on_loopback is loopback
+
+
+def test_trusted_proxies(env):
+    assert Settings().trusts_proxy("127.0.0.1") and not Settings().trusts_proxy("127.0.0.2")
+    listed = Settings(forwarded_allow_ips="10.0.0.0/8, ::1,/run/proxy.sock")
+    assert listed.trusts_proxy("10.200.0.1") and listed.trusts_proxy("::1") and listed.trusts_proxy("/run/proxy.sock")
+    assert not listed.trusts_proxy("11.0.0.1") and not listed.trusts_proxy(None) and not listed.trusts_proxy("junk")
+    assert Settings(forwarded_allow_ips="*").trusts_proxy("203.0.113.9")
+    env.setenv("FORWARDED_ALLOW_IPS", "192.0.2.1")  # uvicorn's own variable
+    assert Settings().trusts_proxy("192.0.2.1") and not Settings().trusts_proxy("127.0.0.1")
+    env.setenv("DATELINE_FORWARDED_ALLOW_IPS", "192.0.2.2")  # Dateline's wins
+    assert Settings().trusts_proxy("192.0.2.2") and not Settings().trusts_proxy("192.0.2.1")
