@@ -154,3 +154,19 @@ def test_head_names_the_newest_migration():
     config = Config()
     config.set_main_option("script_location", str(_MIGRATIONS))
     assert ScriptDirectory.from_config(config).get_current_head() == HEAD
+
+
+def test_a_secret_is_made_once_and_shared(database_url: str):
+    async def scenario():
+        stores = [await opened(database_url) for _ in range(4)]
+        made = await asyncio.gather(*(store.secret("k") for store in stores))  # all at once, racing
+        assert len(set(made)) == 1 and len(made[0]) >= 40
+        assert await stores[0].secret("k") == made[0]  # kept
+        assert await stores[1].secret("other") not in made  # one per name
+        for store in stores:
+            await store.close()
+        again = await opened(database_url)
+        assert await again.secret("k") == made[0]
+        await again.close()
+
+    run(scenario())
