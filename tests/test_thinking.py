@@ -92,3 +92,12 @@ def test_verify_only_what_was_signed(signed: str, presented: str) -> None:
     signature = SIGNER.sign(signed)
     assert SIGNER.verify(signed, signature)
     assert SIGNER.verify(presented, signature) == (presented == signed)
+
+
+def test_a_signer_without_its_key_signs_nothing() -> None:
+    signer = Signer()  # the app's, until the store gives it the key at start-up
+    assert not signer.has_key
+    with pytest.raises(RuntimeError):
+        signer.sign(THOUGHT)
+    signer.use_key("key-one")
+    assert signer.has_key and signer.sign(THOUGHT) == SIGNER.sign(THOUGHT)
