@@ -1,5 +1,5 @@
 """The request log over HTTP (``/_dateline/requests``): what each entry holds,
-clearing it, its size bound, and turning it off."""
+credentials redacted, clearing it, its bounds in entries and bytes, and turning it off."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ from typing import Any
 
 import anthropic
 import httpx
+import orjson
 import pytest
 from conftest import ServerThread
 
 from dateline import Settings
-from dateline.requestlog import RequestLog
+from dateline.requestlog import RequestLog, is_credential, redact
 
 MODEL = "claude-sonnet-4-5"
 MESSAGE: dict[str, Any] = {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]}
@@ -23,7 +24,7 @@ ENTRY_KEYS = {"time", "request_id", "method", "path", "version", "betas", "api_k
 
 @pytest.fixture
 def http(served: ServerThread) -> Iterator[httpx.Client]:
-    headers = {"x-api-key": "sk-ant-raw", "anthropic-version": "2023-06-01"}
+    headers = {"x-api-key": "sk-ant-raw-key-0002", "anthropic-version": "2023-06-01"}
     with httpx.Client(base_url=served.base_url, headers=headers, timeout=30) as raw:
         yield raw
 
@@ -36,7 +37,7 @@ def entries(admin: httpx.Client) -> list[dict[str, Any]]:
 
 def test_an_sdk_request_as_logged(served: ServerThread, admin: httpx.Client):
     before = time.time()
-    with anthropic.Anthropic(base_url=served.base_url, api_key="sk-ant-sdk", max_retries=0,
+    with anthropic.Anthropic(base_url=served.base_url, api_key="sk-ant-sdk-key-0001", max_retries=0,
                              _strict_response_validation=True) as client:
         response = client.messages.with_raw_response.create(**MESSAGE, metadata={"user_id": "u-1"})
     [entry] = entries(admin)
@@ -45,7 +46,8 @@ def test_an_sdk_request_as_logged(served: ServerThread, admin: httpx.Client):
     assert entry["request_id"] == response.headers["request-id"]
     assert (entry["method"], entry["path"], entry["status"]) == ("POST", "/v1/messages", 200)
     assert entry["version"] == response.http_request.headers["anthropic-version"]
-    assert entry["api_key"] == "sk-ant-sdk"
+    assert entry["api_key"] == "[redacted]…0001"  # credentials show their last characters only
+    assert entry["headers"]["authorization"] == "Bearer [redacted]…0001"
     assert entry["headers"]["x-stainless-retry-count"] == "0"
     assert entry["headers"]["user-agent"].startswith("Anthropic/Python")
     assert entry["body"] == {**MESSAGE, "metadata": {"user_id": "u-1"}}
@@ -60,7 +62,8 @@ def test_betas_version_and_rule(admin: httpx.Client, http: httpx.Client):
     assert first["betas"] == ["token-counting-2024-11-01", "files-api-2025-04-14"]
     assert first["rule"] == {"index": 0, "name": "hi"} and second["rule"] is None
     assert (first["version"], second["version"]) == ("2023-06-01", "2023-01-01")
-    assert first["api_key"] == "sk-ant-raw"
+    assert first["api_key"] == "[redacted]…0002"
+    assert first["headers"]["x-api-key"] == "[redacted]…0002"
 
 
 def test_every_scripted_endpoint_and_failures_are_logged(admin: httpx.Client, http: httpx.Client):
@@ -106,6 +109,40 @@ def test_the_log_keeps_the_last_n_requests():
         for n in range(5):
             raw.post("/v1/messages", json={**MESSAGE, "max_tokens": n + 1}, headers=headers)
         assert [e["body"]["max_tokens"] for e in raw.get("/_dateline/requests").json()["data"]] == [3, 4, 5]
+
+
+def test_the_log_keeps_the_newest_within_its_bytes():
+    log = RequestLog(10, max_bytes=13_000)
+    for n in range(5):
+        log.add(n, f"req_{n}", "POST", "/v1/messages", None, [], None, [], orjson.dumps({"n": n, "pad": "x" * 3000}), None, 200)
+    kept = log.entries()
+    assert [e["body"]["n"] for e in kept] == [2, 3, 4] and log.bytes <= 13_000
+    log.add(5, "req_5", "POST", "/v1/messages", None, [], None, [], b"x" * 20_000, None, 200)
+    last = log.entries()[-1]  # bigger than the whole log: kept without its body
+    assert last["request_id"] == "req_5" and last["body"] is None and log.bytes <= 13_000
+
+
+@pytest.mark.parametrize(
+    ("value", "shown"),
+    [
+        ("sk-ant-api03-abcdefghijklmnop-WXYZ", "[redacted]…WXYZ"),
+        ("Bearer sk-ant-oat01-abcdefgh-WXYZ", "Bearer [redacted]…WXYZ"),
+        ("short-key", "[redacted]"),  # too short to show any of it
+        ("Bearer k", "Bearer [redacted]"),
+    ],
+)
+def test_credentials_keep_only_their_last_characters(value: str, shown: str):
+    assert redact(value) == shown
+
+
+@pytest.mark.parametrize(
+    ("name", "credential"),
+    [("x-api-key", True), ("Authorization", True), ("cookie", True), ("x-dateline-admin-token", True),
+     ("x-goog-api-key", True), ("x-auth-token", True), ("api-key", True),
+     ("anthropic-version", False), ("x-stainless-retry-count", False), ("user-agent", False)],
+)
+def test_which_headers_are_credentials(name: str, credential: bool):
+    assert is_credential(name) is credential
 
 
 def test_size_zero_turns_the_log_off():

@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         catalog=catalog,
         signer=signer,
         scripter=Scripter(load(settings.script) if settings.script else None),
-        log=RequestLog(settings.request_log_size),
+        log=RequestLog(settings.request_log_size, settings.request_log_bytes),
         store=Store(settings.resolved_database_url()),
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
         clients=clients,

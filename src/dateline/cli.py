@@ -45,6 +45,12 @@ def serve(
         None, help="Key for thinking signatures (default: a random one kept in the database)."
     ),
     request_log_size: Optional[int] = typer.Option(None, help="Requests kept for /_dateline/requests (0: off)."),
+    request_log_bytes: Optional[int] = typer.Option(
+        None, help="Bytes of headers and bodies the request log keeps (default: 32 MiB)."
+    ),
+    fault_header: Optional[bool] = typer.Option(
+        None, "--fault-header/--no-fault-header", help="Let the dateline-fault request header ask for faults."
+    ),
     data_dir: Optional[str] = typer.Option(
         None, help="Where the SQLite database and uploaded files live (default: ~/.local/share/dateline)."
     ),
@@ -96,6 +102,8 @@ def serve(
             "log_level": log_level,
             "script": script,
             "request_log_size": request_log_size,
+            "request_log_bytes": request_log_bytes,
+            "fault_header": fault_header,
             "data_dir": data_dir,
             "database_url": database_url,
             "public_url": public_url,
@@ -220,6 +228,8 @@ def _run(settings: Settings) -> None:
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
+    from .http import server_options
+
     config = uvicorn.Config(
         _App(settings),
         factory=True,
@@ -230,6 +240,7 @@ def _run(settings: Settings) -> None:
         access_log=False,
         # Forwarded headers count only from settings.forwarded_allow_ips, and only where used (results_url).
         proxy_headers=False,
+        **server_options(),  # request heads within their limits, refused as they arrive
     )
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

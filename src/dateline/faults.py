@@ -2,7 +2,8 @@
 
 A fault comes from a rule (``dateline.script.Fault``) or from a one-off
 ``dateline-fault`` request header, e.g. ``dateline-fault: overloaded_error``
-or ``dateline-fault: error=rate_limit_error; retry_after=2``.
+or ``dateline-fault: error=rate_limit_error; retry_after=2`` (unless the
+server was started with ``--no-fault-header``).
 """
 
 from __future__ import annotations
@@ -16,6 +17,10 @@ from .script import Fault, ScriptError
 from .types import EventStream
 
 HEADER = b"dateline-fault"
+#: The longest delay, in seconds, any client may ask for with the header. A rule
+#: (loaded by whoever runs the server) may ask for more; either way an answer
+#: is dropped as soon as its client leaves.
+MAX_HEADER_DELAY = 60.0
 
 
 class DropConnection(Exception):
@@ -45,11 +50,16 @@ def from_header(value: str) -> Fault:
         elif key.strip() or eq:
             fields[key.strip()] = item.strip()
     try:
-        return Fault.model_validate(fields)
+        fault = Fault.model_validate(fields)
     except pydantic.ValidationError as exc:
         err = exc.errors()[0]
         where = ".".join(str(p) for p in err["loc"])
         raise ScriptError(f"dateline-fault header: {where + ': ' if where else ''}{err['msg']}") from None
+    for name in ("first_token_delay", "token_delay"):
+        delay = getattr(fault, name)
+        if delay is not None and delay > MAX_HEADER_DELAY:
+            raise ScriptError(f"dateline-fault header: {name}: at most {MAX_HEADER_DELAY:g} seconds")
+    return fault
 
 
 def is_immediate(fault: Fault) -> bool:

@@ -1,45 +1,127 @@
 """The log of requests received, for tests to read back (``/_dateline/requests``).
 
 Recording happens on every request, so an entry is kept as a tuple of what
-the server already holds (headers as raw bytes) and made readable only when
-someone reads the log.
+the server already holds (headers and body as raw bytes) and made readable
+only when someone reads the log: the body parsed, and every credential
+redacted down to its last few characters, enough to tell keys apart.
+
+The log is bounded twice: by entries (``size``) and by the bytes they hold
+(``max_bytes``), oldest dropped first. An entry bigger than the whole log is
+kept without its body.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from typing import Any
 
+import orjson
+
 FIELDS = ("time", "request_id", "method", "path", "version", "betas", "api_key", "headers", "body", "rule", "status")
+_HEADERS, _BODY = FIELDS.index("headers"), FIELDS.index("body")
+
+REDACTED = "[redacted]"
+#: A credential shows its last characters only when it is at least this long (real keys are ~100).
+SHOWN_FROM = 12
+_SHOWN = 4
+#: Headers holding credentials, beyond those whose name says so (see ``is_credential``).
+CREDENTIAL_HEADERS = frozenset(
+    {"x-api-key", "authorization", "proxy-authorization", "cookie", "set-cookie", "x-dateline-admin-token", "api-key"}
+)
+#: Words that make a header name a credential's, as whole parts of it (``x-auth-token``, ``x-goog-api-key``).
+_WORDS = frozenset({"auth", "key", "apikey", "token", "secret", "password", "cookie", "credential", "credentials"})
+_PARTS = re.compile(r"[-_.]")
+
+# Rough costs in memory, beyond the bytes themselves: the tuple and its small values, and per header.
+_ENTRY_COST, _HEADER_COST = 1024, 100
 
 
 class RequestLog:
-    """The last ``size`` requests, oldest first; thread-safe."""
+    """The last ``size`` requests within ``max_bytes``, oldest first; thread-safe."""
 
-    def __init__(self, size: int = 1000) -> None:
+    def __init__(self, size: int = 1000, max_bytes: int = 32 * 1024 * 1024) -> None:
         self.size = size
-        self._entries: deque[tuple[Any, ...]] = deque(maxlen=size or None)
+        self.max_bytes = max_bytes
+        self._entries: deque[tuple[int, tuple[Any, ...]]] = deque()
+        self._bytes = 0
         self._lock = threading.Lock()
 
     def add(self, *values: Any) -> None:
-        """One entry: the values of ``FIELDS``, in order."""
-        if self.size:
-            self._entries.append(values)  # a single append needs no lock
+        """One entry: the values of ``FIELDS``, in order (``headers`` a list of byte pairs, ``body`` bytes)."""
+        if not self.size:
+            return
+        cost = _cost(values)
+        if cost > self.max_bytes:
+            values = (*values[:_BODY], None, *values[_BODY + 1 :])
+            cost = _cost(values)
+        with self._lock:
+            self._entries.append((cost, values))
+            self._bytes += cost
+            while len(self._entries) > self.size or (self._bytes > self.max_bytes and len(self._entries) > 1):
+                self._bytes -= self._entries.popleft()[0]
+
+    @property
+    def bytes(self) -> int:
+        """What the entries kept hold, roughly, in bytes."""
+        return self._bytes
 
     def entries(self) -> list[dict[str, Any]]:
         with self._lock:
-            entries = list(self._entries)
+            entries = [values for _, values in self._entries]
         return [_readable(entry) for entry in entries]
 
     def clear(self) -> None:
         with self._lock:
             self._entries.clear()
+            self._bytes = 0
+
+
+def is_credential(name: str) -> bool:
+    """Whether a header of this name holds a credential."""
+    name = name.lower()
+    return name in CREDENTIAL_HEADERS or not _WORDS.isdisjoint(_PARTS.split(name))
+
+
+def redact(value: str) -> str:
+    """A credential as the log shows it: ``[redacted]…abcd``; an ``Authorization``-style
+    value keeps its scheme (``Bearer [redacted]…abcd``)."""
+    scheme, space, token = value.strip().partition(" ")
+    if space and scheme.isalpha() and token.strip():
+        return f"{scheme} {_tail(token.strip())}"
+    return _tail(value.strip())
+
+
+def _tail(secret: str) -> str:
+    return f"{REDACTED}…{secret[-_SHOWN:]}" if len(secret) >= SHOWN_FROM else REDACTED
+
+
+def _cost(values: tuple[Any, ...]) -> int:
+    headers, body = values[_HEADERS], values[_BODY]
+    cost = _ENTRY_COST + (len(body) if isinstance(body, (bytes, str)) else 0)
+    if headers:
+        cost += sum(len(name) + len(value) + _HEADER_COST for name, value in headers)
+    return cost
 
 
 def _readable(values: tuple[Any, ...]) -> dict[str, Any]:
     entry = dict(zip(FIELDS, values))
     headers = entry["headers"]
-    if isinstance(headers, list):
-        entry["headers"] = {k.decode("latin-1"): v.decode("latin-1") for k, v in headers}
+    if headers is None:
+        entry["headers"] = {}
+    elif isinstance(headers, list):
+        readable = {}
+        for name, value in headers:
+            key, text = name.decode("latin-1"), value.decode("latin-1")
+            readable[key] = redact(text) if is_credential(key) else text
+        entry["headers"] = readable
+    body = entry["body"]
+    if isinstance(body, bytes):
+        try:
+            entry["body"] = orjson.loads(body) if body else None
+        except orjson.JSONDecodeError:
+            entry["body"] = None
+    if entry["api_key"] is not None:
+        entry["api_key"] = _tail(entry["api_key"])
     return entry

@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     admin_token_file: Path | None = None
     #: How many requests ``/_dateline/requests`` keeps; 0 turns the log off.
     request_log_size: int = Field(default=1000, ge=0)
+    #: Bytes of headers and bodies the request log keeps at most (oldest dropped first).
+    request_log_bytes: int = Field(default=32 * 1024 * 1024, gt=0)
+    #: Whether the ``dateline-fault`` request header may ask for errors and delays.
+    fault_header: bool = True
     #: Where the embedded SQLite database and uploaded files live
     #: (default ``$XDG_DATA_HOME/dateline``, else ``~/.local/share/dateline``).
     data_dir: Path | None = None

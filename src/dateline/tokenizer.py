@@ -9,6 +9,7 @@ Splitting never loses text: ``"".join(split(t)) == t``.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from functools import lru_cache
 
 import orjson
@@ -21,6 +22,11 @@ _TOKEN = re.compile(r" ?[^\W\d_]{1,10}| ?\d{1,3}|\s*\n|\s+(?=\S)|\s+| ?[^\w\s]|_
 def split(text: str) -> list[str]:
     """The tokens of ``text``, in order; they join back to ``text``."""
     return _TOKEN.findall(text)
+
+
+def pieces(text: str) -> Iterator[str]:
+    """``split(text)`` one token at a time: a long text's first token comes at once."""
+    return (match.group() for match in _TOKEN.finditer(text))
 
 
 @lru_cache(maxsize=4096)

@@ -110,7 +110,7 @@ def test_betas_and_the_clients_key_are_passed_on(front, upstream):
     with_betas, without = upstream.requests("/v1/messages")
     assert with_betas["betas"] == betas
     assert without["betas"] == [] and "anthropic-beta" not in without["headers"]
-    assert with_betas["api_key"] == "k"
+    assert with_betas["api_key"] == "[redacted]"  # the client's "k", as the log shows a key
 
 
 def test_a_configured_key_replaces_the_clients():
@@ -120,7 +120,7 @@ def test_a_configured_key_replaces_the_clients():
                 sdk(passing).messages.create(model=MODEL, **ASK)
             assert refused.value.body["error"]["message"] == "Invalid bearer token"  # the SDK's own credential
             assert sdk(keyed).messages.create(model=MODEL, **ASK).content
-            assert [entry["api_key"] for entry in guarded.requests()] == [None, "sk-upstream"]
+            assert [entry["api_key"] for entry in guarded.requests()] == [None, "[redacted]"]
 
 
 def test_the_upstreams_request_id_is_the_clients(front, upstream):

@@ -3,13 +3,15 @@
 A ``Turn`` is everything a model decided to say: its blocks, why it stopped,
 what it cost. Rendering it as a stream of head events or as one ``Message``
 lives here, so every source of turns (the built-in model, scripted replies)
-streams the same way.
+streams the same way. A streamed text is cut into tokens as the stream goes:
+a reply of megabytes starts at once and costs nothing past where its client left.
 """
 
 from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -129,21 +131,20 @@ def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 def block_events(index: int, block: Block, stream: bool):
     if block.type == "text":
         yield _start(index, {"type": "text", "text": ""})
-        for piece in tokenizer.split(block.text) if stream else (block.text,):
+        for piece in tokenizer.pieces(block.text) if stream else (block.text,):
             yield _delta(index, {"type": "text_delta", "text": piece})
     elif block.type == "thinking":
         yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
         if block.text:
-            for piece in tokenizer.split(block.text) if stream else (block.text,):
+            for piece in tokenizer.pieces(block.text) if stream else (block.text,):
                 yield _delta(index, {"type": "thinking_delta", "thinking": piece})
         yield _delta(index, {"type": "signature_delta", "signature": block.signature})
     else:
         yield _start(index, {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}})
         yield _delta(index, {"type": "input_json_delta", "partial_json": ""})
         if stream:
-            pieces = tokenizer.split(block.input_json)
-            for i in range(0, len(pieces), _JSON_TOKENS_PER_DELTA):
-                chunk = "".join(pieces[i : i + _JSON_TOKENS_PER_DELTA])
+            pieces = tokenizer.pieces(block.input_json)
+            while chunk := "".join(islice(pieces, _JSON_TOKENS_PER_DELTA)):
                 yield _delta(index, {"type": "input_json_delta", "partial_json": chunk})
         else:
             yield _delta(index, {"type": "input_json_delta", "partial_json": block.input_json})

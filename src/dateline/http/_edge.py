@@ -4,12 +4,16 @@ For every Claude endpoint: authenticate, read ``anthropic-version`` and
 ``anthropic-beta`` before touching the body, read the body within its size
 limit, migrate it up to head and validate it, call the head handler, migrate
 the response (or every stream event) down to the client's version, and frame
-it — with a ``request-id`` on every response, errors included.
+it — with a ``request-id`` on every response, errors included. An answer
+whose client leaves before it starts is dropped; a stream gives the event
+loop to other requests now and then, and stops when its client leaves.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from time import perf_counter
 
 import orjson
 from starlette.responses import Response, StreamingResponse
@@ -27,6 +31,8 @@ from ..state import State
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
 from ._auth import authenticate, check_admin
+from ._departure import Departure
+from ._limits import MAX_HEAD_BYTES, MAX_HEADER_FIELDS, HeadersTooLargeError
 from ._requestlog import record
 from ._sse import frame
 
@@ -34,6 +40,10 @@ logger = logging.getLogger("dateline")
 
 _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache"}
+#: Seconds a stream may keep the event loop before letting other requests in.
+_SLICE = 0.005
+#: The request log's status for a client that left before its answer (nginx's "client closed request").
+CLIENT_CLOSED = 499
 
 
 class Endpoint:
@@ -50,12 +60,13 @@ class Endpoint:
         rid = new_request_id()
         plan: Plan | None = None
         call = op = None
-        token = None
+        token = departure = None
         try:
             op = self.operations.get(scope["method"])
             if op is None:
                 raise errors.MethodNotAllowedError(headers={"allow": self.allow})
             call = Call(rid, self.state, scope, receive=receive)
+            _check_size(scope["headers"])
             if op.admin:
                 check_admin(scope["headers"], self.state.settings.admin_token)
                 call.raw = await request_body.read(scope["headers"], receive, op.max_body)
@@ -63,8 +74,21 @@ class Endpoint:
             if op.versioned:
                 call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])
                 token = begin_exchange(call.exchange)
-            raw = await request_body.read(scope["headers"], receive, op.max_body) if op.params is not None else None
-            result, fault = await perform(op, call, raw=raw)
+            raw = None
+            if op.params is not None:
+                raw = call.raw = await request_body.read(scope["headers"], receive, op.max_body)
+                # The body is in: from here until the answer starts, a client that leaves cancels it.
+                departure = Departure(receive)
+            try:
+                result, fault = await perform(op, call, raw=raw)
+                if isinstance(result, Response):
+                    result.headers["request-id"] = rid
+                elif type(result) is not dict:
+                    events = faults.faulty(result.events, fault) if fault is not None else result.events
+                    result = await _stream_response(events, plan, rid, call.exchange)
+            finally:
+                if departure is not None:
+                    departure.stop()
             if type(result) is dict:
                 # The hot path: two ASGI messages, no Response object.
                 body = orjson.dumps(result)
@@ -82,12 +106,7 @@ class Endpoint:
                 if token is not None:
                     end_exchange(token)
                 return
-            if isinstance(result, Response):
-                response: Response = result
-                response.headers["request-id"] = rid
-            else:
-                events = faults.faulty(result.events, fault) if fault is not None else result.events
-                response = await _stream_response(events, plan, rid, call.exchange)
+            response: Response = result
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
             if call is not None and call.exchange is not None:
@@ -99,6 +118,16 @@ class Endpoint:
             if call is not None and op is not None and op.scripted:
                 record(call, 200)
             await send({"type": "http.response.start", "status": 200, "headers": [(b"request-id", rid.encode())]})
+            return
+        except asyncio.CancelledError:
+            if departure is None or not departure.left:
+                raise
+            # Nobody to answer: the request is logged as proxies log it, 499 "client closed request".
+            asyncio.current_task().uncancel()
+            if call is not None and op is not None and op.scripted:
+                record(call, CLIENT_CLOSED)
+            if token is not None:
+                end_exchange(token)
             return
         except Exception:
             logger.exception("unexpected error serving request %s", rid)
@@ -126,6 +155,12 @@ def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> 
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type=_JSON, headers=headers)
 
 
+def _check_size(headers: list[tuple[bytes, bytes]]) -> None:
+    """The head's limits, for a server that did not enforce them as the head arrived."""
+    if len(headers) > MAX_HEADER_FIELDS or sum(len(name) + len(value) for name, value in headers) > MAX_HEAD_BYTES:
+        raise HeadersTooLargeError()
+
+
 def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
     """Authentication, version and betas, read straight off the raw headers."""
     api_key = bearer = None
@@ -140,7 +175,7 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
             versions.append(value.decode("latin-1"))
         elif name == b"anthropic-beta":
             betas.append(value.decode("latin-1"))
-        elif name == faults.HEADER:
+        elif name == faults.HEADER and state.settings.fault_header:
             call.fault_header = value.decode("latin-1")
     if op.authenticated:
         call.api_key = authenticate(api_key, bearer, state.accepted_keys)
@@ -182,8 +217,15 @@ async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | 
 
     try:
         yield encode(first)
+        # A fast reader never makes sending wait, and a backend with its answer
+        # ready never waits either: without giving way now and then, a long
+        # stream would hold the loop (and not notice its client leave) to the end.
+        give_way = perf_counter() + _SLICE
         async for event in events:
             yield encode(event)
+            if perf_counter() > give_way:
+                await asyncio.sleep(0)
+                give_way = perf_counter() + _SLICE
     except errors.APIError as exc:
         yield encode(Event("error", exc.to_dict(rid)))
     except faults.DropConnection:
