@@ -10,6 +10,7 @@ a reply of megabytes starts at once and costs nothing past where its client left
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
 from typing import Any
@@ -21,6 +22,8 @@ from ..ids import new_id
 from ..types import Event, EventStream
 
 _JSON_TOKENS_PER_DELTA = 4
+#: Characters of text cut into tokens in one go (fastest); a longer one is cut token by token.
+_SPLIT_AT_ONCE = 64 * 1024
 
 
 @dataclass
@@ -131,24 +134,29 @@ def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
 def block_events(index: int, block: Block, stream: bool):
     if block.type == "text":
         yield _start(index, {"type": "text", "text": ""})
-        for piece in tokenizer.pieces(block.text) if stream else (block.text,):
+        for piece in _tokens(block.text) if stream else (block.text,):
             yield _delta(index, {"type": "text_delta", "text": piece})
     elif block.type == "thinking":
         yield _start(index, {"type": "thinking", "thinking": "", "signature": ""})
         if block.text:
-            for piece in tokenizer.pieces(block.text) if stream else (block.text,):
+            for piece in _tokens(block.text) if stream else (block.text,):
                 yield _delta(index, {"type": "thinking_delta", "thinking": piece})
         yield _delta(index, {"type": "signature_delta", "signature": block.signature})
     else:
         yield _start(index, {"type": "tool_use", "id": block.tool_id, "name": block.name, "input": {}})
         yield _delta(index, {"type": "input_json_delta", "partial_json": ""})
         if stream:
-            pieces = tokenizer.pieces(block.input_json)
+            pieces = iter(_tokens(block.input_json))
             while chunk := "".join(islice(pieces, _JSON_TOKENS_PER_DELTA)):
                 yield _delta(index, {"type": "input_json_delta", "partial_json": chunk})
         else:
             yield _delta(index, {"type": "input_json_delta", "partial_json": block.input_json})
     yield Event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+
+def _tokens(text: str) -> Iterable[str]:
+    # A long text is cut as the stream goes, so its first token leaves at once.
+    return tokenizer.split(text) if len(text) <= _SPLIT_AT_ONCE else tokenizer.pieces(text)
 
 
 def _start(index: int, block: dict[str, Any]) -> Event:

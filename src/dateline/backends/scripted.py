@@ -43,7 +43,13 @@ class ScriptedReply(Backend):
         turn, input_tokens = await self._prepare(request)
         return turn_message(turn, request["model"], input_tokens)
 
-    async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+    def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
+        if self._reply_size() > _OFF_LOOP_CHARS:
+            return self._long_messages(request, stream=stream)
+        turn, input_tokens = self._turn_and_tokens(request)
+        return turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay)
+
+    async def _long_messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         turn, input_tokens = await self._prepare(request)
         async for event in turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay):
             yield event

@@ -66,8 +66,8 @@ class Endpoint:
             if op is None:
                 raise errors.MethodNotAllowedError(headers={"allow": self.allow})
             call = Call(rid, self.state, scope, receive=receive)
-            _check_size(scope["headers"])
             if op.admin:
+                _check_size(scope["headers"])
                 check_admin(scope["headers"], self.state.settings.admin_token)
                 call.raw = await request_body.read(scope["headers"], receive, op.max_body)
             plan = _check_headers(call, op, self.state)
@@ -156,7 +156,8 @@ def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> 
 
 
 def _check_size(headers: list[tuple[bytes, bytes]]) -> None:
-    """The head's limits, for a server that did not enforce them as the head arrived."""
+    """The head's limits (``_check_headers`` checks them on its way), for a server
+    that did not enforce them as the head arrived."""
     if len(headers) > MAX_HEADER_FIELDS or sum(len(name) + len(value) for name, value in headers) > MAX_HEAD_BYTES:
         raise HeadersTooLargeError()
 
@@ -166,7 +167,10 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
     api_key = bearer = None
     versions: list[str] = []
     betas: list[str] = []
-    for name, value in call.scope["headers"]:
+    headers = call.scope["headers"]
+    size = 0
+    for name, value in headers:
+        size += len(name) + len(value)
         if name == b"x-api-key":
             api_key = value.decode("latin-1")
         elif name == b"authorization":
@@ -177,6 +181,8 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
             betas.append(value.decode("latin-1"))
         elif name == faults.HEADER and state.settings.fault_header:
             call.fault_header = value.decode("latin-1")
+    if size > MAX_HEAD_BYTES or len(headers) > MAX_HEADER_FIELDS:
+        raise HeadersTooLargeError()
     if op.authenticated:
         call.api_key = authenticate(api_key, bearer, state.accepted_keys)
     if op.versioned:
