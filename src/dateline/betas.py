@@ -5,7 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["KNOWN_BETAS", "OTHER_BETAS", "SDK_BETAS", "beta_error_message", "parse_betas", "unknown_betas"]
+# Absolute: scripts/check_betas.py loads this file on its own, outside the package.
+from dateline import errors
+
+__all__ = ["KNOWN_BETAS", "MAX_BETAS", "OTHER_BETAS", "SDK_BETAS", "beta_error_message", "parse_betas", "unknown_betas"]
 
 # Every value of the SDK's ``AnthropicBetaParam`` in anthropic 2.17.0 (older
 # releases list no value it lacks). `python scripts/check_betas.py` compares
@@ -52,23 +55,34 @@ OTHER_BETAS: frozenset[str] = frozenset("""
 KNOWN_BETAS: frozenset[str] = SDK_BETAS | OTHER_BETAS
 
 
+#: More values than any client sends (Claude Code sends about twenty): beyond
+#: this a header is refused whole, before any value is looked at.
+MAX_BETAS = 128
+#: The error message names this many unknown values, each cut to _NAMED_CHARS.
+_NAMED, _NAMED_CHARS = 16, 128
+
+
 def parse_betas(header_values: Iterable[str]) -> list[str]:
     """Every value named by one or more ``anthropic-beta`` headers.
 
     Each header holds a comma-separated list; whitespace around items is
     dropped.  Empty items (``"a,,b"``, a trailing comma, a blank header) are
-    kept as ``""`` so that they are reported as invalid.
+    kept as ``""`` so that they are reported as invalid.  More than
+    ``MAX_BETAS`` values in all is an ``invalid_request_error``.
     """
-    return [item.strip() for value in header_values for item in value.split(",")]
+    values = [item.strip() for value in header_values for item in value.split(",")]
+    if len(values) > MAX_BETAS:
+        raise errors.InvalidRequestError(f"anthropic-beta: at most {MAX_BETAS} values may be given, not {len(values)}")
+    return values
 
 
 def unknown_betas(betas: Iterable[str], known: frozenset[str] | set[str] = KNOWN_BETAS) -> list[str]:
     """The values not in ``known``, in order of first appearance, without repeats."""
-    bad: list[str] = []
+    bad: dict[str, None] = {}  # ordered, and a repeat costs one lookup
     for beta in betas:
-        if (not beta or beta not in known) and beta not in bad:
-            bad.append(beta)
-    return bad
+        if not beta or beta not in known:
+            bad[beta] = None
+    return list(bad)
 
 
 def beta_error_message(bad: Iterable[str]) -> str:
@@ -76,8 +90,14 @@ def beta_error_message(bad: Iterable[str]) -> str:
 
     Each value is quoted in backticks and the quoted values are joined with
     ``", "``, as the API does: ``Unexpected value(s) `a`, `b` for the ...``.
+    Only the first few values are named (each cut short if long), then how
+    many more there were, so the message stays small whatever was sent.
     """
-    values = ", ".join(f"`{value}`" for value in bad)
+    bad = list(bad)
+    named = [value if len(value) <= _NAMED_CHARS else value[:_NAMED_CHARS] + "…" for value in bad[:_NAMED]]
+    values = ", ".join(f"`{value}`" for value in named)
+    if len(bad) > _NAMED:
+        values += f" and {len(bad) - _NAMED} more"
     return (
         f"Unexpected value(s) {values} for the `anthropic-beta` header. "
         "Please consult our documentation at docs.anthropic.com or try again without the header."

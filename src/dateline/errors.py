@@ -9,6 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
+#: The longest message an error carries: one that echoes what a client sent
+#: (a model id, a rule's name, an upstream's body) is cut to this, with a marker.
+MAX_MESSAGE = 4096
+
 
 class APIError(Exception):
     status_code = 500
@@ -16,7 +20,7 @@ class APIError(Exception):
     default_message = "Internal server error"
 
     def __init__(self, message: str | None = None, *, headers: dict[str, str] | None = None) -> None:
-        self.message = message if message is not None else self.default_message
+        self.message = bounded(message) if message is not None else self.default_message
         self.headers = headers or {}
         super().__init__(self.message)
 
@@ -115,4 +119,12 @@ ERROR_TYPES: dict[str, type[APIError]] = {
 
 
 def envelope(error_type: str, message: str, request_id: str | None) -> dict[str, Any]:
-    return {"type": "error", "error": {"type": error_type, "message": message}, "request_id": request_id}
+    return {"type": "error", "error": {"type": error_type, "message": bounded(message)}, "request_id": request_id}
+
+
+def bounded(message: str) -> str:
+    """``message``, or its start and how long it was, in ``MAX_MESSAGE`` characters at most."""
+    if len(message) <= MAX_MESSAGE:
+        return message
+    marker = f"… [message truncated: {len(message)} characters in all]"
+    return message[: MAX_MESSAGE - len(marker)] + marker

@@ -11,7 +11,12 @@ answer comes back migrated down to the client's version. What only HTTP has
 from __future__ import annotations
 
 import asyncio
+import multiprocessing
+import pickle
+import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Awaitable, Callable, NamedTuple
 
@@ -50,6 +55,8 @@ class Call:
     version: str | None = None
     betas: list[str] = field(default_factory=list)
     api_key: str | None = None
+    #: The validated request model; None when a big body was validated in the
+    #: worker process and its model could not travel back (see _prepare_off_loop).
     params: Any = None
     body: Any = None
     raw: bytes = b""
@@ -128,10 +135,8 @@ async def perform(op: Operation, call: Call, *, raw: bytes | None = None, body: 
     stream; raises ``errors.APIError`` for every refusal.
     """
     if op.params is not None:
-        if raw is not None and len(raw) > _THREAD_BYTES:
-            # A big body (a batch) takes a while to parse and check: off the event
-            # loop, so the server keeps answering other requests meanwhile.
-            await asyncio.to_thread(_prepare, op, call, raw, body)
+        if raw is not None and len(raw) > _OFF_LOOP_BYTES:
+            await _prepare_off_loop(op, call, raw)
         else:
             _prepare(op, call, raw, body)
     fault = await apply_script(call, op.endpoint) if op.scripted else None
@@ -141,23 +146,23 @@ async def perform(op: Operation, call: Call, *, raw: bytes | None = None, body: 
     return result, fault
 
 
-def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
+def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any, *, checked: bool = False, params: Any = None) -> None:
+    """Parse, validate (unless ``checked`` already, giving ``params``), migrate up and check the body."""
     if raw is not None:
-        try:
-            body = orjson.loads(raw)
-        except orjson.JSONDecodeError as exc:
-            raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
-    if type(body) is not dict:
+        body = _parse(raw)
+    elif type(body) is not dict:
         raise errors.InvalidRequestError("The request body must be a JSON object")
     # Validated as the client's version has it, then carried up to head.
     # Validation and the checks are pure functions of the bytes: a body seen
     # before and found valid (clients repeat requests a lot) is not checked again.
     key = (call.version, raw) if raw is not None and len(raw) <= _VALID_MAX_BYTES else None
-    params = op.valid.get(key) if key is not None else None
-    known = params is not None
-    if not known:
-        model = VERSIONS.request_model(call.version or VERSIONS.head.date, op.params)
-        params = validate(model, body)
+    known = False
+    if not checked:
+        params = op.valid.get(key) if key is not None else None
+        known = params is not None
+        if not known:
+            model = VERSIONS.request_model(call.version or VERSIONS.head.date, op.params)
+            params = validate(model, body)
     plan = call.plan
     if plan is not None and plan.request_up:
         # Migrations change the top level only: a shallow copy keeps the client's body whole.
@@ -174,8 +179,74 @@ def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any) -> None:
             del op.valid[next(iter(op.valid))]
 
 
+def _parse(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw)
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if type(body) is not dict:
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    return body
+
+
 _VALID_ENTRIES, _VALID_MAX_BYTES = 1024, 16 * 1024
-_THREAD_BYTES = 1 * MB
+
+# -- big bodies, off the event loop ----------------------------------------------------------
+#
+# Parsing and validating hold the interpreter's lock for as long as one call
+# into orjson or pydantic lasts: seconds for a body of a million small values
+# (valid or not), however it is split among threads. So a big body is parsed
+# and validated in a worker process first; only its verdict comes back (and
+# the validated params, when their model can travel by name: a version's
+# derived request model cannot, and the handlers of those endpoints read the
+# body). The body is then parsed here in a thread, migrated and checked.
+
+#: Bodies bigger than this are validated in the worker process. Below it the
+#: worst case (every value an error) costs pydantic well under 0.2 s.
+_OFF_LOOP_BYTES = 64 * 1024
+
+_pool: ProcessPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+async def _prepare_off_loop(op: Operation, call: Call, raw: bytes) -> None:
+    verdict = await _validate_in_worker(op, call.version, raw)
+    if verdict is None:  # no worker to be had: validate here, in a thread
+        await asyncio.to_thread(_prepare, op, call, raw, None)
+        return
+    problem, pickled = verdict
+    if problem is not None:
+        raise errors.InvalidRequestError(problem)
+    params = pickle.loads(pickled) if pickled is not None else None  # noqa: S301 - our own worker's bytes
+    await asyncio.to_thread(_prepare, op, call, raw, None, checked=True, params=params)
+
+
+async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) -> tuple[str | None, bytes | None] | None:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            # spawn: forking a process that runs threads and an event loop is not safe.
+            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+        pool = _pool
+    try:
+        return await asyncio.get_running_loop().run_in_executor(pool, _validate_elsewhere, version, op.params, raw)
+    except BrokenProcessPool:
+        with _pool_lock:  # the worker died (killed, out of memory): the next big body gets a new one
+            if _pool is pool:
+                _pool = None
+        return None
+
+
+def _validate_elsewhere(version: str | None, params: type[pydantic.BaseModel], raw: bytes) -> tuple[str | None, bytes | None]:
+    """In the worker process: the body's refusal, or None and its params pickled (None if they cannot travel)."""
+    try:
+        found = validate(VERSIONS.request_model(version or VERSIONS.head.date, params), _parse(raw))
+    except errors.APIError as exc:
+        return exc.message, None
+    try:
+        return None, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, AttributeError, TypeError):
+        return None, None
 
 
 async def apply_script(call: Call, endpoint: str) -> Fault | None:

@@ -10,13 +10,13 @@ reported by its position/name and field.
 from __future__ import annotations
 
 import fnmatch
-import re
 import threading
 from pathlib import Path
 from typing import Any, Literal
 
 import orjson
 import pydantic
+import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._content import block_text, blocks
@@ -28,6 +28,25 @@ StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pau
 class _Strict(BaseModel):
     # No inf/nan: an endless delay hangs a client rather than failing its test.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+# Rule regexes run on RE2: matching is linear in the text whatever the pattern
+# (``^(a+)+$`` cannot backtrack), at the price of backreferences and lookaround,
+# which RE2 refuses when the rules are loaded. Its own error log is not wanted.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _regex(pattern: str) -> Any:
+    """``pattern`` compiled by RE2 (cached), or ``ValueError`` saying why it cannot run."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS)
+    except re2.error as exc:
+        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise ValueError(
+            f"invalid regular expression for the linear-time engine (RE2 syntax, no backreferences or "
+            f"lookaround): {reason}"
+        ) from None
 
 
 class Match(_Strict):
@@ -43,12 +62,9 @@ class Match(_Strict):
 
     @field_validator("last_user")
     @classmethod
-    def _regex(cls, value: str | None) -> str | None:
+    def _last_user_regex(cls, value: str | None) -> str | None:
         if value is not None:
-            try:
-                re.compile(value)
-            except re.error as exc:
-                raise ValueError(f"invalid regular expression: {exc}") from None
+            _regex(value)
         return value
 
     @field_validator("headers")
@@ -57,9 +73,9 @@ class Match(_Strict):
         if value is not None:
             for name, pattern in value.items():
                 try:
-                    re.compile(pattern)
-                except re.error as exc:
-                    raise ValueError(f"header {name!r}: invalid regular expression: {exc}") from None
+                    _regex(pattern)
+                except ValueError as exc:
+                    raise ValueError(f"header {name!r}: {exc}") from None
             return {k.lower(): v for k, v in value.items()}
         return value
 
@@ -182,15 +198,74 @@ def load(path: str | Path) -> Script:
 
 def loads(text: str | bytes, *, yaml: bool = True) -> Script:
     try:
-        if yaml:
-            import yaml as _yaml
-
-            data = _yaml.safe_load(text)
-        else:
-            data = orjson.loads(text)
+        data = _load_yaml(text) if yaml else orjson.loads(text)
+    except ScriptError:
+        raise
     except Exception as exc:  # the parsers raise several error types
         raise ScriptError(f"rules file is not valid {'YAML' if yaml else 'JSON'}: {exc}") from None
     return parse(data if data is not None else [])
+
+
+#: How many nodes YAML aliases may add to a rules file, all repeats counted: a
+#: few hundred bytes of nested aliases would otherwise stand for billions.
+MAX_ALIASED_NODES = 10_000
+
+
+def _load_yaml(text: str | bytes) -> Any:
+    """``yaml.safe_load``, refusing aliases that repeat more than ``MAX_ALIASED_NODES`` nodes."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
+    try:
+        node = loader.get_single_node()  # the node graph: an alias is one shared node, however often used
+        if node is None:
+            return None
+        _check_aliases(node)
+        return loader.construct_document(node)
+    finally:
+        loader.dispose()
+
+
+def _check_aliases(root: Any) -> None:
+    """Refuse a node graph whose tree, aliases expanded, is too big (or endless)."""
+    import yaml
+
+    def children(node: Any) -> list[Any]:
+        if isinstance(node, yaml.SequenceNode):
+            return node.value
+        if isinstance(node, yaml.MappingNode):
+            return [part for pair in node.value for part in pair]
+        return []
+
+    distinct: set[int] = set()
+    pending = [root]
+    while pending:
+        node = pending.pop()
+        if id(node) not in distinct:
+            distinct.add(id(node))
+            pending.extend(children(node))
+    limit = len(distinct) + MAX_ALIASED_NODES
+    # Each node's size in the expanded tree, children first; a node met again
+    # while it is still open is an alias inside its own anchor.
+    size: dict[int, int] = {}
+    open_: set[int] = set()
+    stack: list[tuple[Any, bool]] = [(root, False)]
+    while stack:
+        node, closing = stack.pop()
+        key = id(node)
+        if closing:
+            open_.discard(key)
+            size[key] = 1 + sum(size[id(child)] for child in children(node))
+            if size[key] > limit:
+                raise ScriptError(
+                    f"rules file is not valid YAML: its aliases repeat more than {MAX_ALIASED_NODES} nodes"
+                )
+        elif key not in size:
+            if key in open_:
+                raise ScriptError("rules file is not valid YAML: an alias refers to a node that contains it")
+            open_.add(key)
+            stack.append((node, True))
+            stack.extend((child, False) for child in children(node) if id(child) not in size)
 
 
 def _describe(exc: pydantic.ValidationError, data: Any) -> str:
@@ -203,11 +278,15 @@ def _describe(exc: pydantic.ValidationError, data: Any) -> str:
         index = loc[1]
         rules = data.get("rules") if isinstance(data, dict) else None
         name = rules[index].get("name") if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict) else None
-        where = f"rule {index + 1}" + (f" ({str(name)!r})" if name else "")
+        where = f"rule {index + 1}" + (f" ({_short(str(name))!r})" if name else "")
         loc = loc[2:]
     field = ".".join(str(p) for p in loc)
     message = err["msg"].removeprefix("Value error, ")
     return ", ".join(p for p in (where, f"field {field!r}" if field else "") if p) + f": {message}"
+
+
+def _short(text: str, limit: int = 80) -> str:
+    return text if len(text) <= limit else text[:limit] + "…"
 
 
 _USER_TEXT = ("text", "tool_result")
@@ -255,7 +334,7 @@ def matches(match: Match, request: Request) -> bool:
         return False
     if match.model is not None and not fnmatch.fnmatchcase(request.model or "", match.model):
         return False
-    if match.last_user is not None and not re.search(match.last_user, request.last_user):
+    if match.last_user is not None and not _regex(match.last_user).search(request.last_user):
         return False
     if match.tools is not None and not set(match.tools) <= request.tools:
         return False
@@ -264,7 +343,7 @@ def matches(match: Match, request: Request) -> bool:
     if match.api_key is not None and match.api_key != request.api_key:
         return False
     for name, pattern in (match.headers or {}).items():
-        if not re.search(pattern, request.headers.get(name, "")):
+        if not _regex(pattern).search(request.headers.get(name, "")):
             return False
     return True
 

@@ -14,8 +14,10 @@ import json
 import math
 import random
 import re
+import threading
 import uuid
 import warnings
+from collections import OrderedDict
 from datetime import datetime, timedelta
 from functools import lru_cache
 from itertools import islice
@@ -91,9 +93,18 @@ def _merge(a: Any, b: Any) -> dict:
     return out
 
 
-@lru_cache(maxsize=1024)
 def _tokens(name: str) -> tuple[str, ...]:
     """``filePath``/``file_path`` -> ("file", "path"): hints match whole words."""
+    # Property names are the client's: only short ones (all real ones) are remembered.
+    return _tokens_cached(name) if len(name) <= 256 else _split_name(name)
+
+
+@lru_cache(maxsize=1024)
+def _tokens_cached(name: str) -> tuple[str, ...]:
+    return _split_name(name)
+
+
+def _split_name(name: str) -> tuple[str, ...]:
     return tuple(t for t in re.split(r"[^a-z0-9]+", re.sub(r"(?<=[a-z])(?=[A-Z])", "_", name).lower()) if t)
 
 
@@ -460,9 +471,47 @@ def _build(schema: Any) -> tuple[Any, str | None]:
         return None, f"invalid input_schema: {exc}"
 
 
-@lru_cache(maxsize=256)
-def _compiled(key: str | bytes) -> tuple[Any, str | None]:
-    return _build(json.loads(key))
+class _Compiled:
+    """Validators by schema (its canonical JSON), least recently used out first.
+
+    Bounded by the bytes of the schemas held, not their number: a compiled
+    schema takes several times its JSON in memory, and schemas are the
+    client's, as big as a body. One too big to keep is compiled each time.
+    """
+
+    max_bytes = 8 * 1024 * 1024
+    max_entry = 1024 * 1024
+
+    def __init__(self) -> None:
+        self._entries: OrderedDict[str | bytes, tuple[Any, str | None]] = OrderedDict()
+        self._bytes = 0
+        self._lock = threading.Lock()  # composing big requests runs in worker threads
+
+    def __call__(self, key: str | bytes) -> tuple[Any, str | None]:
+        with self._lock:
+            found = self._entries.get(key)
+            if found is not None:
+                self._entries.move_to_end(key)
+                return found
+        found = _build(json.loads(key))
+        if len(key) > self.max_entry:
+            return found
+        with self._lock:
+            if key not in self._entries:
+                self._entries[key] = found
+                self._bytes += len(key)
+            while self._bytes > self.max_bytes:
+                old, _ = self._entries.popitem(last=False)
+                self._bytes -= len(old)
+        return found
+
+    def clear(self) -> None:
+        with self._lock:
+            self._entries.clear()
+            self._bytes = 0
+
+
+_compiled = _Compiled()
 
 
 def _validator(schema: Any) -> tuple[Any, str | None]:

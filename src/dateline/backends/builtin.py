@@ -8,9 +8,9 @@ generator seeded by the conversation. It honours ``max_tokens``,
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import random
-import re
 from collections import OrderedDict
 from typing import Any
 
@@ -25,7 +25,11 @@ from . import _prose
 from ._base import Backend
 from ._stop import find_stop
 from ._tool_input import generate_tool_input
+from ._tool_names import named_tool
 from ._turn import Block, Turn, turn_events, turn_message
+
+#: How much of the user's text the prose is drawn from.
+_CONTEXT_CHARS = 256 * 1024
 
 
 class BuiltinModel(Backend):
@@ -34,6 +38,9 @@ class BuiltinModel(Backend):
     #: Replies remembered, so a repeated request (the common case in a test
     #: suite) skips composing. The model is deterministic, so this is exact.
     memo_size = 1024
+    #: A request bigger than this (as JSON) is composed and counted in a worker
+    #: thread: the event loop goes on serving other clients meanwhile.
+    thread_bytes = 256 * 1024
 
     def __init__(self, signer: Signer, *, token_delay: float = 0.0) -> None:
         self.signer = signer
@@ -41,28 +48,56 @@ class BuiltinModel(Backend):
         self._memo: OrderedDict[bytes, tuple[Turn, int]] = OrderedDict()
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
+        if len(orjson.dumps(request)) > self.thread_bytes:
+            return await asyncio.to_thread(tokenizer.count_request, request)
         return tokenizer.count_request(request)
 
-    def answer(self, request: dict[str, Any]) -> tuple[Turn, int]:
+    async def answer(self, request: dict[str, Any]) -> tuple[Turn, int]:
         """The reply and the request's input tokens, composed once per distinct request."""
-        key = _memo_key(request)
+        raw = _memo_raw(request)
+        key = _memo_key(raw)
+        found = self._remembered(key)
+        if found is not None:
+            return found
+        if len(raw) > self.thread_bytes:
+            return self._remember(key, await asyncio.to_thread(self._compose_counted, request))
+        return self._remember(key, self._compose_counted(request))
+
+    def _remembered(self, key: bytes) -> tuple[Turn, int] | None:
         found = self._memo.get(key)
         if found is not None:
             self._memo.move_to_end(key)
-            return found
-        found = self._memo[key] = (self.compose(request), tokenizer.count_request(request))
+        return found
+
+    def _remember(self, key: bytes, found: tuple[Turn, int]) -> tuple[Turn, int]:
+        self._memo[key] = found
         if len(self._memo) > self.memo_size:
             self._memo.popitem(last=False)
         return found
 
+    def _compose_counted(self, request: dict[str, Any]) -> tuple[Turn, int]:
+        return self.compose(request), tokenizer.count_request(request)
+
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         # Built straight from the turn: what folding messages() would give, faster.
-        turn, input_tokens = self.answer(request)
+        turn, input_tokens = await self.answer(request)
         return turn_message(turn, request["model"], input_tokens)
 
     def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
-        turn, input_tokens = self.answer(request)
+        raw = _memo_raw(request)
+        key = _memo_key(raw)
+        found = self._remembered(key)
+        if found is None:
+            if len(raw) > self.thread_bytes:
+                return self._composed_events(request, stream)
+            found = self._remember(key, self._compose_counted(request))
+        turn, input_tokens = found
         return turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay)
+
+    async def _composed_events(self, request: dict[str, Any], stream: bool) -> EventStream:
+        turn, input_tokens = await self.answer(request)
+        async for event in turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay):
+            yield event
 
     def compose(self, request: dict[str, Any]) -> Turn:
         """Decide the whole reply up front; streaming only paces it."""
@@ -74,6 +109,8 @@ class BuiltinModel(Backend):
         # What the user wrote, and the text documents they attached: the reply draws on both.
         user_text = "\n".join(block_text(b) for b in user_blocks if b.get("type") in ("text", "document"))
         context = user_text or system_text(request.get("system")) or content_text(messages[-1].get("content"))
+        # The prose reads the start of a long text: whole-text regex passes hold the interpreter's lock.
+        context = context[:_CONTEXT_CHARS]
         results = _tool_results(conversation, user_blocks)
 
         out: list[Block] = []
@@ -130,9 +167,9 @@ class BuiltinModel(Backend):
         return Turn(out, "end_turn", None, output)
 
 
-def _memo_key(request: dict[str, Any]) -> bytes:
+def _memo_raw(request: dict[str, Any]) -> bytes:
     # Everything compose() and count_request() read; key order as sent is fine here.
-    raw = orjson.dumps(
+    return orjson.dumps(
         [
             request.get("model"),
             request.get("system"),
@@ -144,6 +181,9 @@ def _memo_key(request: dict[str, Any]) -> bytes:
             request.get("stop_sequences"),
         ]
     )
+
+
+def _memo_key(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=16).digest()
 
 
@@ -199,22 +239,12 @@ def _choose_tool(
             if tool["name"] == name:
                 return tool, True
         raise errors.InvalidRequestError(f"tool_choice: tool `{name}` was not found in `tools`")
-    named = _named_tool(tools, user_text)
+    named = named_tool(tools, user_text)
     if choice == "any":
         return named or rng.choice(tools), True
     if named is not None and not after_results:
         return named, False
     return None, False
-
-
-def _named_tool(tools: list[dict[str, Any]], text: str) -> dict[str, Any] | None:
-    lowered = text.lower()
-    for tool in tools:
-        name = tool["name"].lower()
-        for form in {name, name.replace("_", " "), name.replace("-", " ")}:
-            if re.search(r"(?<![\w-])" + re.escape(form) + r"(?![\w-])", lowered):
-                return tool
-    return None
 
 
 def _truncate(text: str, limit: int) -> tuple[str, bool, int]:
