@@ -15,7 +15,8 @@ import pytest
 from conftest import ServerThread
 
 from dateline import Settings
-from dateline.requestlog import RequestLog, is_credential, redact
+from dateline.credentials import is_credential
+from dateline.requestlog import RequestLog, redact
 
 MODEL = "claude-sonnet-4-5"
 MESSAGE: dict[str, Any] = {"model": MODEL, "max_tokens": 50, "messages": [{"role": "user", "content": "Hello there"}]}

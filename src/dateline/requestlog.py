@@ -12,27 +12,20 @@ kept without its body.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from typing import Any
 
 import orjson
 
+from .credentials import REDACTED, is_credential
+
 FIELDS = ("time", "request_id", "method", "path", "version", "betas", "api_key", "headers", "body", "rule", "status")
 _HEADERS, _BODY = FIELDS.index("headers"), FIELDS.index("body")
 
-REDACTED = "[redacted]"
 #: A credential shows its last characters only when it is at least this long (real keys are ~100).
 SHOWN_FROM = 12
 _SHOWN = 4
-#: Headers holding credentials, beyond those whose name says so (see ``is_credential``).
-CREDENTIAL_HEADERS = frozenset(
-    {"x-api-key", "authorization", "proxy-authorization", "cookie", "set-cookie", "x-dateline-admin-token", "api-key"}
-)
-#: Words that make a header name a credential's, as whole parts of it (``x-auth-token``, ``x-goog-api-key``).
-_WORDS = frozenset({"auth", "key", "apikey", "token", "secret", "password", "cookie", "credential", "credentials"})
-_PARTS = re.compile(r"[-_.]")
 
 # Rough costs in memory, beyond the bytes themselves: the tuple and its small values, and per header.
 _ENTRY_COST, _HEADER_COST = 1024, 100
@@ -76,12 +69,6 @@ class RequestLog:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
-
-
-def is_credential(name: str) -> bool:
-    """Whether a header of this name holds a credential."""
-    name = name.lower()
-    return name in CREDENTIAL_HEADERS or not _WORDS.isdisjoint(_PARTS.split(name))
 
 
 def redact(value: str) -> str:

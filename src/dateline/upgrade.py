@@ -157,8 +157,9 @@ def check(recorded: Iterable[Recorded], target: str, *, default_version: str) ->
 
 
 def _refused(status: int | None) -> bool:
-    # A 429 says nothing about the request itself: it would go out again after the upgrade.
-    return status is not None and 400 <= status < 500 and status != 429
+    # A 429 says nothing about the request itself: it would go out again after the upgrade;
+    # nor does a 499, a client that left before its answer.
+    return status is not None and 400 <= status < 500 and status not in (429, 499)
 
 
 def _model(path: str) -> type[pydantic.BaseModel] | None:

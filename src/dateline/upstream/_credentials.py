@@ -13,27 +13,15 @@ would wreck what is recorded, and no real key is that short.
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qsl
 
 import httpx
 
-REDACTED = "[redacted]"
+from ..credentials import REDACTED, is_credential
+
 SHORTEST = 8
-#: Words that make a header or query parameter a credential, as whole parts of its
-#: name (so ``anthropic-ratelimit-tokens-remaining`` is not one, ``x-auth-token`` is).
-_WORDS = frozenset(
-    {"auth", "authorization", "key", "apikey", "token", "secret", "password", "cookie", "credential", "credentials",
-     "session", "signature", "sig"}
-)  # fmt: skip
-_PARTS = re.compile(r"[-_.]")
 #: Headers that say how the body was framed or encoded: wrong once the body is rewritten.
 _FRAMING = frozenset({"content-length", "transfer-encoding", "content-encoding"})
-
-
-def is_credential(name: str) -> bool:
-    """Whether a header or query parameter of this name holds a credential."""
-    return not _WORDS.isdisjoint(_PARTS.split(name.lower()))
 
 
 def credentials(request: httpx.Request) -> list[bytes]:
