@@ -318,3 +318,15 @@ def test_an_upstream_error_passes_through_unmodified(front, upstream):
     assert refused.value.body["error"] == {
         "type": "invalid_request_error", "message": "messages.0: the upstream's own words"
     }
+
+
+def test_a_key_that_is_not_ascii_is_refused_not_a_500(front, upstream):
+    for name, value, message in [("x-api-key", "sk-ant-é", "invalid x-api-key"),
+                                 ("authorization", "Bearer sk-ant-é", "Invalid bearer token")]:
+        response = httpx.post(
+            f"{front.base_url}/v1/messages", json={"model": MODEL, **ASK},
+            headers={name: value.encode("utf-8"), "anthropic-version": "2023-06-01"}, timeout=30,
+        )
+        assert response.status_code == 401, response.text
+        assert response.json()["error"] == {"type": "authentication_error", "message": message}
+    assert upstream.requests("/v1/messages") == []

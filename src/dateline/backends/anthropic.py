@@ -130,7 +130,12 @@ def _headers(upstream: Upstream) -> dict[str, str]:
         headers["x-api-key"] = upstream.api_key
     else:
         client_headers = current.headers
-        headers.update({name: client_headers[name] for name in _CREDENTIALS if name in client_headers})
+        for name in _CREDENTIALS:
+            if name in client_headers:
+                if not client_headers[name].isascii():
+                    # No API key is anything but ASCII; HTTP could not carry it on anyway.
+                    raise errors.AuthenticationError(f"invalid {name}" if name == "x-api-key" else "Invalid bearer token")
+                headers[name] = client_headers[name]
     if current.betas:
         headers["anthropic-beta"] = ",".join(current.betas)
     return headers
