@@ -31,7 +31,6 @@ from starlette.routing import Route
 from dateline import Settings
 from dateline.backends.anthropic import AnthropicBackend
 from dateline.backends.openai import OpenAIBackend
-from dateline.settings import DEFAULT_SIGNING_KEY
 from dateline.store import LocalBlobs, Store
 from dateline.testing import AppThread, DatelineServer
 from dateline.thinking import Signer
@@ -496,7 +495,7 @@ def fake(fake_server: FakeOpenAI) -> Iterator[FakeOpenAI]:
 @pytest.fixture(scope="module")
 def openai_front(fake_server: FakeOpenAI) -> Iterator[DatelineServer]:
     upstream = Upstream(name="fake", kind="openai", base_url=fake_server.base_url + "/v1")
-    backend = OpenAIBackend(Pool([Target(upstream, "fake-model")]), Clients(), Signer(DEFAULT_SIGNING_KEY))
+    backend = OpenAIBackend(Pool([Target(upstream, "fake-model")]), Clients(), Signer("hostile-suite-signing-key"))
     with DatelineServer(backend=backend) as server:
         yield server
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from time import perf_counter
 
 import orjson
@@ -95,7 +96,7 @@ class Endpoint:
                 if op.scripted:
                     record(call, 200)  # before the answer, so a client that has it can read its entry
                 headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
-                extra = call.exchange.response_headers if call.exchange is not None else None
+                extra = _sendable(call.exchange.response_headers) if call.exchange is not None else None
                 if extra:
                     # An upstream's own request-id, if it sent one, is the one to quote.
                     headers += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
@@ -110,7 +111,7 @@ class Endpoint:
         except errors.APIError as exc:
             response = error_response(exc, rid, plan)
             if call is not None and call.exchange is not None:
-                for name, value in call.exchange.response_headers.items():
+                for name, value in _sendable(call.exchange.response_headers).items():
                     response.headers.setdefault(name, value)
         except faults.DropConnection:
             # Asked to break before any answer: start one and never finish it,
@@ -151,8 +152,19 @@ def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> 
     # Worth retrying as the SDKs' own rule has it: conflicts, rate limits, server errors.
     retry = exc.status_code >= 500 or exc.status_code in (409, 429)
     headers = {"request-id": rid, "x-should-retry": "true" if retry else "false"}
-    headers.update(exc.headers)
+    headers.update(_sendable(exc.headers))
     return Response(orjson.dumps(body), status_code=exc.status_code, media_type=_JSON, headers=headers)
+
+
+def _sendable(headers: dict[str, str]) -> dict[str, str]:
+    """Headers that can go on the wire as they are: a value from elsewhere (an
+    upstream) that is not plain printable ASCII is left out, never a broken answer."""
+    if all(_SENDABLE.fullmatch(value) for value in headers.values()):
+        return headers
+    return {name: value for name, value in headers.items() if _SENDABLE.fullmatch(value)}
+
+
+_SENDABLE = re.compile(r"[\x20-\x7e\t]*")
 
 
 def _check_size(headers: list[tuple[bytes, bytes]]) -> None:
@@ -206,7 +218,7 @@ async def _stream_response(events: EventStream, plan: Plan | None, rid: str, exc
     # is still an ordinary HTTP error.
     first = await anext(events)
     migrator = StreamMigrator(plan) if plan is not None and plan.stream_down else None
-    extra = exchange.response_headers if exchange is not None else {}
+    extra = _sendable(exchange.response_headers) if exchange is not None else {}
     return StreamingResponse(
         _frames(first, events, migrator, rid),
         media_type="text/event-stream; charset=utf-8",
