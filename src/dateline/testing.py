@@ -66,6 +66,7 @@ class DatelineServer:
 
     def __init__(self, settings: Settings | None = None, *, backend: Backend | None = None, **options: Any) -> None:
         from .app import create_app
+        from .http import server_options
 
         values = settings.model_dump() if settings is not None else {}
         values = {**values, **options}
@@ -77,7 +78,8 @@ class DatelineServer:
         self.settings = _isolated_settings()(**values)
         self.app: Starlette = create_app(self.settings, backend=backend)
         self._initial_rules = self.state.scripter.script
-        self._served = AppThread(self.app, "dateline", lifespan="on")
+        # As `dateline serve` runs it: over-large request heads refused as they arrive.
+        self._served = AppThread(self.app, "dateline", lifespan="on", **server_options())
         self.port: int = self._served.port
 
     def __repr__(self) -> str:
