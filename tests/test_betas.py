@@ -4,9 +4,21 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-from dateline.betas import KNOWN_BETAS, OTHER_BETAS, SDK_BETAS, beta_error_message, parse_betas, unknown_betas
+import pytest
+
+from dateline import errors
+from dateline.betas import (
+    KNOWN_BETAS,
+    MAX_BETAS,
+    OTHER_BETAS,
+    SDK_BETAS,
+    beta_error_message,
+    parse_betas,
+    unknown_betas,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 BETAS = ROOT / "src" / "dateline" / "betas.py"
@@ -124,3 +136,26 @@ def test_header_to_message() -> None:
     bad = unknown_betas(parse_betas(headers))
     assert bad == ["foo", "", "bar"]
     assert beta_error_message(bad) == "Unexpected value(s) `foo`, ``, `bar`" + SUFFIX
+
+
+def test_more_values_than_the_cap_are_refused() -> None:
+    assert len(parse_betas([",".join(["a"] * MAX_BETAS)])) == MAX_BETAS
+    with pytest.raises(errors.InvalidRequestError) as caught:
+        parse_betas(["a,b", ",".join(["c"] * MAX_BETAS)])
+    assert caught.value.message == f"anthropic-beta: at most {MAX_BETAS} values may be given, not {MAX_BETAS + 2}"
+
+
+def test_unknown_betas_take_linear_time() -> None:
+    values = [f"x-{i}" for i in range(200_000)]  # a list kept by `in` took minutes
+    started = time.monotonic()
+    assert unknown_betas(values + values[:10]) == values
+    assert time.monotonic() - started < 2
+
+
+def test_error_message_names_the_first_values_and_counts_the_rest() -> None:
+    message = beta_error_message([f"x-{i}" for i in range(10_000)])
+    assert message == "Unexpected value(s) " + ", ".join(f"`x-{i}`" for i in range(16)) + " and 9984 more" + SUFFIX
+
+
+def test_error_message_cuts_long_values() -> None:
+    assert beta_error_message(["y" * 10_000]) == f"Unexpected value(s) `{'y' * 128}…`" + SUFFIX

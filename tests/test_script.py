@@ -150,6 +150,61 @@ def test_unparsable_files_say_which_syntax(tmp_path: Path):
         script.load(tmp_path / "binary.yaml")
 
 
+def bomb(levels: int, fanout: int = 9) -> str:
+    """YAML whose last alias stands for ``fanout ** levels`` strings."""
+    lines = [f"- &a0 [{', '.join(['x'] * fanout)}]"]
+    lines += [f"- &a{i} [{', '.join([f'*a{i - 1}'] * fanout)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+def test_aliases_that_repeat_too_much_are_refused_before_anything_is_built():
+    started = time.monotonic()
+    with pytest.raises(ScriptError, match=f"aliases repeat more than {script.MAX_ALIASED_NODES} nodes"):
+        script.loads(bomb(12))  # 9**12 strings in 350 bytes
+    assert time.monotonic() - started < 1
+
+
+def test_aliases_within_the_bound_load():
+    loaded = script.loads("- match: {last_user: sun}\n  reply: &r {text: Sunny.}\n- match: {last_user: rain}\n  reply: *r\n")
+    assert [r.reply.text for r in loaded.rules] == ["Sunny.", "Sunny."]
+    with pytest.raises(ScriptError, match="rule 1: Input should be a valid dictionary"):
+        script.loads(bomb(3))  # 9**3 nodes repeated: within the bound, then refused for what it is
+
+
+def test_an_alias_inside_its_own_anchor_is_refused():
+    with pytest.raises(ScriptError, match="refers to a node that contains it"):
+        script.loads("- &a [x, *a]\n")
+
+
+def test_a_long_rule_name_is_cut_in_the_message():
+    with pytest.raises(ScriptError) as caught:
+        script.parse([{"name": "n" * 100_000, "reply": {"text": "x"}, "bogus": 1}])
+    assert str(caught.value) == f"rule 1 ('{'n' * 80}…'), field 'bogus': Extra inputs are not permitted"
+
+
+@pytest.mark.parametrize(
+    ("pattern", "reason"),
+    [(r"(\w)\1", "invalid escape sequence"), ("(?=a)b", "invalid perl operator"), ("(?<!a)b", "invalid perl operator")],
+)
+def test_patterns_the_linear_time_engine_cannot_run_are_refused(pattern: str, reason: str):
+    with pytest.raises(ScriptError) as caught:
+        script.parse([{"name": "p", "match": {"last_user": pattern}, "reply": {"text": "x"}}])
+    assert "rule 1 ('p'), field 'match.last_user'" in str(caught.value)
+    assert "linear-time engine" in str(caught.value) and reason in str(caught.value)
+
+
+def test_rule_regexes_match_in_linear_time():
+    rule = script.parse([{"match": {"last_user": "^(a+)+$", "headers": {"x-case": "^(b|bb)+$"}}, "reply": {"text": "x"}}])
+    match = rule.rules[0].match
+    started = time.monotonic()
+    for text in ("a" * 5_000 + "!", "a" * 100_000 + "!"):  # backtracking took 2**n steps
+        request = script.Request.of("messages", {"messages": [{"role": "user", "content": text}]}, {"x-case": "b" * 60 + "c"}, None)
+        assert not script.matches(match, request)
+    assert time.monotonic() - started < 1
+    request = script.Request.of("messages", {"messages": [{"role": "user", "content": "aaa"}]}, {"x-case": "bbb"}, None)
+    assert script.matches(match, request)
+
+
 # --- dateline serve --script ----------------------------------------------------------------
 
 

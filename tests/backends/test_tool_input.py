@@ -407,3 +407,53 @@ def test_random_object_schemas_always_validate(schema, seed):
     value = generate_tool_input(schema, seed=seed, context="plan a trip to Lisbon in spring")
     _assert_valid(schema, value)
     assert generate_tool_input(schema, seed=seed, context="plan a trip to Lisbon in spring") == value
+
+
+# --- hostile schemas ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        # Python's engine backtracks on these for minutes; the context feeds it long runs of x.
+        {"type": "object", "properties": {"q": {"type": "string", "pattern": "(x|xx)+y$", "minLength": 40}},
+         "required": ["q"]},
+        {"type": "object", "properties": {"q": {"type": "string", "pattern": "^(?!(x|xx)+y)x{40}"}}, "required": ["q"]},
+        {"type": "object", "properties": {"x" * 40: {"type": "string"}}, "patternProperties": {"(x|xx)+y$": {}},
+         "additionalProperties": False, "required": ["x" * 40]},
+    ],
+)
+def test_patterns_are_searched_in_linear_time(schema: dict) -> None:
+    started = time.monotonic()
+    value = generate_tool_input(schema, seed=1, context="xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx " * 3)
+    assert time.monotonic() - started < 2
+    assert set(value) == set(schema["required"])
+
+
+def test_pattern_keywords_keep_their_meaning() -> None:
+    assert validate_tool_input({"type": "string", "pattern": "^a+$"}, "aab") == "'aab' does not match '^a+$'"
+    assert validate_tool_input({"type": "string", "pattern": "^a+$"}, "aaa") is None
+    by_pattern = {"type": "object", "patternProperties": {"^n_": {"type": "integer"}}, "additionalProperties": False}
+    assert validate_tool_input(by_pattern, {"n_1": 1}) is None
+    assert validate_tool_input(by_pattern, {"n_1": "one"}) == "'one' is not of type 'integer'"
+    assert validate_tool_input(by_pattern, {"n_1": 1, "m": 2}) == "Additional properties are not allowed ('m' unexpected)"
+    # A pattern RE2 cannot run (lookaround) is not checked rather than run by a backtracking engine.
+    assert validate_tool_input({"type": "string", "pattern": "^(?!a)"}, "abc") is None
+
+
+def test_compiled_schemas_are_bounded_in_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    from dateline.backends._tool_input import _compiled
+
+    _compiled.clear()
+    monkeypatch.setattr(_compiled, "max_bytes", 200_000)  # the same rule, at a scale a test affords
+    monkeypatch.setattr(_compiled, "max_entry", 60_000)
+    big = {"type": "object", "properties": {f"p_{i}": {"type": "string"} for i in range(3_000)}}
+    middling = [{"type": "object", "properties": {f"q{n}_{i}": {"type": "string"} for i in range(1_000)}}
+                for n in range(20)]
+    for schema in [big, *middling]:
+        assert validate_tool_input(schema, {}) is None
+    keys = list(_compiled._entries)
+    assert _compiled._bytes == sum(map(len, keys)) <= 200_000
+    assert all(len(key) <= 60_000 for key in keys)  # the big one was not kept
+    assert 0 < len(keys) < len(middling)  # the oldest middling ones made room
+    _compiled.clear()

@@ -148,6 +148,17 @@ def test_a_big_input_schema_does_not_stall(server: Served, client: httpx.Client)
     assert response.json()["content"][0]["name"] == "record"
 
 
+def test_a_backtracking_schema_pattern_does_not_stall(server: Served, client: httpx.Client):
+    schema = {"type": "object", "properties": {"q": {"type": "string", "pattern": "(x|xx)+y$", "minLength": 40}},
+              "required": ["q"]}
+    tools = [{"name": "record", "input_schema": schema}]
+    text = "x" * 31 + " please"  # the model draws string values from these words
+    response = attack(server, lambda: client.post("/v1/messages", json=message(
+        tools=tools, tool_choice={"type": "any"}, messages=[{"role": "user", "content": text}])))
+    assert response.status_code == 200, response.text[:500]
+    assert response.json()["content"][0]["input"]["q"]
+
+
 def rss(pid: int) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmRSS:"):

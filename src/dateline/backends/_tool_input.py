@@ -23,9 +23,10 @@ from functools import lru_cache
 from itertools import islice
 from typing import Any
 
+import re2
 from jsonschema import Draft202012Validator
-from jsonschema.exceptions import SchemaError
-from jsonschema.validators import validator_for
+from jsonschema.exceptions import SchemaError, ValidationError
+from jsonschema.validators import extend, validator_for
 
 try:
     import orjson
@@ -452,18 +453,77 @@ def _from_regex(pattern: str, rng: random.Random) -> str | None:
         out: list[str] = []
         _emit(_parser.parse(pattern), rng, out, {})
         text = "".join(out)
-        return text if re.search(pattern, text) else None
+        return text if _search(pattern, text) else None
     except Exception:  # unsupported construct or a private-API change: fall back
         return None
 
 
+# -- patterns, searched in linear time -------------------------------------
+# Schemas are the client's, and Python's engine backtracks: `(x|xx)+y$` on
+# forty x's runs for minutes, holding the interpreter's lock in any thread.
+_RE2_OPTIONS = re2.Options()
+_RE2_OPTIONS.log_errors = False
+
+
+def _search(pattern: str, text: str) -> bool | None:
+    """Whether ``pattern`` is found in ``text`` (RE2), or None if RE2 cannot run it (lookaround, backreferences)."""
+    try:
+        return re2.compile(pattern, _RE2_OPTIONS).search(text) is not None
+    except re2.error:
+        return None
+
+
+def _found(pattern: str, text: str) -> bool:
+    return _search(pattern, text) is not False  # a pattern RE2 cannot run is not checked
+
+
+def _pattern(validator: Any, pattern: str, instance: Any, schema: dict) -> Any:
+    if validator.is_type(instance, "string") and not _found(pattern, instance):
+        yield ValidationError(f"{instance!r} does not match {pattern!r}")
+
+
+def _pattern_properties(validator: Any, patterns: dict, instance: Any, schema: dict) -> Any:
+    if validator.is_type(instance, "object"):
+        for pattern, subschema in patterns.items():
+            for key, value in instance.items():
+                if _found(pattern, key):
+                    yield from validator.descend(value, subschema, path=key, schema_path=pattern)
+
+
+def _additional_properties(validator: Any, extra: Any, instance: Any, schema: dict) -> Any:
+    if not validator.is_type(instance, "object"):
+        return
+    named, patterns = schema.get("properties", {}), schema.get("patternProperties", {})
+    extras = [k for k in instance if k not in named and not any(_found(p, k) for p in patterns)]
+    if validator.is_type(extra, "object"):
+        for key in extras:
+            yield from validator.descend(instance[key], extra, path=key)
+    elif not extra and extras:
+        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} unexpected)")
+
+
+def _unchecked(validator: Any, value: Any, instance: Any, schema: dict) -> Any:
+    return iter(())
+
+
+@lru_cache(maxsize=32)
+def _linear(cls: Any, pattern_properties: bool) -> Any:
+    """``cls`` with every pattern searched by RE2. ``unevaluatedProperties`` is not
+    checked where ``patternProperties`` are about: jsonschema searches them itself."""
+    keywords = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+    if pattern_properties and "unevaluatedProperties" in cls.VALIDATORS:
+        keywords["unevaluatedProperties"] = _unchecked
+    return extend(cls, keywords)
+
+
 # -- validation ------------------------------------------------------------
-def _build(schema: Any) -> tuple[Any, str | None]:
+def _build(schema: Any, pattern_properties: bool = True) -> tuple[Any, str | None]:
     try:
         with warnings.catch_warnings():  # unknown $schema warns before defaulting
             warnings.simplefilter("ignore", DeprecationWarning)
             cls = validator_for(schema, default=Draft202012Validator)
         cls.check_schema(schema)
+        cls = _linear(cls, pattern_properties)
         return cls(schema, format_checker=cls.FORMAT_CHECKER), None
     except SchemaError as exc:
         return None, f"invalid input_schema: {exc.message}"
@@ -493,7 +553,7 @@ class _Compiled:
             if found is not None:
                 self._entries.move_to_end(key)
                 return found
-        found = _build(json.loads(key))
+        found = _build(json.loads(key), ("patternProperties" in key) if isinstance(key, str) else b"patternProperties" in key)
         if len(key) > self.max_entry:
             return found
         with self._lock:
