@@ -13,7 +13,7 @@ import asyncio
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import anthropic
@@ -25,7 +25,7 @@ from fake_openai import DONE as FAKE_DONE
 from fake_openai import FakeOpenAI, chunk
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from dateline import Settings
@@ -35,6 +35,7 @@ from dateline.store import LocalBlobs, Store
 from dateline.testing import AppThread, DatelineServer
 from dateline.thinking import Signer
 from dateline.upstream import Clients, Pool, Target, Upstream
+from dateline.upstream import _answer as answers
 
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
 FILES = {**HEADERS, "anthropic-beta": "files-api-2025-04-14"}
@@ -335,6 +336,15 @@ COUNTS: dict[str, Any] = {
 }
 
 
+async def _endless(ask: str) -> AsyncIterator[bytes]:
+    """An answer that never ends: one event that never closes, or a JSON body that never does."""
+    yield _events(_start(), BLOCK) + b"event: content_block_delta\ndata: " if "stream" in ask else b'{"content": "'
+    piece = b"x" * 65536
+    while True:
+        yield piece
+        await asyncio.sleep(0)  # the upstream's own loop goes on serving (and sees its client leave)
+
+
 class HostileAnthropic:
     """An upstream that speaks the Claude API wrongly on purpose, as the request's last message asks."""
 
@@ -361,6 +371,8 @@ class HostileAnthropic:
 
     async def _messages(self, request: Request) -> Response:
         ask = await self._ask(request)
+        if ask.startswith("endless"):
+            return StreamingResponse(_endless(ask), media_type="text/event-stream" if "stream" in ask else None)
         if ask in STREAMS:
             return Response(STREAMS[ask], media_type="text/event-stream")
         if ask in MESSAGES:
@@ -473,6 +485,23 @@ def test_a_count_without_an_integer_is_an_api_error(kept: httpx.Client, kind: st
     body = {"model": MODEL, "messages": [{"role": "user", "content": kind}]}
     answer = kept.post("/v1/messages/count_tokens", json=body)
     assert "upstream" in assert_envelope(answer, 500, "api_error")["error"]["message"]
+    assert_still_serving(kept, answer)
+
+
+@pytest.mark.parametrize("kind", ["endless", "endless stream"])
+def test_an_upstream_that_never_stops_is_cut_off(
+    front: DatelineServer, kept: httpx.Client, kind: str, monkeypatch: pytest.MonkeyPatch
+):
+    # The real bounds (64 MiB an answer, 16 MiB an event) made small, to be quick on a busy machine.
+    monkeypatch.setattr(answers, "MAX_ANSWER", 2 * 1024 * 1024)
+    monkeypatch.setattr(answers, "MAX_EVENT", 1024 * 1024)
+    stream = "stream" in kind
+    answer = kept.post("/v1/messages", json=ask(kind, stream=stream))
+    if stream:
+        assert answer.status_code == 200 and answer.text.rstrip().rsplit("\n\n", 1)[-1].startswith("event: error")
+        assert "larger than 1 MiB" in answer.text
+    else:
+        assert "larger than 2 MiB" in assert_envelope(answer, 500, "api_error")["error"]["message"]
     assert_still_serving(kept, answer)
 
 

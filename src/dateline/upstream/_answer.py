@@ -54,11 +54,23 @@ def reading(upstream: Upstream) -> Iterator[None]:
         raise broken(upstream, exc) from None
 
 
+#: The most an upstream may send as one whole answer, or as one stream event:
+#: an upstream that never stops must not fill the server's memory.
+MAX_ANSWER = 64 * 1024 * 1024
+MAX_EVENT = 16 * 1024 * 1024
+
+
 async def read_answer(response: httpx.Response, upstream: Upstream) -> None:
-    """Read a whole upstream answer into ``response.content``."""
+    """Read a whole upstream answer into ``response.content``, at most ``MAX_ANSWER`` bytes."""
     try:
         with reading(upstream):
-            await response.aread()
+            chunks, size = [], 0
+            async for chunk in response.aiter_bytes():
+                size += len(chunk)
+                if size > MAX_ANSWER:
+                    raise malformed(upstream, f"an answer larger than {MAX_ANSWER // (1024 * 1024)} MiB")
+                chunks.append(chunk)
+            response._content = b"".join(chunks)  # what aread() would have set
     finally:
         await response.aclose()
 
@@ -77,13 +89,17 @@ def json_object(response: httpx.Response, upstream: Upstream) -> dict[str, Any]:
 async def server_sent_events(response: httpx.Response, upstream: Upstream) -> AsyncIterator[dict[str, str]]:
     """Each event of an SSE body as its fields (``data`` lines joined by newlines)."""
     fields: dict[str, str] = {}
+    size = 0
     with reading(upstream):
-        async for line in response.aiter_lines():
+        async for line in _lines(response, upstream):
             if not line:
                 if fields:
                     yield fields
-                    fields = {}
+                    fields, size = {}, 0
                 continue
+            size += len(line)
+            if size > MAX_EVENT:
+                raise malformed(upstream, f"a stream event larger than {MAX_EVENT // (1024 * 1024)} MiB")
             name, _, value = line.partition(":")
             if not name:
                 continue  # a comment line
@@ -91,3 +107,25 @@ async def server_sent_events(response: httpx.Response, upstream: Upstream) -> As
             fields[name] = f"{fields[name]}\n{value}" if name == "data" and name in fields else value
     if fields:
         yield fields
+
+
+async def _lines(response: httpx.Response, upstream: Upstream) -> AsyncIterator[str]:
+    """The body's lines (CR, LF or CRLF), none longer than ``MAX_EVENT`` even before its end arrives."""
+    partial: list[str] = []  # the line not yet ended, in pieces: no copying while it grows
+    size = 0
+    async for text in response.aiter_text():
+        if "\n" not in text and "\r" not in text:
+            partial.append(text)
+            size += len(text)
+            if size > MAX_EVENT:
+                raise malformed(upstream, f"a stream event larger than {MAX_EVENT // (1024 * 1024)} MiB")
+            continue
+        pending = "".join(partial) + text
+        # A CR at the end may be the first half of a CRLF: it waits for the next piece.
+        held = "\r" if pending.endswith("\r") else ""
+        *lines, rest = pending[: len(pending) - len(held)].replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        for line in lines:
+            yield line
+        partial, size = [rest + held], len(rest) + len(held)
+    if size:
+        yield "".join(partial).rstrip("\r")
