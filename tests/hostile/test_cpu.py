@@ -31,7 +31,8 @@ ERROR_BODY = 16 * 1024
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
-    served = Served(tmp_path_factory.mktemp("cpu") / "serve.log")
+    folder = tmp_path_factory.mktemp("cpu")
+    served = Served(folder / "serve.log", "--data-dir", str(folder / "data"))
     try:
         yield served.wait_ready()
     finally:
@@ -130,6 +131,24 @@ def test_a_million_invalid_items_do_not_stall(server: Served, client: httpx.Clie
                                                   headers={"content-type": "application/json"}))
     body = assert_envelope(response, 400, "invalid_request_error")
     assert body["error"]["message"] == "messages.0: Input should be a valid dictionary"
+
+
+def test_a_big_batch_request_does_not_stall(server: Served, client: httpx.Client):
+    params = message(messages=[{"role": "user", "content": [{"type": "text", "text": "w"}] * 500_000}])
+
+    def run_batch() -> httpx.Response:
+        created = client.post("/v1/messages/batches", json={"requests": [{"custom_id": "big", "params": params}]})
+        assert created.status_code == 200, created.text[:500]
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            batch = client.get(f"/v1/messages/batches/{created.json()['id']}")
+            if batch.json()["processing_status"] == "ended":
+                return batch
+            time.sleep(0.2)
+        raise AssertionError("the batch did not end")
+
+    batch = attack(server, run_batch)
+    assert batch.json()["request_counts"]["succeeded"] == 1, batch.json()
 
 
 def big_schema(properties: int, salt: str = "") -> dict[str, Any]:
