@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import multiprocessing
+import os
 import pickle
 import threading
 import time
@@ -232,7 +233,12 @@ async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) ->
     with _pool_lock:
         if _pool is None:
             # spawn: forking a process that runs threads and an event loop is not safe.
-            _pool = ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn"))
+            _pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_outlive_no_parent,
+                initargs=(os.getpid(),),
+            )
         pool = _pool
     try:
         return await asyncio.get_running_loop().run_in_executor(pool, _validate_elsewhere, version, op.params, raw)
@@ -241,6 +247,17 @@ async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) ->
             if _pool is pool:
                 _pool = None
         return None
+
+
+def _outlive_no_parent(parent: int) -> None:
+    """In the worker process: end with the server, even one killed outright (nothing else tells the worker)."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent watch", daemon=True).start()
 
 
 def _validate_elsewhere(version: str | None, params: type[pydantic.BaseModel], raw: bytes) -> tuple[str | None, bytes | None]:

@@ -270,3 +270,35 @@ def test_rule_errors_that_echo_the_rules_are_bounded(client: httpx.Client):
     response = put_rules(client, [{"name": "n" * 1_000_000, "bogus": 1, "reply": {"text": "x"}}])
     body = assert_envelope(response, 400, "invalid_request_error")
     assert body["error"]["message"].startswith("rule 1 ('nnn"), body["error"]["message"][:80]
+
+
+# --- the worker process ---------------------------------------------------------------------
+
+
+def children(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                stat = (entry / "stat").read_text()
+            except OSError:
+                continue
+            if int(stat.rpartition(")")[2].split()[1]) == pid:
+                found.append(int(entry.name))
+    return found
+
+
+def test_the_validating_worker_ends_with_a_server_killed_outright(tmp_path: Path):
+    served = Served(tmp_path / "serve.log", "--data-dir", str(tmp_path / "data")).wait_ready()
+    try:
+        big = message(messages=[{"role": "user", "content": "word " * 20_000}])  # 100 KB: validated by the worker
+        assert httpx.post(f"{served.base_url}/v1/messages", json=big, headers=HEADERS, timeout=60).status_code == 200
+        workers = children(served.proc.pid)
+        assert workers, "no worker process"
+        served.kill()
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(Path(f"/proc/{pid}").exists() for pid in workers):
+            time.sleep(0.2)
+        assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived its server"
+    finally:
+        served.stop()
