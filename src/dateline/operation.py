@@ -242,10 +242,12 @@ async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) ->
         pool = _pool
     try:
         return await asyncio.get_running_loop().run_in_executor(pool, _validate_elsewhere, version, op.params, raw)
-    except BrokenProcessPool:
-        with _pool_lock:  # the worker died (killed, out of memory): the next big body gets a new one
+    except (BrokenProcessPool, OSError, RuntimeError):
+        # The worker died (killed, out of memory) or could not start: the next big body tries a new one.
+        with _pool_lock:
             if _pool is pool:
                 _pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
         return None
 
 

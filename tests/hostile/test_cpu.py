@@ -134,7 +134,7 @@ def test_a_million_invalid_items_do_not_stall(server: Served, client: httpx.Clie
 
 
 def test_a_big_batch_request_does_not_stall(server: Served, client: httpx.Client):
-    params = message(messages=[{"role": "user", "content": [{"type": "text", "text": "w"}] * 500_000}])
+    params = message(messages=[1] * 1_000_000)  # 2 MB of errors: processed long after the batch is created
 
     def run_batch() -> httpx.Response:
         created = client.post("/v1/messages/batches", json={"requests": [{"custom_id": "big", "params": params}]})
@@ -148,7 +148,10 @@ def test_a_big_batch_request_does_not_stall(server: Served, client: httpx.Client
         raise AssertionError("the batch did not end")
 
     batch = attack(server, run_batch)
-    assert batch.json()["request_counts"]["succeeded"] == 1, batch.json()
+    assert batch.json()["request_counts"]["errored"] == 1, batch.json()
+    results = client.get(f"/v1/messages/batches/{batch.json()['id']}/results")
+    error = orjson.loads(results.content.splitlines()[0])["result"]["error"]
+    assert error["error"]["message"] == "messages.0: Input should be a valid dictionary", error
 
 
 def big_schema(properties: int, salt: str = "") -> dict[str, Any]:

@@ -536,11 +536,13 @@ class _Compiled:
 
     Bounded by the bytes of the schemas held, not their number: a compiled
     schema takes several times its JSON in memory, and schemas are the
-    client's, as big as a body. One too big to keep is compiled each time.
+    client's, as big as a body. One too big to keep is not compiled at all:
+    checking a schema of megabytes against the meta-schema alone takes tens
+    of seconds, so inputs for it are generated unchecked.
     """
 
     max_bytes = 8 * 1024 * 1024
-    max_entry = 1024 * 1024
+    max_entry = 256 * 1024
 
     def __init__(self) -> None:
         self._entries: OrderedDict[str | bytes, tuple[Any, str | None]] = OrderedDict()
@@ -553,9 +555,9 @@ class _Compiled:
             if found is not None:
                 self._entries.move_to_end(key)
                 return found
-        found = _build(json.loads(key), ("patternProperties" in key) if isinstance(key, str) else b"patternProperties" in key)
         if len(key) > self.max_entry:
-            return found
+            return None, f"input_schema not checked: over {self.max_entry} bytes"
+        found = _build(json.loads(key), ("patternProperties" in key) if isinstance(key, str) else b"patternProperties" in key)
         with self._lock:
             if key not in self._entries:
                 self._entries[key] = found
