@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
@@ -305,6 +306,11 @@ class Request(BaseModel):
     headers: dict[str, str]
     api_key: str | None
 
+    @cached_property
+    def last_user_utf8(self) -> bytes:
+        # Searched by every rule's regex: encoded once (RE2 reads bytes; given str, it encodes each time).
+        return self.last_user.encode(errors="surrogatepass")
+
     @classmethod
     def of(cls, endpoint: str, body: dict[str, Any], headers: dict[str, str], api_key: str | None) -> Request:
         if endpoint == "complete":
@@ -329,12 +335,22 @@ class Request(BaseModel):
         )
 
 
-def matches(match: Match, request: Request) -> bool:
+_Regexes = tuple[Any, dict[str, Any]]
+
+
+def _compile(match: Match) -> _Regexes:
+    last_user = _regex(match.last_user) if match.last_user is not None else None
+    return last_user, {name: _regex(pattern) for name, pattern in (match.headers or {}).items()}
+
+
+def matches(match: Match, request: Request, regexes: _Regexes | None = None) -> bool:
+    """Whether ``request`` has all ``match`` asks for (``regexes``: its regexes, compiled already)."""
     if match.endpoint is not None and match.endpoint != request.endpoint:
         return False
     if match.model is not None and not fnmatch.fnmatchcase(request.model or "", match.model):
         return False
-    if match.last_user is not None and not _regex(match.last_user).search(request.last_user):
+    last_user, headers = regexes if regexes is not None else _compile(match)
+    if last_user is not None and not last_user.search(request.last_user_utf8):
         return False
     if match.tools is not None and not set(match.tools) <= request.tools:
         return False
@@ -342,8 +358,8 @@ def matches(match: Match, request: Request) -> bool:
         return False
     if match.api_key is not None and match.api_key != request.api_key:
         return False
-    for name, pattern in (match.headers or {}).items():
-        if not _regex(pattern).search(request.headers.get(name, "")):
+    for name, regex in headers.items():
+        if not regex.search(request.headers.get(name, "")):
             return False
     return True
 
@@ -367,17 +383,21 @@ class Scripter:
         self.load(script or Script())
 
     def load(self, script: Script) -> None:
+        regexes = [_compile(rule.match) for rule in script.rules]  # once, not per request
         with self._lock:
             self.script = script
             self._hits = [0] * len(script.rules)
+            self._regexes = regexes
             self.active = bool(script.rules)
 
     def prepend(self, rule: Rule) -> None:
         """Put ``rule`` first, keeping how often the others have matched
         (``load`` would start them over, and a spent ``times`` rule would fire again)."""
+        regexes = _compile(rule.match)
         with self._lock:
             self.script = Script(rules=[rule, *self.script.rules])
             self._hits = [0, *self._hits]
+            self._regexes = [regexes, *self._regexes]
             self.active = True
 
     def reset(self) -> None:
@@ -388,7 +408,7 @@ class Scripter:
             for i, rule in enumerate(self.script.rules):
                 if rule.times is not None and self._hits[i] >= rule.times:
                     continue
-                if not matches(rule.match, request):
+                if not matches(rule.match, request, self._regexes[i]):
                     continue
                 hit = self._hits[i]
                 self._hits[i] += 1
