@@ -588,7 +588,8 @@ _UPLOAD = {
     "required": ["file"],
     "additionalProperties": False,
     "properties": {
-        "file": {"type": "string", "contentMediaType": "application/octet-stream", "description": "The file."},
+        # Any bytes are a file: no JSON type to keep to (an "integer" part is just its digits).
+        "file": {"contentMediaType": "application/octet-stream", "description": "The file."},
         "expires_in_seconds": {
             "type": "integer",
             "minimum": 3600,
