@@ -52,6 +52,7 @@ class BatchProcessor:
         self.worker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
         self._versions: dict[str, str] = {}
+        self._messages = messages_operation()
         self._task: asyncio.Task[None] | None = None
         self._swept = 0.0
 
@@ -120,7 +121,7 @@ class BatchProcessor:
     async def answer(self, claimed: Claimed) -> Outcome:
         version = self._versions.get(claimed.batch_id, "2023-06-01")
         try:
-            message = await answer(self.state, version, orjson.loads(claimed.params))
+            message = await answer(self.state, version, claimed.params.encode(), self._messages)
         except errors.APIError as exc:
             result = {"type": "errored", "error": exc.to_dict(None)}
             return Outcome(claimed.batch_id, claimed.idx, ERRORED, orjson.dumps(result).decode())
@@ -138,20 +139,21 @@ def _check(call: Call) -> None:
     messages.check_create(call)
 
 
-#: A batch request is answered as ``POST /v1/messages`` answers it, but never streamed.
-_MESSAGES = Operation(messages.create, "messages", MessageCreateParams, check=_check, scripted=True)
+def messages_operation() -> Operation:
+    """``POST /v1/messages`` for batch requests: never streamed. One per processor, as
+    the edge has one per app: what it found valid was checked against that app's state."""
+    return Operation(messages.create, "messages", MessageCreateParams, check=_check, scripted=True)
 
 
-async def answer(state: State, version: str, params: Any) -> dict[str, Any]:
-    """One batch request, answered under the version its batch was created with."""
-    if type(params) is not dict:
-        raise errors.InvalidRequestError("params: Input should be a valid dictionary")
+async def answer(state: State, version: str, params: bytes, op: Operation) -> dict[str, Any]:
+    """One batch request (its ``params`` as stored: a JSON object, checked when the
+    batch was created), answered under the version its batch was created with."""
     call = Call(request_id(), state, _SCOPE, version=version)
-    plan_for(call, _MESSAGES)
+    plan_for(call, op)
     call.exchange = exchange.Exchange(call.request_id, version)
     token = exchange.begin(call.exchange)
     try:
-        message, _ = await perform(_MESSAGES, call, body=params)
+        message, _ = await perform(op, call, raw=params)
     except faults.DropConnection:
         raise errors.APIError("Connection dropped") from None
     finally:

@@ -11,7 +11,6 @@ answer comes back migrated down to the client's version. What only HTTP has
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import multiprocessing
 import os
 import pickle
@@ -137,11 +136,6 @@ async def perform(op: Operation, call: Call, *, raw: bytes | None = None, body: 
     stream; raises ``errors.APIError`` for every refusal.
     """
     if op.params is not None:
-        if raw is None and type(body) is dict:
-            # A parsed body (a batch's request) weighs as much as its JSON.
-            with contextlib.suppress(TypeError):  # too deep to write: validation says so
-                if len(written := orjson.dumps(body)) > _OFF_LOOP_BYTES:
-                    raw = written
         if raw is not None and len(raw) > _OFF_LOOP_BYTES:
             await _prepare_off_loop(op, call, raw)
         else:
