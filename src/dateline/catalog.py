@@ -36,6 +36,12 @@ compact        server-side compaction strategy ``compact_20260112``
 web_search     the web search server tool
 code_exec      the code execution server tool
 ptc            programmatic tool calling (code execution calling other tools)
+low_disable    ``thinking.type = "disabled"`` only at effort ``high`` or lower
+no_forced_tool ``tool_choice`` ``any`` / ``tool`` rejected (count_tokens too)
+no_prefill     a final assistant message (prefill) rejected
+no_sampling    non-default ``temperature`` / ``top_p`` / ``top_k`` rejected
+system_mid     ``{"role": "system"}`` messages mid-conversation accepted
+window_stop    stops with ``model_context_window_exceeded`` when the window is full
 =============  ==============================================================
 """
 
@@ -63,7 +69,7 @@ MODEL_LINES = ("haiku", "sonnet", "opus", "fable", "mythos")
 FEATURES = frozenset(
     """complete messages image pdf citations batch think adaptive between no_disable
     effort effort_max effort_xhigh structured ctx_edit compact web_search code_exec
-    ptc""".split()
+    ptc low_disable no_forced_tool no_prefill no_sampling system_mid window_stop""".split()
 )
 
 _DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
@@ -104,6 +110,10 @@ class ModelInfo:
     features: frozenset[str] | None = None
     backend: str | None = None
     """Which backend serves the model; ``None`` for the built-in one."""
+    cache_min_tokens: int = 1024
+    """The shortest prompt prefix a cache breakpoint writes (shorter: no caching, no error)."""
+    default_effort: str | None = None
+    """``output_config.effort`` when the request sets none (models with effort only)."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -184,55 +194,55 @@ for _name, _spec in (
     ("s37", "h35+think"),  # 3.7 Sonnet
     ("c4", "s37+ctx_edit"),  # Claude 4
     ("c45", "c4+structured"),  # Opus 4.1, the 4.5 generation
-    ("c46", "c45+adaptive+effort+effort_max+compact+ptc"),  # 4.6 generation
-    ("c47", "c46+effort_xhigh-think"),  # 4.7 on: adaptive thinking only
-    ("fable", "c47+no_disable"),  # thinking always on
+    ("c46", "c45+adaptive+effort+effort_max+compact+ptc+no_prefill+window_stop"),  # 4.6 generation
+    ("c47", "c46+effort_xhigh+no_sampling-think"),  # 4.7 on: adaptive thinking only
+    ("fable", "c47+no_disable+system_mid"),  # thinking always on
     ("c55", "c47+between"),
 ):
     _PROFILES[_name] = _features(_spec)
 del _name, _spec
 
-# id | display name | released (- = date in id) | context | max output | line | profile | aliases
+# id | display name | released (- = date in id) | context | max output | line | profile | cache min | default effort | aliases
 _MODELS = """
-claude-instant-1.0          | Claude Instant 1.0        | 2023-03-14 |     9000 |   4096 | -      | v1  | claude-instant-v1.0
-claude-1.0                  | Claude 1.0                | 2023-03-14 |     9000 |   4096 | -      | v1  | claude-v1.0
-claude-1.2                  | Claude 1.2                | 2023-04-05 |     9000 |   4096 | -      | v1  | claude-v1.2
-claude-1.3                  | Claude 1.3                | 2023-04-18 |     9000 |   4096 | -      | v1  | claude-v1.3 claude-1 claude-v1
-claude-instant-1.1          | Claude Instant 1.1        | 2023-04-25 |     9000 |   4096 | -      | v1  | claude-instant-v1.1
-claude-1.3-100k             | Claude 1.3 (100K)         | 2023-05-11 |   100000 |   4096 | -      | v1  | claude-v1.3-100k claude-1-100k claude-v1-100k
-claude-instant-1.1-100k     | Claude Instant 1.1 (100K) | 2023-05-11 |   100000 |   4096 | -      | v1  | claude-instant-v1.1-100k
-claude-2.0                  | Claude 2.0                | 2023-07-11 |   100000 |   4096 | -      | v2  | claude-2
-claude-instant-1.2          | Claude Instant 1.2        | 2023-08-09 |   100000 |   4096 | -      | v2  | claude-instant-1 claude-instant-v1 claude-instant-1-100k claude-instant-v1-100k
-claude-2.1                  | Claude 2.1                | 2023-11-21 |   200000 |   4096 | -      | v2  |
-claude-3-opus-20240229      | Claude 3 Opus             | -          |   200000 |   4096 | opus   | c3  | claude-3-opus-latest
-claude-3-sonnet-20240229    | Claude 3 Sonnet           | -          |   200000 |   4096 | sonnet | c3  |
-claude-3-haiku-20240307     | Claude 3 Haiku            | -          |   200000 |   4096 | haiku  | c3  |
-claude-3-5-sonnet-20240620  | Claude 3.5 Sonnet (Old)   | -          |   200000 |   8192 | sonnet | c3  |
-claude-3-5-sonnet-20241022  | Claude 3.5 Sonnet (New)   | -          |   200000 |   8192 | sonnet | c35 | claude-3-5-sonnet-latest
-claude-3-5-haiku-20241022   | Claude 3.5 Haiku          | -          |   200000 |   8192 | haiku  | h35 | claude-3-5-haiku-latest
-claude-3-7-sonnet-20250219  | Claude 3.7 Sonnet         | -          |   200000 |  64000 | sonnet | s37 | claude-3-7-sonnet-latest
-claude-sonnet-4-20250514    | Claude Sonnet 4           | -          |  1000000 |  64000 | sonnet | c4  | claude-sonnet-4-0 claude-4-sonnet-20250514
-claude-opus-4-20250514      | Claude Opus 4             | -          |   200000 |  32000 | opus   | c4  | claude-opus-4-0 claude-4-opus-20250514
-claude-opus-4-1-20250805    | Claude Opus 4.1           | -          |   200000 |  32000 | opus   | c45 | claude-opus-4-1
-claude-sonnet-4-5-20250929  | Claude Sonnet 4.5         | -          |  1000000 |  64000 | sonnet | c45+ptc | claude-sonnet-4-5
-claude-haiku-4-5-20251001   | Claude Haiku 4.5          | -          |   200000 |  64000 | haiku  | c45 | claude-haiku-4-5
-claude-opus-4-5-20251101    | Claude Opus 4.5           | -          |   200000 |  64000 | opus   | c45+effort+ptc | claude-opus-4-5
-claude-opus-4-6             | Claude Opus 4.6           | 2026-02-04 |  1000000 | 128000 | opus   | c46 |
-claude-sonnet-4-6           | Claude Sonnet 4.6         | 2026-02-17 |  1000000 | 128000 | sonnet | c46 |
-claude-mythos-preview       | Claude Mythos Preview     | 2026-04-07 |  1000000 | 128000 | mythos | c46+effort_xhigh |
-claude-opus-4-7             | Claude Opus 4.7           | 2026-04-14 |  1000000 | 128000 | opus   | c47 |
-claude-opus-4-8             | Claude Opus 4.8           | 2026-05-28 |  1000000 | 128000 | opus   | c47 |
-claude-fable-5              | Claude Fable 5            | 2026-06-07 |  1000000 | 128000 | fable  | fable |
-claude-mythos-5             | Claude Mythos 5           | 2026-06-07 |  1000000 | 128000 | mythos | fable |
-claude-sonnet-5             | Claude Sonnet 5           | 2026-06-29 |  1000000 | 128000 | sonnet | c47 |
-claude-opus-5               | Claude Opus 5             | 2026-07-24 |  1000000 | 128000 | opus   | c47 |
-claude-fable-5-1            | Claude Fable 5.1          | 2026-08-25 |  1000000 | 128000 | fable  | fable |
-claude-mythos-5-1           | Claude Mythos 5.1         | 2026-08-25 |  1000000 | 128000 | mythos | fable |
-claude-opus-5-5             | Claude Opus 5.5           | 2026-09-21 |  1000000 | 128000 | opus   | c55+no_disable |
-claude-sonnet-5-5           | Claude Sonnet 5.5         | 2026-09-28 |  1000000 | 128000 | sonnet | c55+no_disable |
-claude-haiku-5-5            | Claude Haiku 5.5          | 2026-10-07 |  1000000 |  64000 | haiku  | c55 |
-claude-fable-5-2            | Claude Fable 5.2          | 2026-11-05 |  1000000 | 128000 | fable  | fable+between |
-claude-mythos-5-2           | Claude Mythos 5.2         | 2026-11-05 |  1000000 | 128000 | mythos | fable+between |
+claude-instant-1.0         | Claude Instant 1.0        | 2023-03-14 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.0
+claude-1.0                 | Claude 1.0                | 2023-03-14 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.0
+claude-1.2                 | Claude 1.2                | 2023-04-05 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.2
+claude-1.3                 | Claude 1.3                | 2023-04-18 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.3 claude-1 claude-v1
+claude-instant-1.1         | Claude Instant 1.1        | 2023-04-25 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.1
+claude-1.3-100k            | Claude 1.3 (100K)         | 2023-05-11 | 100000  | 4096   | -      | v1                                       | 1024 | -      | claude-v1.3-100k claude-1-100k claude-v1-100k
+claude-instant-1.1-100k    | Claude Instant 1.1 (100K) | 2023-05-11 | 100000  | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.1-100k
+claude-2.0                 | Claude 2.0                | 2023-07-11 | 100000  | 4096   | -      | v2                                       | 1024 | -      | claude-2
+claude-instant-1.2         | Claude Instant 1.2        | 2023-08-09 | 100000  | 4096   | -      | v2                                       | 1024 | -      | claude-instant-1 claude-instant-v1 claude-instant-1-100k claude-instant-v1-100k
+claude-2.1                 | Claude 2.1                | 2023-11-21 | 200000  | 4096   | -      | v2                                       | 1024 | -      |
+claude-3-opus-20240229     | Claude 3 Opus             | -          | 200000  | 4096   | opus   | c3                                       | 1024 | -      | claude-3-opus-latest
+claude-3-sonnet-20240229   | Claude 3 Sonnet           | -          | 200000  | 4096   | sonnet | c3                                       | 1024 | -      |
+claude-3-haiku-20240307    | Claude 3 Haiku            | -          | 200000  | 4096   | haiku  | c3                                       | 2048 | -      |
+claude-3-5-sonnet-20240620 | Claude 3.5 Sonnet (Old)   | -          | 200000  | 8192   | sonnet | c3                                       | 1024 | -      |
+claude-3-5-sonnet-20241022 | Claude 3.5 Sonnet (New)   | -          | 200000  | 8192   | sonnet | c35                                      | 1024 | -      | claude-3-5-sonnet-latest
+claude-3-5-haiku-20241022  | Claude 3.5 Haiku          | -          | 200000  | 8192   | haiku  | h35                                      | 2048 | -      | claude-3-5-haiku-latest
+claude-3-7-sonnet-20250219 | Claude 3.7 Sonnet         | -          | 200000  | 64000  | sonnet | s37                                      | 1024 | -      | claude-3-7-sonnet-latest
+claude-sonnet-4-20250514   | Claude Sonnet 4           | -          | 200000  | 64000  | sonnet | c4                                       | 1024 | -      | claude-sonnet-4-0 claude-4-sonnet-20250514
+claude-opus-4-20250514     | Claude Opus 4             | -          | 200000  | 32000  | opus   | c4                                       | 1024 | -      | claude-opus-4-0 claude-4-opus-20250514
+claude-opus-4-1-20250805   | Claude Opus 4.1           | -          | 200000  | 32000  | opus   | c45                                      | 1024 | -      | claude-opus-4-1
+claude-sonnet-4-5-20250929 | Claude Sonnet 4.5         | -          | 200000  | 64000  | sonnet | c45+ptc+window_stop                      | 1024 | -      | claude-sonnet-4-5
+claude-haiku-4-5-20251001  | Claude Haiku 4.5          | -          | 200000  | 64000  | haiku  | c45+window_stop                          | 4096 | -      | claude-haiku-4-5
+claude-opus-4-5-20251101   | Claude Opus 4.5           | -          | 200000  | 64000  | opus   | c45+effort+ptc+window_stop               | 4096 | high   | claude-opus-4-5
+claude-opus-4-6            | Claude Opus 4.6           | 2026-02-04 | 1000000 | 128000 | opus   | c46                                      | 4096 | high   |
+claude-sonnet-4-6          | Claude Sonnet 4.6         | 2026-02-17 | 1000000 | 128000 | sonnet | c46                                      | 1024 | high   |
+claude-mythos-preview      | Claude Mythos Preview     | 2026-04-07 | 1000000 | 128000 | mythos | c46+effort_xhigh                         | 2048 | high   |
+claude-opus-4-7            | Claude Opus 4.7           | 2026-04-14 | 1000000 | 128000 | opus   | c47                                      | 2048 | high   |
+claude-opus-4-8            | Claude Opus 4.8           | 2026-05-28 | 1000000 | 128000 | opus   | c47+system_mid                           | 1024 | high   |
+claude-fable-5             | Claude Fable 5            | 2026-06-07 | 1000000 | 128000 | fable  | fable                                    | 512  | high   |
+claude-mythos-5            | Claude Mythos 5           | 2026-06-07 | 1000000 | 128000 | mythos | fable                                    | 512  | high   |
+claude-sonnet-5            | Claude Sonnet 5           | 2026-06-29 | 1000000 | 128000 | sonnet | c47+system_mid                           | 1024 | high   |
+claude-opus-5              | Claude Opus 5             | 2026-07-24 | 1000000 | 128000 | opus   | c47+system_mid+low_disable               | 512  | high   |
+claude-fable-5-1           | Claude Fable 5.1          | 2026-08-25 | 1000000 | 128000 | fable  | fable+no_forced_tool                     | 512  | high   |
+claude-mythos-5-1          | Claude Mythos 5.1         | 2026-08-25 | 1000000 | 128000 | mythos | fable+no_forced_tool                     | 512  | high   |
+claude-opus-5-5            | Claude Opus 5.5           | 2026-09-21 | 1000000 | 128000 | opus   | c55+system_mid+no_disable+no_forced_tool | 512  | medium |
+claude-sonnet-5-5          | Claude Sonnet 5.5         | 2026-09-28 | 1000000 | 128000 | sonnet | c55+system_mid+no_disable+no_forced_tool | 512  | high   |
+claude-haiku-5-5           | Claude Haiku 5.5          | 2026-10-07 | 1000000 | 128000 | haiku  | c55+system_mid+low_disable               | 512  | medium |
+claude-fable-5-2           | Claude Fable 5.2          | 2026-11-05 | 1000000 | 128000 | fable  | fable+between+no_forced_tool             | 512  | high   |
+claude-mythos-5-2          | Claude Mythos 5.2         | 2026-11-05 | 1000000 | 128000 | mythos | fable+between+no_forced_tool             | 512  | high   |
 """
 
 # id | lifecycle | deprecated | retires   (every model not listed here is active)
@@ -283,7 +293,7 @@ def _release_date(model_id: str, cell: str) -> str:
 def _builtin() -> tuple[ModelInfo, ...]:
     stages = {cells[0]: cells[1:] for cells in _rows(_LIFECYCLE, 4)}
     models = []
-    for model_id, name, released, context, output, line, profile, aliases in _rows(_MODELS, 8):
+    for model_id, name, released, context, output, line, profile, cache, effort, aliases in _rows(_MODELS, 10):
         lifecycle, deprecated, retires = stages.pop(model_id, ("active", None, None))
         models.append(
             ModelInfo(
@@ -298,6 +308,8 @@ def _builtin() -> tuple[ModelInfo, ...]:
                 deprecated_at=deprecated,
                 retires_at=retires,
                 features=_features(profile),
+                cache_min_tokens=int(cache),
+                default_effort=None if effort == "-" else effort,
             )
         )
     if stages:
