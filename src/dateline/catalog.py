@@ -1,64 +1,37 @@
-"""The model catalog: the models Dateline knows, as data, for model-name
-checks and ``GET /v1/models`` (whose wire format is ``resources/models.py``).
+"""The model catalog: the models Dateline knows, for model-name checks,
+per-model limits and rules, and ``GET /v1/models`` (whose wire format is
+``resources/models.py``).
 
-The built-in data is two small tables parsed at import:
-
-``_MODELS``
-    One row per listed model: id, display name, release date, context window,
-    output limit, model line, feature profile, and the alias ids that resolve
-    to it.  A ``-`` release date means "the date in the id" (dated ids such as
-    ``claude-sonnet-4-5-20250929``).  Undated ids carry their release date.
-
-``_LIFECYCLE``
-    Models that are not ``active``: their lifecycle stage, deprecation date
-    and retirement date.  Stages are those of the catalog snapshot (late
-    November 2026), so the wire output does not change with the clock.
-
-A feature profile is a named set of feature words (``_PROFILES``), optionally
-adjusted with ``+word`` / ``-word``.  The words:
-
-=============  ==============================================================
-complete       served by the legacy Text Completions API (``/v1/complete``)
-messages       served by the Messages API
-image, pdf     image / PDF content blocks accepted
-citations      citation generation
-batch          Message Batches API
-think          ``thinking.type = "enabled"`` (caller-set ``budget_tokens``)
-adaptive       ``thinking.type = "adaptive"``
-between        ``thinking.type = "between_tools"``
-no_disable     ``thinking.type = "disabled"`` is rejected
-effort         effort levels low / medium / high
-effort_max     effort level max
-effort_xhigh   effort level xhigh
-structured     structured outputs / strict tool schemas
-ctx_edit       context editing (clear tool uses; clear thinking when thinking)
-compact        server-side compaction strategy ``compact_20260112``
-web_search     the web search server tool
-code_exec      the code execution server tool
-ptc            programmatic tool calling (code execution calling other tools)
-low_disable    ``thinking.type = "disabled"`` only at effort ``high`` or lower
-no_forced_tool ``tool_choice`` ``any`` / ``tool`` rejected (count_tokens too)
-no_prefill     a final assistant message (prefill) rejected
-no_sampling    non-default ``temperature`` / ``top_p`` / ``top_k`` rejected
-system_mid     ``{"role": "system"}`` messages mid-conversation accepted
-window_stop    stops with ``model_context_window_exceeded`` when the window is full
-=============  ==============================================================
+The built-in models are data: ``models.toml`` beside this module, read once
+at import; its header explains every key, and its ``[features]`` table what
+each feature word means. Code asks a model about a word with
+``info.has("word")``. ``Catalog.default()`` is a fresh catalog of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import datetime
 import re
-from collections.abc import Collection, Iterable, Iterator
+import tomllib
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from importlib import resources
+from types import MappingProxyType
+from typing import Any
 
 __all__ = [
+    "DATA_FILE",
+    "EFFORT_LEVELS",
     "EPOCH",
     "FEATURES",
+    "FEATURE_WORDS",
     "LIFECYCLES",
     "MODEL_LINES",
+    "THINKING_TYPES",
     "Catalog",
     "ModelInfo",
+    "read_models",
 ]
 
 EPOCH = "1970-01-01T00:00:00Z"
@@ -66,26 +39,45 @@ EPOCH = "1970-01-01T00:00:00Z"
 
 LIFECYCLES = ("active", "deprecated", "retired")
 MODEL_LINES = ("haiku", "sonnet", "opus", "fable", "mythos")
-FEATURES = frozenset(
-    """complete messages image pdf citations batch think adaptive between no_disable
-    effort effort_max effort_xhigh structured ctx_edit compact web_search code_exec
-    ptc low_disable no_forced_tool no_prefill no_sampling system_mid window_stop""".split()
-)
+EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
+"""``output_config.effort`` values, lowest first."""
+THINKING_TYPES = ("enabled", "adaptive", "between_tools", "disabled")
+"""``thinking.type`` values."""
 
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
+DATA_FILE = "models.toml"
+"""The built-in catalog, beside this module."""
+
+_TIMESTAMP = re.compile(r"^\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}:\d{2}Z)?$")
 _ID_DATE = re.compile(r"-(\d{4})(\d{2})(\d{2})$")
 
 
-def _timestamp(value: str | None, what: str) -> str | None:
-    """Normalise ``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ`` to the latter."""
+def _timestamp(value: object, what: str) -> str | None:
+    """``YYYY-MM-DD`` or ``YYYY-MM-DDTHH:MM:SSZ`` (a real date) as the latter."""
     if value is None:
         return None
-    if _DATE.match(value):
-        return f"{value}T00:00:00Z"
-    if _TIMESTAMP.match(value):
-        return value
-    raise ValueError(f"{what}: expected YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, got {value!r}")
+    if isinstance(value, str) and _TIMESTAMP.match(value):
+        try:
+            datetime.datetime.fromisoformat(value.removesuffix("Z"))
+        except ValueError:
+            pass
+        else:
+            return value if len(value) > 10 else f"{value}T00:00:00Z"
+    raise ValueError(f"{what}: expected a date, YYYY-MM-DD or YYYY-MM-DDTHH:MM:SSZ, got {value!r}")
+
+
+def _toml(text: str, source: str) -> dict[str, Any]:
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{source}: {exc}") from None
+
+
+_DOCUMENT = _toml(resources.files(__package__).joinpath(DATA_FILE).read_text(encoding="utf-8"), DATA_FILE)
+"""The built-in catalog file, parsed (its models are read below, once ``ModelInfo`` exists)."""
+
+FEATURE_WORDS: Mapping[str, str] = MappingProxyType(dict(_DOCUMENT.get("features", {})))
+"""Every feature word and what it means (the data file's ``[features]``)."""
+FEATURES = frozenset(FEATURE_WORDS)
 
 
 @dataclass(frozen=True)
@@ -137,6 +129,7 @@ class ModelInfo:
             if unknown:
                 raise ValueError(f"{self.id}: unknown feature(s) {sorted(unknown)}")
             set_(self, "features", features)
+            _check_features(self)
 
     def has(self, feature: str) -> bool:
         return self.features is not None and feature in self.features
@@ -168,156 +161,199 @@ class ModelInfo:
         """Any form of extended thinking (``enabled`` or ``adaptive``)."""
         return self.has("think") or self.has("adaptive")
 
+    @property
+    def thinking_types(self) -> tuple[str, ...]:
+        """The ``thinking.type`` values the model accepts (``disabled`` with
+        ``low_disable``: only at effort ``high`` or lower). A model without
+        thinking accepts ``disabled``, as the API says."""
+        accepted = {
+            "enabled": self.has("think"),
+            "adaptive": self.has("adaptive"),
+            "between_tools": self.has("between"),
+            "disabled": not self.has("no_disable"),
+        }
+        return tuple(kind for kind in THINKING_TYPES if accepted[kind])
+
+    @property
+    def effort_levels(self) -> tuple[str, ...]:
+        """The ``output_config.effort`` values the model accepts, lowest first."""
+        if not self.has("effort"):
+            return ()
+        return tuple(level for level in EFFORT_LEVELS if level not in ("xhigh", "max") or self.has(f"effort_{level}"))
+
+
+def _check_features(info: ModelInfo) -> None:
+    """Words that contradict each other, or a default effort the model lacks."""
+    has = info.has
+    if has("no_disable") and has("low_disable"):
+        raise ValueError(
+            f"{info.id}: no_disable and low_disable contradict each other (refused, or refused above high)"
+        )
+    for needs, word in (("effort", "effort_max"), ("effort", "effort_xhigh"), ("effort", "low_disable")):
+        if has(word) and not has(needs):
+            raise ValueError(f"{info.id}: feature {word} needs feature {needs}")
+    if info.default_effort is not None and info.default_effort not in info.effort_levels:
+        levels = ", ".join(info.effort_levels) or "none"
+        raise ValueError(
+            f"{info.id}: default_effort {info.default_effort!r} is not one of its effort levels ({levels})"
+        )
+
 
 # --------------------------------------------------------------------------
-# Built-in data
+# Reading the data file
 # --------------------------------------------------------------------------
 
-_PROFILES: dict[str, frozenset[str]] = {}
+_REQUIRED = ("display_name", "released", "max_input_tokens", "max_tokens", "features", "cache_min_tokens")
+_OPTIONAL = ("line", "default_effort", "aliases", "lifecycle")
+_LIFECYCLE_KEYS = ("stage", "deprecated", "retires")
 
 
-def _features(spec: str) -> frozenset[str]:
-    """``"base+word-word"``: a profile (or nothing) adjusted word by word."""
-    base, *changes = re.split(r"(?=[+-])", spec)
-    features = set(_PROFILES[base]) if base else set()
-    for change in changes:
-        (features.add if change[0] == "+" else features.discard)(change[1:])
+def read_models(text: str, source: str = DATA_FILE) -> tuple[ModelInfo, ...]:
+    """The models of a catalog file (``models.toml``'s format), checked:
+    a ``ValueError`` names the file, the model and the key at fault."""
+    return _read(_toml(text, source), source)
+
+
+def _read(document: dict[str, Any], source: str) -> tuple[ModelInfo, ...]:
+    unknown = set(document) - {"features", "profiles", "models"}
+    if unknown:
+        raise ValueError(f"{source}: unknown table(s) {sorted(unknown)}; expected features, profiles, models")
+    words = document.get("features", {})
+    for word, meaning in words.items():
+        if not isinstance(meaning, str):
+            raise ValueError(f"{source}: features.{word}: expected a string saying what the word means")
+    profiles: dict[str, frozenset[str]] = {}
+    for name, spec in document.get("profiles", {}).items():
+        profiles[name] = _feature_set(spec, profiles, words, f"{source}: profiles.{name}")
+    models = document.get("models", {})
+    if not models:
+        raise ValueError(f'{source}: no [models."<id>"] tables')
+    return tuple(
+        _model(model_id, row, profiles, words, f'{source}: models."{model_id}"') for model_id, row in models.items()
+    )
+
+
+def _feature_set(
+    spec: object, profiles: Mapping[str, frozenset[str]], words: Mapping[str, str], where: str
+) -> frozenset[str]:
+    """``"profile +word -word"``: a profile (or nothing), adjusted word by word."""
+    if not isinstance(spec, str):
+        raise ValueError(f'{where}: expected a string such as "c47 +system_mid", got {spec!r}')
+    tokens = spec.split()
+    features: set[str] = set()
+    if tokens and tokens[0][0] not in "+-":
+        base = tokens.pop(0)
+        if base not in profiles:
+            raise ValueError(f"{where}: unknown profile {base!r} (profiles: {', '.join(profiles)})")
+        features |= profiles[base]
+    for token in tokens:
+        sign, word = token[0], token[1:]
+        if sign not in "+-":
+            raise ValueError(f"{where}: {token!r}: after the profile, each word needs + (add) or - (take away)")
+        if word not in words:
+            raise ValueError(f"{where}: unknown feature word {word!r} (the words are in [features])")
+        (features.add if sign == "+" else features.discard)(word)
     return frozenset(features)
 
 
-for _name, _spec in (
-    ("v1", "+complete"),  # Claude 1.x, Instant 1.0/1.1: completions only
-    ("v2", "v1+messages"),  # Claude 2.x, Instant 1.2
-    ("c3", "+messages+image+batch"),  # Claude 3, the June 3.5 Sonnet
-    ("c35", "c3+pdf+citations+web_search"),  # the October 3.5 Sonnet
-    ("h35", "c35+code_exec"),  # 3.5 Haiku
-    ("s37", "h35+think"),  # 3.7 Sonnet
-    ("c4", "s37+ctx_edit"),  # Claude 4
-    ("c45", "c4+structured"),  # Opus 4.1, the 4.5 generation
-    ("c46", "c45+adaptive+effort+effort_max+compact+ptc+no_prefill+window_stop"),  # 4.6 generation
-    ("c47", "c46+effort_xhigh+no_sampling-think"),  # 4.7 on: adaptive thinking only
-    ("fable", "c47+no_disable+system_mid"),  # thinking always on
-    ("c55", "c47+between"),
-):
-    _PROFILES[_name] = _features(_spec)
-del _name, _spec
-
-# id | display name | released (- = date in id) | context | max output | line | profile | cache min | default effort | aliases
-_MODELS = """
-claude-instant-1.0         | Claude Instant 1.0        | 2023-03-14 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.0
-claude-1.0                 | Claude 1.0                | 2023-03-14 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.0
-claude-1.2                 | Claude 1.2                | 2023-04-05 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.2
-claude-1.3                 | Claude 1.3                | 2023-04-18 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-v1.3 claude-1 claude-v1
-claude-instant-1.1         | Claude Instant 1.1        | 2023-04-25 | 9000    | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.1
-claude-1.3-100k            | Claude 1.3 (100K)         | 2023-05-11 | 100000  | 4096   | -      | v1                                       | 1024 | -      | claude-v1.3-100k claude-1-100k claude-v1-100k
-claude-instant-1.1-100k    | Claude Instant 1.1 (100K) | 2023-05-11 | 100000  | 4096   | -      | v1                                       | 1024 | -      | claude-instant-v1.1-100k
-claude-2.0                 | Claude 2.0                | 2023-07-11 | 100000  | 4096   | -      | v2                                       | 1024 | -      | claude-2
-claude-instant-1.2         | Claude Instant 1.2        | 2023-08-09 | 100000  | 4096   | -      | v2                                       | 1024 | -      | claude-instant-1 claude-instant-v1 claude-instant-1-100k claude-instant-v1-100k
-claude-2.1                 | Claude 2.1                | 2023-11-21 | 200000  | 4096   | -      | v2                                       | 1024 | -      |
-claude-3-opus-20240229     | Claude 3 Opus             | -          | 200000  | 4096   | opus   | c3                                       | 1024 | -      | claude-3-opus-latest
-claude-3-sonnet-20240229   | Claude 3 Sonnet           | -          | 200000  | 4096   | sonnet | c3                                       | 1024 | -      |
-claude-3-haiku-20240307    | Claude 3 Haiku            | -          | 200000  | 4096   | haiku  | c3                                       | 2048 | -      |
-claude-3-5-sonnet-20240620 | Claude 3.5 Sonnet (Old)   | -          | 200000  | 8192   | sonnet | c3                                       | 1024 | -      |
-claude-3-5-sonnet-20241022 | Claude 3.5 Sonnet (New)   | -          | 200000  | 8192   | sonnet | c35                                      | 1024 | -      | claude-3-5-sonnet-latest
-claude-3-5-haiku-20241022  | Claude 3.5 Haiku          | -          | 200000  | 8192   | haiku  | h35                                      | 2048 | -      | claude-3-5-haiku-latest
-claude-3-7-sonnet-20250219 | Claude 3.7 Sonnet         | -          | 200000  | 64000  | sonnet | s37                                      | 1024 | -      | claude-3-7-sonnet-latest
-claude-sonnet-4-20250514   | Claude Sonnet 4           | -          | 200000  | 64000  | sonnet | c4                                       | 1024 | -      | claude-sonnet-4-0 claude-4-sonnet-20250514
-claude-opus-4-20250514     | Claude Opus 4             | -          | 200000  | 32000  | opus   | c4                                       | 1024 | -      | claude-opus-4-0 claude-4-opus-20250514
-claude-opus-4-1-20250805   | Claude Opus 4.1           | -          | 200000  | 32000  | opus   | c45                                      | 1024 | -      | claude-opus-4-1
-claude-sonnet-4-5-20250929 | Claude Sonnet 4.5         | -          | 200000  | 64000  | sonnet | c45+ptc+window_stop                      | 1024 | -      | claude-sonnet-4-5
-claude-haiku-4-5-20251001  | Claude Haiku 4.5          | -          | 200000  | 64000  | haiku  | c45+window_stop                          | 4096 | -      | claude-haiku-4-5
-claude-opus-4-5-20251101   | Claude Opus 4.5           | -          | 200000  | 64000  | opus   | c45+effort+ptc+window_stop               | 4096 | high   | claude-opus-4-5
-claude-opus-4-6            | Claude Opus 4.6           | 2026-02-04 | 1000000 | 128000 | opus   | c46                                      | 4096 | high   |
-claude-sonnet-4-6          | Claude Sonnet 4.6         | 2026-02-17 | 1000000 | 128000 | sonnet | c46                                      | 1024 | high   |
-claude-mythos-preview      | Claude Mythos Preview     | 2026-04-07 | 1000000 | 128000 | mythos | c46+effort_xhigh                         | 2048 | high   |
-claude-opus-4-7            | Claude Opus 4.7           | 2026-04-14 | 1000000 | 128000 | opus   | c47                                      | 2048 | high   |
-claude-opus-4-8            | Claude Opus 4.8           | 2026-05-28 | 1000000 | 128000 | opus   | c47+system_mid                           | 1024 | high   |
-claude-fable-5             | Claude Fable 5            | 2026-06-07 | 1000000 | 128000 | fable  | fable                                    | 512  | high   |
-claude-mythos-5            | Claude Mythos 5           | 2026-06-07 | 1000000 | 128000 | mythos | fable                                    | 512  | high   |
-claude-sonnet-5            | Claude Sonnet 5           | 2026-06-29 | 1000000 | 128000 | sonnet | c47+system_mid                           | 1024 | high   |
-claude-opus-5              | Claude Opus 5             | 2026-07-24 | 1000000 | 128000 | opus   | c47+system_mid+low_disable               | 512  | high   |
-claude-fable-5-1           | Claude Fable 5.1          | 2026-08-25 | 1000000 | 128000 | fable  | fable+no_forced_tool                     | 512  | high   |
-claude-mythos-5-1          | Claude Mythos 5.1         | 2026-08-25 | 1000000 | 128000 | mythos | fable+no_forced_tool                     | 512  | high   |
-claude-opus-5-5            | Claude Opus 5.5           | 2026-09-21 | 1000000 | 128000 | opus   | c55+system_mid+no_disable+no_forced_tool | 512  | medium |
-claude-sonnet-5-5          | Claude Sonnet 5.5         | 2026-09-28 | 1000000 | 128000 | sonnet | c55+system_mid+no_disable+no_forced_tool | 512  | high   |
-claude-haiku-5-5           | Claude Haiku 5.5          | 2026-10-07 | 1000000 | 128000 | haiku  | c55+system_mid+low_disable               | 512  | medium |
-claude-fable-5-2           | Claude Fable 5.2          | 2026-11-05 | 1000000 | 128000 | fable  | fable+between+no_forced_tool             | 512  | high   |
-claude-mythos-5-2          | Claude Mythos 5.2         | 2026-11-05 | 1000000 | 128000 | mythos | fable+between+no_forced_tool             | 512  | high   |
-"""
-
-# id | lifecycle | deprecated | retires   (every model not listed here is active)
-_LIFECYCLE = """
-claude-instant-1.0          | retired    | 2024-09-04 | 2024-11-06
-claude-1.0                  | retired    | 2024-09-04 | 2024-11-06
-claude-1.2                  | retired    | 2024-09-04 | 2024-11-06
-claude-1.3                  | retired    | 2024-09-04 | 2024-11-06
-claude-instant-1.1          | retired    | 2024-09-04 | 2024-11-06
-claude-1.3-100k             | retired    | 2024-09-04 | 2024-11-06
-claude-instant-1.1-100k     | retired    | 2024-09-04 | 2024-11-06
-claude-instant-1.2          | retired    | 2024-09-04 | 2024-11-06
-claude-2.0                  | retired    | 2025-01-21 | 2025-07-21
-claude-2.1                  | retired    | 2025-01-21 | 2025-07-21
-claude-3-sonnet-20240229    | retired    | 2025-01-21 | 2025-07-21
-claude-3-5-sonnet-20240620  | retired    | 2025-08-13 | 2025-10-28
-claude-3-5-sonnet-20241022  | retired    | 2025-08-13 | 2025-10-28
-claude-3-opus-20240229      | retired    | 2025-06-30 | 2026-01-05
-claude-3-7-sonnet-20250219  | retired    | 2025-10-28 | 2026-02-19
-claude-3-5-haiku-20241022   | retired    | 2025-12-19 | 2026-02-19
-claude-3-haiku-20240307     | retired    | 2026-02-19 | 2026-04-19
-claude-sonnet-4-20250514    | retired    | 2026-04-14 | 2026-06-15
-claude-opus-4-20250514      | retired    | 2026-04-14 | 2026-06-15
-claude-mythos-preview       | retired    | 2026-06-09 | 2026-06-30
-claude-opus-4-1-20250805    | retired    | 2026-06-05 | 2026-08-05
-claude-sonnet-4-5-20250929  | deprecated | 2026-09-28 | 2026-11-30
-claude-opus-4-5-20251101    | deprecated | 2026-11-20 | 2027-01-22
-"""
-
-
-def _rows(table: str, width: int) -> Iterator[list[str]]:
-    for raw in table.strip().splitlines():
-        cells = [cell.strip() for cell in raw.split("|")]
-        if len(cells) != width:
-            raise ValueError(f"catalog table row has {len(cells)} cells, expected {width}: {raw!r}")
-        yield cells
-
-
-def _release_date(model_id: str, cell: str) -> str:
-    if cell != "-":
-        return cell
-    match = _ID_DATE.search(model_id)
-    if match is None:
-        raise ValueError(f"{model_id}: undated id needs an explicit release date")
-    return "-".join(match.groups())
-
-
-def _builtin() -> tuple[ModelInfo, ...]:
-    stages = {cells[0]: cells[1:] for cells in _rows(_LIFECYCLE, 4)}
-    models = []
-    for model_id, name, released, context, output, line, profile, cache, effort, aliases in _rows(_MODELS, 10):
-        lifecycle, deprecated, retires = stages.pop(model_id, ("active", None, None))
-        models.append(
-            ModelInfo(
-                id=model_id,
-                display_name=name,
-                created_at=_release_date(model_id, released),
-                max_input_tokens=int(context),
-                max_tokens=int(output),
-                aliases=tuple(aliases.split()),
-                line=None if line == "-" else line,
-                lifecycle=lifecycle,
-                deprecated_at=deprecated,
-                retires_at=retires,
-                features=_features(profile),
-                cache_min_tokens=int(cache),
-                default_effort=None if effort == "-" else effort,
-            )
+def _model(
+    model_id: str, row: object, profiles: Mapping[str, frozenset[str]], words: Mapping[str, str], where: str
+) -> ModelInfo:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected a table")
+    missing = [key for key in _REQUIRED if key not in row]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    unknown = sorted(set(row) - {*_REQUIRED, *_OPTIONAL})
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join((*_REQUIRED, *_OPTIONAL))}"
         )
-    if stages:
-        raise ValueError(f"lifecycle rows for unknown models: {sorted(stages)}")
-    return tuple(models)
+    released = _date(row["released"], f"{where}.released")
+    dated = _ID_DATE.search(model_id)
+    if dated and released != "-".join(dated.groups()):
+        raise ValueError(f"{where}.released: {released} is not the date in the id")
+    stage, deprecated, retires = _lifecycle(row.get("lifecycle"), f"{where}.lifecycle")
+    if deprecated is not None and deprecated < released:
+        raise ValueError(f"{where}.lifecycle: deprecated {deprecated} before its release {released}")
+    aliases = row.get("aliases", [])
+    if not isinstance(aliases, list) or not all(isinstance(alias, str) and alias for alias in aliases):
+        raise ValueError(f"{where}.aliases: expected a list of names")
+    features = _feature_set(row["features"], profiles, words, f"{where}.features")
+    default_effort = _string(row.get("default_effort"), f"{where}.default_effort")
+    if "effort" in features and default_effort is None:
+        raise ValueError(f"{where}: a model with effort needs a default_effort")
+    try:
+        return ModelInfo(
+            id=model_id,
+            display_name=_string(row["display_name"], f"{where}.display_name"),
+            created_at=released,
+            max_input_tokens=_count(row["max_input_tokens"], f"{where}.max_input_tokens"),
+            max_tokens=_count(row["max_tokens"], f"{where}.max_tokens"),
+            aliases=tuple(aliases),
+            line=_string(row.get("line"), f"{where}.line"),
+            lifecycle=stage,
+            deprecated_at=deprecated,
+            retires_at=retires,
+            features=features,
+            cache_min_tokens=_count(row["cache_min_tokens"], f"{where}.cache_min_tokens"),
+            default_effort=default_effort,
+        )
+    except ValueError as exc:
+        raise ValueError(f"{where}: {str(exc).removeprefix(f'{model_id}: ')}") from None
 
 
-_BUILTIN = _builtin()
+def _lifecycle(value: object, where: str) -> tuple[str, str | None, str | None]:
+    """``(stage, deprecated, retires)``; an absent lifecycle is active."""
+    if value is None:
+        return "active", None, None
+    if not isinstance(value, dict):
+        raise ValueError(f"{where}: expected {{ stage = ..., deprecated = YYYY-MM-DD, retires = YYYY-MM-DD }}")
+    unknown = sorted(set(value) - set(_LIFECYCLE_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(_LIFECYCLE_KEYS)}")
+    stage = value.get("stage")
+    if stage not in LIFECYCLES:
+        raise ValueError(f"{where}.stage: expected one of {', '.join(LIFECYCLES)}, got {stage!r}")
+    deprecated = None if value.get("deprecated") is None else _date(value["deprecated"], f"{where}.deprecated")
+    retires = None if value.get("retires") is None else _date(value["retires"], f"{where}.retires")
+    if stage == "active" and (deprecated or retires):
+        raise ValueError(f"{where}: an active model has no deprecated or retires date")
+    if stage != "active" and deprecated is None:
+        raise ValueError(f"{where}: a {stage} model needs its deprecated date")
+    if stage == "retired" and retires is None:
+        raise ValueError(f"{where}: a retired model needs its retires date")
+    if deprecated and retires and retires <= deprecated:
+        raise ValueError(f"{where}: retires {retires} is not after deprecated {deprecated}")
+    return stage, deprecated, retires
+
+
+def _date(value: object, where: str) -> str:
+    """A TOML date (``2026-05-28``), or the same quoted: ``YYYY-MM-DD``."""
+    if isinstance(value, datetime.date) and not isinstance(value, datetime.datetime):
+        return value.isoformat()
+    if isinstance(value, str):
+        try:
+            if len(value) == 10:
+                return datetime.date.fromisoformat(value).isoformat()
+        except ValueError:
+            pass
+    raise ValueError(f"{where}: expected a date, YYYY-MM-DD, got {value!r}")
+
+
+def _count(value: object, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{where}: expected a whole number of tokens above 0, got {value!r}")
+    return value
+
+
+def _string(value: object, where: str) -> str | None:
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ValueError(f"{where}: expected a non-empty string, got {value!r}")
+    return value
+
+
+_BUILTIN = _read(_DOCUMENT, DATA_FILE)
 
 
 # --------------------------------------------------------------------------
