@@ -19,7 +19,7 @@ from pydantic import BaseModel
 
 from dateline.catalog import Catalog, ModelInfo
 from dateline.resources._paging import PageQuery
-from dateline.resources.models import OPTIONAL_FIELDS, capabilities, model_object, model_page
+from dateline.resources.models import OPTIONAL_FIELDS, capabilities, lifecycle_filter, model_object, model_page
 
 
 def page(http: httpx.Client, **params: Any) -> dict[str, Any]:
@@ -37,12 +37,29 @@ def catalog() -> Catalog:
     return Catalog.default()
 
 
+EVERY_STAGE = ["active", "deprecated", "retired"]
+
+
+def one_page(base_url: str, **params: Any) -> dict[str, Any]:
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
+    body = httpx.get(f"{base_url}/v1/models", params={"limit": 1000, **params}, headers=headers).json()
+    assert body["has_more"] is False
+    return body
+
+
 @pytest.fixture(scope="module")
 def all_ids(base_url: str) -> list[str]:
-    """Every listed id, newest first, in one page."""
-    headers = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
-    body = httpx.get(f"{base_url}/v1/models", params={"limit": 1000}, headers=headers).json()
-    assert body["has_more"] is False
+    """Every id listed by default (active and deprecated models), newest first, in one page."""
+    body = one_page(base_url)
+    assert len(body["data"]) > 15
+    assert {model["lifecycle"] for model in body["data"]} == {"active", "deprecated"}
+    return ids_of(body)
+
+
+@pytest.fixture(scope="module")
+def every_id(base_url: str) -> list[str]:
+    """Every listed id, retired models too, newest first."""
+    body = one_page(base_url, **{"lifecycle[]": EVERY_STAGE})
     assert len(body["data"]) > 30
     return ids_of(body)
 
@@ -66,7 +83,7 @@ def test_sdk_pages_backwards_with_before_id(client: anthropic.Anthropic, all_ids
     start = len(all_ids) - 1  # before the oldest: everything else, page by page towards the newest
     walked = client.models.list(before_id=all_ids[start], limit=5)
     pages = [[m.id for m in p.data] for p in walked.iter_pages()]
-    expected = [all_ids[max(high - 5, 0):high] for high in range(start, 0, -5)]
+    expected = [all_ids[max(high - 5, 0) : high] for high in range(start, 0, -5)]
     assert pages == expected
     assert [m.id for m in client.models.list(before_id=all_ids[start], limit=5)] == [i for p in expected for i in p]
 
@@ -79,19 +96,44 @@ def test_sdk_retrieve_by_id_and_by_alias(client: anthropic.Anthropic) -> None:
     assert by_id.display_name == "Claude Sonnet 4.5" and by_id.type == "model"
 
 
-def test_every_model_the_sdk_names_is_retrievable(client: anthropic.Anthropic, all_ids: list[str]) -> None:
+def test_every_model_the_sdk_names_is_retrievable(client: anthropic.Anthropic, every_id: list[str]) -> None:
     literal = next(arg for arg in typing.get_args(anthropic.types.Model) if typing.get_origin(arg) is typing.Literal)
     names = typing.get_args(literal)
     assert len(names) > 10
     for name in names:
         info = client.models.retrieve(name)
-        assert info.id in all_ids, name
-        assert info.id == name or name not in all_ids, f"{name} is listed, so it must retrieve as itself"
+        assert info.id in every_id, name
+        assert info.id == name or name not in every_id, f"{name} is listed, so it must retrieve as itself"
 
 
 def test_retrieve_returns_the_listed_object(client: anthropic.Anthropic) -> None:
-    for listed in client.models.list(limit=1000):
+    for listed in client.models.list(limit=1000, lifecycle=EVERY_STAGE):
         assert client.models.retrieve(listed.id).model_dump() == listed.model_dump()
+
+
+def test_sdk_lists_every_model_as_its_model_info(client: anthropic.Anthropic, every_id: list[str]) -> None:
+    """Auto-paging through every stage: each model parses strictly as the SDK's ModelInfo,
+    with every key it declares and none it does not, and retrieves as the same object."""
+    walked = list(client.models.list(limit=7, lifecycle=EVERY_STAGE))
+    assert [model.id for model in walked] == every_id
+    for model in walked:
+        assert isinstance(model, SDKModelInfo) and model.capabilities is not None
+        sent = model.to_dict(exclude_unset=False)
+        assert key_tree(sent) == declared_tree(SDKModelInfo), model.id
+        assert client.models.retrieve(model.id) == model
+
+
+def test_sdk_lifecycle_filter(client: anthropic.Anthropic, all_ids: list[str], every_id: list[str]) -> None:
+    assert [m.id for m in client.models.list(limit=5)] == all_ids
+    retired = list(client.models.list(limit=5, lifecycle=["retired"]))
+    assert retired and {m.lifecycle for m in retired} == {"retired"}
+    assert all(m.deprecated_at and m.retires_at and m.deprecated_at < m.retires_at for m in retired)
+    assert sorted(all_ids + [m.id for m in retired]) == sorted(every_id)
+    deprecated = [m.id for m in client.models.list(lifecycle=["deprecated"])]
+    assert "claude-sonnet-4-5-20250929" in deprecated and "claude-opus-4-8" not in deprecated
+    # A retired model stays in the catalogue: retrievable, by its alias too.
+    old = client.models.retrieve("claude-3-5-haiku-latest")
+    assert (old.id, old.lifecycle) == ("claude-3-5-haiku-20241022", "retired")
 
 
 def test_sdk_unknown_model_raises_not_found(client: anthropic.Anthropic) -> None:
@@ -103,12 +145,19 @@ def test_sdk_unknown_model_raises_not_found(client: anthropic.Anthropic) -> None
 # -- raw HTTP: paging --------------------------------------------------------------------
 
 
-def test_first_page_defaults_to_twenty(http: httpx.Client, all_ids: list[str]) -> None:
-    body = page(http)
+def test_first_page_defaults_to_twenty(http: httpx.Client, every_id: list[str]) -> None:
+    body = page(http, lifecycle=EVERY_STAGE)
     assert set(body) == {"data", "has_more", "first_id", "last_id"}
-    assert ids_of(body) == all_ids[:20]
+    assert ids_of(body) == every_id[:20]
     assert body["has_more"] is True
-    assert body["first_id"] == all_ids[0] and body["last_id"] == all_ids[19]
+    assert body["first_id"] == every_id[0] and body["last_id"] == every_id[19]
+
+
+def test_the_default_list_is_active_and_deprecated_models(http: httpx.Client, all_ids: list[str]) -> None:
+    body = page(http)
+    assert ids_of(body) == all_ids[:20] and body["has_more"] is (len(all_ids) > 20)
+    assert "claude-opus-4-8" in all_ids and "claude-sonnet-4-5-20250929" in all_ids
+    assert "claude-2.1" not in all_ids and "claude-mythos-preview" not in all_ids
 
 
 def test_after_id_continues_where_the_page_ended(http: httpx.Client, all_ids: list[str]) -> None:
@@ -156,6 +205,20 @@ def test_beta_query_is_ignored(http: httpx.Client, all_ids: list[str]) -> None:
     assert ids_of(page(http, beta="true", limit=2)) == all_ids[:2]
 
 
+def test_lifecycle_as_a_repeated_parameter(http: httpx.Client, every_id: list[str]) -> None:
+    body = page(http, limit=1000, lifecycle=["retired", "active", "deprecated"])
+    assert ids_of(body) == every_id
+    retired = page(http, limit=1000, lifecycle="retired")
+    assert {model["lifecycle"] for model in retired["data"]} == {"retired"}
+    assert ids_of(page(http, limit=1000, **{"lifecycle[]": "retired"})) == ids_of(retired)
+
+
+def test_a_cursor_of_another_stage_still_places_the_page(http: httpx.Client, all_ids: list[str]) -> None:
+    # claude-mythos-preview is retired: not listed by default, but a cursor all the same.
+    body = page(http, after_id="claude-mythos-preview", limit=1)
+    assert ids_of(body) == [all_ids[all_ids.index("claude-opus-4-7") + 1]]
+
+
 # -- raw HTTP: errors --------------------------------------------------------------------
 
 
@@ -183,6 +246,19 @@ def test_bad_limit_is_400(http: httpx.Client, limit: str, message: str) -> None:
     assert_invalid(http.get("/v1/models", params={"limit": limit}), message)
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"lifecycle[]": "gone"}, "lifecycle.0: Input should be 'active', 'deprecated' or 'retired'"),
+        ({"lifecycle": ["active", "Retired"]}, "lifecycle.1: Input should be 'active', 'deprecated' or 'retired'"),
+        ({"lifecycle": ""}, "lifecycle.0: Input should be"),
+        ({"lifecycle[]": ["active"] * 4}, "lifecycle: List should have at most 3 items after validation, not 4"),
+    ],
+)
+def test_bad_lifecycle_is_400(http: httpx.Client, params: dict[str, Any], message: str) -> None:
+    assert_invalid(http.get("/v1/models", params=params), message)
+
+
 @pytest.mark.parametrize("cursor", ["after_id", "before_id"])
 def test_unknown_cursor_is_400_naming_it(http: httpx.Client, cursor: str) -> None:
     assert_invalid(http.get("/v1/models", params={cursor: "claude-9"}), f"{cursor}: ")
@@ -197,38 +273,63 @@ def test_the_unknown_one_of_two_cursors_is_named(http: httpx.Client, all_ids: li
 def test_unknown_model_is_404(http: httpx.Client) -> None:
     response = http.get("/v1/models/claude-9")
     assert response.status_code == 404
-    assert response.json() == {"type": "error", "error": {"type": "not_found_error", "message": "model: claude-9"},
-                               "request_id": response.headers["request-id"]}
+    assert response.json() == {
+        "type": "error",
+        "error": {"type": "not_found_error", "message": "model: claude-9"},
+        "request_id": response.headers["request-id"],
+    }
 
 
 # -- in process: the ModelInfo object -----------------------------------------------------
 
 
-def _unknown_keys(data: dict, model: type[BaseModel], path: str = "") -> list[str]:
-    """Keys the SDK type does not declare, at any depth."""
-    found = []
-    fields = model.model_fields
-    for key, value in data.items():
-        if key not in fields:
-            found.append(path + key)
-            continue
-        if isinstance(value, dict):
-            annotation = fields[key].annotation
-            candidates = [annotation, *typing.get_args(annotation)]
-            sub = next(c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel))
-            found += _unknown_keys(value, sub, f"{path}{key}.")
-    return found
+def _object_type(annotation: Any) -> type[BaseModel] | None:
+    """The SDK model a field holds (``Optional[...]`` unwrapped), if any."""
+    for candidate in (annotation, *typing.get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def declared_tree(model: type[BaseModel]) -> dict[str, Any]:
+    """Every field the SDK type declares, at any depth: ``{name: subtree or None}``."""
+    tree = {}
+    for name, field in model.model_fields.items():
+        sub = _object_type(field.annotation)
+        tree[name] = None if sub is None else declared_tree(sub)
+    return tree
+
+
+def key_tree(data: dict[str, Any]) -> dict[str, Any]:
+    """The keys of a JSON object at any depth, in the same form."""
+    return {key: key_tree(value) if isinstance(value, dict) else None for key, value in data.items()}
+
+
+def test_the_declared_tree_sees_every_capability() -> None:
+    tree = declared_tree(SDKModelInfo)
+    assert set(tree["capabilities"]["thinking"]["types"]) == {"adaptive", "between_tools", "disabled", "enabled"}
+    assert tree["capabilities"]["effort"]["xhigh"] == {"supported": None}
+    assert key_tree({"a": {"b": 1}, "c": None}) == {"a": {"b": None}, "c": None}
+
+
+def test_every_model_object_has_exactly_the_sdk_fields(catalog: Catalog) -> None:
+    """Nothing missing (Optional keys included: the API sends every key), nothing extra."""
+    declared = declared_tree(SDKModelInfo)
+    for info in catalog.list():
+        wire = model_object(info)
+        assert list(wire)[:4] == ["type", "id", "display_name", "created_at"]
+        assert key_tree(wire) == declared, info.id
 
 
 def test_every_model_object_validates_strictly_against_the_sdk(catalog: Catalog) -> None:
     for info in catalog.list():
         wire = model_object(info)
-        assert list(wire)[:4] == ["type", "id", "display_name", "created_at"]
         parsed = SDKModelInfo.model_validate_json(json.dumps(wire), strict=True)
-        assert parsed.id == info.id
+        assert SDKModelInfo.model_validate(wire) == parsed
+        assert parsed.id == info.id and parsed.lifecycle == info.lifecycle and parsed.line == info.line
         assert parsed.created_at.isoformat().startswith(info.created_at[:10])
         assert parsed.capabilities is not None
-        assert _unknown_keys(wire, SDKModelInfo) == [], info.id
+        assert parsed.to_dict(mode="json", exclude_unset=False) == wire, info.id  # every value survives the round trip
 
 
 def test_model_object_fields_selection(catalog: Catalog) -> None:
@@ -392,9 +493,11 @@ def serve(catalog: Catalog) -> anthropic.Anthropic:
     def handler(request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
         if path == "/v1/models":
-            query = {key: values[-1] for key, values in parse_qs(request.url.query.decode()).items()}
+            lists = parse_qs(request.url.query.decode())
+            query = {key: values[-1] for key, values in lists.items()}
             body = listed(
                 catalog,
+                lifecycle=lifecycle_filter(lists.get("lifecycle[]", [])),
                 after_id=query.get("after_id"),
                 before_id=query.get("before_id"),
                 limit=int(query.get("limit", 20)),
@@ -417,8 +520,10 @@ def serve(catalog: Catalog) -> anthropic.Anthropic:
 def test_sdk_auto_pagination_and_retrieve(catalog: Catalog) -> None:
     client = serve(catalog)
     ids = catalog.ids()
-    assert [model.id for model in client.models.list(limit=6)] == ids
-    backwards = [model.id for model in client.models.list(before_id=ids[-1], limit=4)]
+    assert [model.id for model in client.models.list(limit=6, lifecycle=EVERY_STAGE)] == ids
+    current = [info.id for info in catalog.list(lifecycle=["active", "deprecated"])]
+    assert [model.id for model in client.models.list(limit=6)] == current
+    backwards = [model.id for model in client.models.list(before_id=ids[-1], limit=4, lifecycle=EVERY_STAGE)]
     assert backwards == [item for page in sdk_walk(catalog, before_id=ids[-1], limit=4) for item in page]
     first = client.models.list(limit=3)
     assert [model.id for model in first.data] == ids[:3] and first.has_more

@@ -1,6 +1,6 @@
 """Models: ``GET /v1/models`` and ``GET /v1/models/{model_id}``, and the
 ``ModelInfo`` object as the API sends it (the catalog itself is data:
-``dateline.catalog``)."""
+``dateline.catalog`` and its ``models.toml``)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from collections.abc import Collection
 from typing import Any
 
 from .. import errors
-from ..catalog import Catalog, ModelInfo
+from ..catalog import LIFECYCLES, Catalog, ModelInfo
 from ..operation import Call
 from ._paging import PageQuery, envelope, window
 
@@ -23,21 +23,43 @@ OPTIONAL_FIELDS = (
     "line",
 )
 
+#: The stages listed when a request names none: retired models only when asked for.
+LISTED_BY_DEFAULT = ("active", "deprecated")
+MAX_LIFECYCLES = len(LIFECYCLES)
+
 
 async def list_models(call: Call) -> dict[str, Any]:
     query = PageQuery.of(call.query)
+    stages = lifecycle_filter(call.query.getlist("lifecycle[]") or call.query.getlist("lifecycle"))
     try:
-        return model_page(call.state.catalog, query)
+        return model_page(call.state.catalog, query, lifecycle=stages)
     except KeyError as exc:
         raise query.unknown(exc.args[0], "model") from None
 
 
 async def retrieve(call: Call) -> dict[str, Any]:
+    """Any listed model by id or alias, a retired one too (its record stays)."""
     model_id = call.path_params["model_id"]
     info = call.state.catalog.get(model_id)
     if info is None:
         raise errors.NotFoundError(f"model: {model_id}")
     return model_object(info)
+
+
+def lifecycle_filter(values: list[str]) -> tuple[str, ...]:
+    """The stages ``lifecycle`` asks for (the SDK sends ``lifecycle[]=...``
+    once per stage), checked as the API checks a list; none: active and deprecated."""
+    if not values:
+        return LISTED_BY_DEFAULT
+    if len(values) > MAX_LIFECYCLES:
+        raise errors.InvalidRequestError(
+            f"lifecycle: List should have at most {MAX_LIFECYCLES} items after validation, not {len(values)}"
+        )
+    for index, value in enumerate(values):
+        if value not in LIFECYCLES:
+            stages = ", ".join(f"'{stage}'" for stage in LIFECYCLES[:-1]) + f" or '{LIFECYCLES[-1]}'"
+            raise errors.InvalidRequestError(f"lifecycle.{index}: Input should be {stages}")
+    return tuple(values)
 
 
 def model_page(
@@ -82,29 +104,27 @@ def model_object(info: ModelInfo, *, fields: Collection[str] | None = None) -> d
 
 
 def capabilities(info: ModelInfo) -> dict[str, Any] | None:
-    """The wire ``capabilities`` object (the SDK's ``ModelCapabilities``); null
-    for a model whose features are unknown (one another backend serves)."""
+    """The wire ``capabilities`` object (the SDK's ``ModelCapabilities``), every
+    key present, each leaf read from the model's feature words; null for a model
+    whose features are unknown (one another backend serves)."""
     if info.features is None:
         return None
     f = info.has
-    thinking = f("think") or f("adaptive")
+    efforts = info.effort_levels
+    thinking_types = info.thinking_types
     return {
         "batch": _supported(f("batch")),
         "citations": _supported(f("citations")),
         "code_execution": _supported(f("ptc")),
         "context_management": {
             "supported": f("ctx_edit") or f("compact"),
-            "clear_thinking_20251015": _supported(f("ctx_edit") and thinking),
+            "clear_thinking_20251015": _supported(f("ctx_edit") and info.supports_thinking),
             "clear_tool_uses_20250919": _supported(f("ctx_edit")),
             "compact_20260112": _supported(f("compact")),
         },
         "effort": {
-            "supported": f("effort"),
-            "low": _supported(f("effort")),
-            "medium": _supported(f("effort")),
-            "high": _supported(f("effort")),
-            "max": _supported(f("effort_max")),
-            "xhigh": _supported(f("effort_xhigh")),
+            "supported": bool(efforts),
+            **{level: _supported(level in efforts) for level in _EFFORT_KEYS},
         },
         "image_input": _supported(f("image")),
         "pdf_input": _supported(f("pdf")),
@@ -115,15 +135,16 @@ def capabilities(info: ModelInfo) -> dict[str, Any] | None:
         },
         "structured_outputs": _supported(f("structured")),
         "thinking": {
-            "supported": thinking,
-            "types": {
-                "adaptive": _supported(f("adaptive")),
-                "between_tools": _supported(f("between")),
-                "disabled": _supported(not f("no_disable")),
-                "enabled": _supported(f("think")),
-            },
+            "supported": info.supports_thinking,
+            # ``disabled`` with low_disable is accepted (at effort high or lower): supported.
+            "types": {kind: _supported(kind in thinking_types) for kind in _THINKING_KEYS},
         },
     }
+
+
+# The order the API sends them in (the SDK's field order).
+_EFFORT_KEYS = ("low", "medium", "high", "max", "xhigh")
+_THINKING_KEYS = ("adaptive", "between_tools", "disabled", "enabled")
 
 
 def _supported(flag: bool) -> dict[str, bool]:
