@@ -46,7 +46,7 @@ def count(text: str) -> int:
 # Fixed costs, in the spirit of the real API's: a few tokens of framing per
 # message and per tool, and images priced by size (about 750 pixels a token,
 # here estimated from the encoded bytes).
-_REQUEST_OVERHEAD = 3
+REQUEST_OVERHEAD = 3
 _MESSAGE_OVERHEAD = 4
 _TOOL_OVERHEAD = 12
 _IMAGE_MIN, _IMAGE_MAX = 85, 1600
@@ -66,16 +66,66 @@ def _block_tokens(block: dict) -> int:
     return count(_content.block_text(block))
 
 
+def tool_tokens(tool: dict) -> int:
+    """What one tool definition costs: its framing, name, description and input schema."""
+    total = _TOOL_OVERHEAD + count(tool.get("name") or "") + count(tool.get("description") or "")
+    schema = tool.get("input_schema")
+    if schema:
+        total += count(orjson.dumps(schema).decode())
+    return total
+
+
+def system_tokens(system: str | list[dict] | None) -> list[int]:
+    """What each block of ``system`` costs; the newline joining two texts is the later one's."""
+    if not system:
+        return []
+    if type(system) is str:
+        return [count(system)]
+    out = []
+    joined = False  # whether a text came before: the next one pays for the newline between them
+    for block in system:
+        tokens = count(_content.block_text(block))
+        if tokens and joined:
+            tokens += 1
+        joined = joined or tokens > 0
+        out.append(tokens)
+    return out
+
+
+def positions(request: dict) -> Iterator[tuple[str, int, int, dict | None, int]]:
+    """Each position of the prompt in cache order (tools, system, messages) with its tokens:
+    ``(section, message index, block index, item, tokens)``, section ``"tools"``, ``"system"``
+    or ``"messages"``. A message's framing goes with its first block; a message with no
+    content is one position with no item. With ``REQUEST_OVERHEAD`` they sum to ``count_request``."""
+    for i, tool in enumerate(request.get("tools") or ()):
+        yield "tools", -1, i, tool, tool_tokens(tool)
+    system = request.get("system")
+    if system:
+        items = _content.blocks(system)
+        for j, tokens in enumerate(system_tokens(system)):
+            yield "system", -1, j, items[j], tokens
+    for i, message in enumerate(request.get("messages") or ()):
+        framing = _MESSAGE_OVERHEAD
+        for j, block in enumerate(_content.blocks(message.get("content"))):
+            yield "messages", i, j, block, framing + _block_tokens(block)
+            framing = 0
+        if framing:
+            yield "messages", i, -1, None, framing
+
+
 def count_request(request: dict) -> int:
-    """``input_tokens`` of a Messages request: what usage and count_tokens report."""
-    total = _REQUEST_OVERHEAD + count(_content.system_text(request.get("system")))
+    """``input_tokens`` of a Messages request: what usage and count_tokens report.
+
+    The request's framing plus what each position costs (``positions``), counted here
+    in one loop: this runs for every request."""
+    total = REQUEST_OVERHEAD
+    for tool in request.get("tools") or ():
+        total += tool_tokens(tool)
+    system = request.get("system")
+    if system:
+        total += sum(system_tokens(system))
     for message in request.get("messages") or ():
         total += _MESSAGE_OVERHEAD
         for block in _content.blocks(message.get("content")):
             total += _block_tokens(block)
-    for tool in request.get("tools") or ():
-        total += _TOOL_OVERHEAD + count(tool.get("name") or "") + count(tool.get("description") or "")
-        schema = tool.get("input_schema")
-        if schema:
-            total += count(orjson.dumps(schema).decode())
     return total
