@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import typing
+from importlib import resources
 
 import pytest
 from anthropic.types.model import Model
 
-from dateline.catalog import EPOCH, Catalog, ModelInfo
+from dateline.catalog import DATA_FILE, EPOCH, FEATURE_WORDS, FEATURES, Catalog, ModelInfo, read_models
 
 
 def sdk_model_ids() -> set[str]:
@@ -265,3 +267,227 @@ def test_list_is_newest_first(catalog: Catalog) -> None:
     same_day = [info.id for info in listed if info.created_at.startswith("2024-10-22")]
     assert same_day == ["claude-3-5-sonnet-20241022", "claude-3-5-haiku-20241022"]
     assert [info.id for info in catalog] == catalog.ids()
+
+
+# -- the data file ----------------------------------------------------------
+
+BUILTIN_TEXT = resources.files("dateline").joinpath(DATA_FILE).read_text(encoding="utf-8")
+
+OPUS_4_8 = """[models."claude-opus-4-8"]
+display_name = "Claude Opus 4.8"
+released = 2026-05-28
+max_input_tokens = 1_000_000
+max_tokens = 128_000
+line = "opus"
+features = "c47 +system_mid"
+cache_min_tokens = 1024
+default_effort = "high"
+"""
+
+
+def test_the_catalog_is_the_data_file(catalog: Catalog) -> None:
+    assert resources.files("dateline").joinpath(DATA_FILE).is_file()  # package data, beside the module
+    models = read_models(BUILTIN_TEXT)
+    assert sorted(models, key=lambda info: info.id) == sorted(catalog.list(), key=lambda info: info.id)
+    assert OPUS_4_8 in BUILTIN_TEXT
+
+
+def test_every_word_the_code_reads_is_a_described_feature() -> None:
+    words = """complete messages image pdf citations batch think adaptive between no_disable low_disable
+    effort effort_max effort_xhigh structured ctx_edit compact web_search code_exec ptc
+    no_forced_tool no_prefill no_sampling system_mid window_stop""".split()
+    assert FEATURES == frozenset(words)
+    assert all(FEATURE_WORDS[word].strip() for word in words)
+
+
+def test_a_model_added_to_the_file_is_in_the_catalog() -> None:
+    added = OPUS_4_8.replace("claude-opus-4-8", "claude-opus-4-9").replace("4.8", "4.9").replace("05-28", "11-30")
+    models = {info.id: info for info in read_models(BUILTIN_TEXT + "\n" + added + 'aliases = ["opus-next"]\n')}
+    info = models["claude-opus-4-9"]
+    assert info == dataclasses.replace(
+        models["claude-opus-4-8"],
+        id="claude-opus-4-9",
+        display_name="Claude Opus 4.9",
+        created_at="2026-11-30T00:00:00Z",
+        aliases=("opus-next",),
+    )
+    catalog = Catalog(models.values())
+    assert catalog.ids()[0] == "claude-opus-4-9" and catalog.resolve("opus-next") == "claude-opus-4-9"
+
+
+def broken(old: str, new: str) -> str:
+    assert old in BUILTIN_TEXT, old
+    return BUILTIN_TEXT.replace(old, new, 1)
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "message"),
+    [
+        (
+            'features = "c47 +system_mid"\ncache_min_tokens = 1024\ndefault_effort = "high"\n',
+            'features = "c47 +system_mid +telepathy"\ncache_min_tokens = 1024\ndefault_effort = "high"\n',
+            """models.toml: models."claude-opus-4-8".features: unknown feature word 'telepathy'""",
+        ),
+        (
+            "released = 2026-05-28",
+            'released = "2026-02-30"',
+            """models.toml: models."claude-opus-4-8".released: expected a date, YYYY-MM-DD, got '2026-02-30'""",
+        ),
+        ("released = 2026-05-28", "released = 2026-02-30", "models.toml: Invalid date or datetime"),
+        (
+            "released = 2026-05-28",
+            "released = 2026-05-28T10:00:00",
+            'models."claude-opus-4-8".released: expected a date',
+        ),
+        (
+            "released = 2025-09-29",
+            "released = 2025-09-30",
+            """models."claude-sonnet-4-5-20250929".released: 2025-09-30 is not the date in the id""",
+        ),
+        (
+            'display_name = "Claude Opus 4.8"\n',
+            'display_name = "Claude Opus 4.8"\ncontext = 5\n',
+            """models."claude-opus-4-8": unknown key(s) context; the keys are display_name, released""",
+        ),
+        ('display_name = "Claude Opus 4.8"\n', "", """models."claude-opus-4-8": missing display_name"""),
+        (
+            'features = "c47 +system_mid"\ncache',
+            'features = "c48 +system_mid"\ncache',
+            """models."claude-opus-4-8".features: unknown profile 'c48'""",
+        ),
+        (
+            'features = "c47 +system_mid"\ncache',
+            'features = "c47 system_mid"\ncache',
+            """models."claude-opus-4-8".features: 'system_mid': after the profile, each word needs + (add) or - (take away)""",
+        ),
+        ('c55 = "c47 +between"', 'c55 = "c47 +betwixt"', "models.toml: profiles.c55: unknown feature word 'betwixt'"),
+        (
+            'features = "c47 +system_mid"\ncache_min_tokens = 1024\ndefault_effort = "high"\n',
+            'features = "c47 +system_mid"\ncache_min_tokens = 1024\ndefault_effort = "extreme"\n',
+            """models."claude-opus-4-8": default_effort 'extreme' is not one of its effort levels (low, medium, high, xhigh, max)""",
+        ),
+        (
+            'features = "c47 +system_mid"\ncache_min_tokens = 1024\ndefault_effort = "high"\n',
+            'features = "c47 +system_mid"\ncache_min_tokens = 1024\n',
+            """models."claude-opus-4-8": a model with effort needs a default_effort""",
+        ),
+        (
+            'features = "c47 +system_mid"\ncache',
+            'features = "c47 +system_mid +no_disable +low_disable"\ncache',
+            """models."claude-opus-4-8": no_disable and low_disable contradict each other""",
+        ),
+        (
+            'features = "c47 +system_mid"\ncache',
+            'features = "c47 +system_mid -effort"\ncache',
+            """models."claude-opus-4-8": feature effort_max needs feature effort""",
+        ),
+        (
+            'max_tokens = 128_000\nline = "opus"\nfeatures = "c47 +system_mid"',
+            'max_tokens = true\nline = "opus"\nfeatures = "c47 +system_mid"',
+            """models."claude-opus-4-8".max_tokens: expected a whole number of tokens above 0, got True""",
+        ),
+        (
+            'line = "opus"\nfeatures = "c47 +system_mid"',
+            'line = "cantata"\nfeatures = "c47 +system_mid"',
+            """models."claude-opus-4-8": line must be one of""",
+        ),
+        (
+            'default_effort = "high"\n\n[models."claude-fable-5"]',
+            'default_effort = "high"\naliases = ["claude-opus-4-7"]\n\n[models."claude-fable-5"]',
+            """models."claude-opus-4-8": 'claude-opus-4-7' already names claude-opus-4-7""",
+        ),
+        (
+            'stage = "retired", deprecated = 2024-09-04, retires = 2024-11-06 }\n\n[models."claude-1.0"]',
+            'stage = "gone", deprecated = 2024-09-04, retires = 2024-11-06 }\n\n[models."claude-1.0"]',
+            """models."claude-instant-1.0".lifecycle.stage: expected one of active, deprecated, retired, got 'gone'""",
+        ),
+        (
+            "deprecated = 2026-11-20, retires = 2027-01-22",
+            "deprecated = 2026-11-20, retires = 2026-11-20",
+            "retires 2026-11-20 is not after deprecated 2026-11-20",
+        ),
+        (
+            "deprecated = 2026-11-20, retires = 2027-01-22",
+            "retires = 2027-01-22",
+            """models."claude-opus-4-5-20251101".lifecycle: a deprecated model needs its deprecated date""",
+        ),
+        (
+            'stage = "retired", deprecated = 2026-06-05, retires = 2026-08-05',
+            'stage = "retired", deprecated = 2026-06-05',
+            "a retired model needs its retires date",
+        ),
+        (
+            "deprecated = 2026-11-20, retires = 2027-01-22",
+            "deprecated = 2025-10-01, retires = 2027-01-22",
+            "deprecated 2025-10-01 before its release 2025-11-01",
+        ),
+    ],
+)
+def test_a_mistake_in_the_file_is_named(old: str, new: str, message: str) -> None:
+    with pytest.raises(ValueError) as caught:
+        read_models(broken(old, new))
+    assert message in str(caught.value)
+
+
+def test_a_file_that_is_not_toml_is_named() -> None:
+    with pytest.raises(ValueError, match=r"^models.toml: .*\(at line 1, column"):
+        read_models("this is not = = toml")
+    with pytest.raises(ValueError, match=r"^mine.toml: unknown table\(s\) \['model'\]"):
+        read_models('[model."x"]\n', "mine.toml")
+    with pytest.raises(ValueError, match=r"no \[models"):
+        read_models("[features]\n")
+
+
+# -- what each model accepts --------------------------------------------------
+
+
+def test_thinking_types(catalog: Catalog) -> None:
+    def types(name: str) -> tuple[str, ...]:
+        return catalog.get(name).thinking_types
+
+    assert types("claude-3-5-haiku-latest") == ("disabled",)  # no thinking: disabled is accepted, as the API says
+    assert types("claude-sonnet-4-5") == ("enabled", "disabled")
+    assert types("claude-opus-4-6") == ("enabled", "adaptive", "disabled")
+    assert types("claude-opus-4-8") == ("adaptive", "disabled")
+    assert types("claude-fable-5") == ("adaptive",)  # no_disable
+    assert types("claude-opus-5") == ("adaptive", "disabled")  # low_disable: disabled, at effort high or lower
+    assert types("claude-haiku-5-5") == ("adaptive", "between_tools", "disabled")
+    assert types("claude-sonnet-5-5") == ("adaptive", "between_tools")
+
+
+def test_effort_levels_and_defaults(catalog: Catalog) -> None:
+    def effort(name: str) -> tuple[tuple[str, ...], str | None]:
+        info = catalog.get(name)
+        return info.effort_levels, info.default_effort
+
+    assert effort("claude-haiku-4-5") == ((), None)
+    assert effort("claude-opus-4-5") == (("low", "medium", "high"), "high")
+    assert effort("claude-opus-4-6") == (("low", "medium", "high", "max"), "high")
+    assert effort("claude-opus-5-5") == (("low", "medium", "high", "xhigh", "max"), "medium")
+    for info in catalog.list():
+        assert (info.default_effort is None) == (not info.effort_levels), info.id
+        if info.has("low_disable") or info.has("no_disable"):
+            assert info.effort_levels, info.id
+
+
+def test_per_model_values(catalog: Catalog) -> None:
+    get = catalog.get
+    assert [
+        get(name).cache_min_tokens
+        for name in ("claude-opus-4-6", "claude-opus-4-7", "claude-opus-4-8", "claude-fable-5")
+    ] == [4096, 2048, 1024, 512]
+    assert get("claude-sonnet-4-5").max_input_tokens == 200_000 and get("claude-haiku-5-5").max_tokens == 128_000
+    assert get("claude-fable-5-1").has("no_forced_tool") and not get("claude-fable-5").has("no_forced_tool")
+    assert get("claude-opus-4-8").has("system_mid") and not get("claude-opus-4-7").has("system_mid")
+    assert get("claude-sonnet-4-5").has("window_stop") and not get("claude-opus-4-1").has("window_stop")
+    assert get("claude-opus-4-6").has("no_prefill") and not get("claude-opus-4-6").has("no_sampling")
+
+
+def test_model_info_checks_its_words() -> None:
+    with pytest.raises(ValueError, match="contradict"):
+        ModelInfo(id="x", features=frozenset({"effort", "no_disable", "low_disable"}), default_effort="high")
+    with pytest.raises(ValueError, match="default_effort 'max' is not one of its effort levels"):
+        ModelInfo(id="x", features=frozenset({"effort"}), default_effort="max")
+    with pytest.raises(ValueError, match="expected a date"):
+        ModelInfo(id="x", created_at="2026-02-30")
+    assert ModelInfo(id="x", created_at="2026-02-28").created_at == "2026-02-28T00:00:00Z"

@@ -228,9 +228,16 @@ def _read(document: dict[str, Any], source: str) -> tuple[ModelInfo, ...]:
     models = document.get("models", {})
     if not models:
         raise ValueError(f'{source}: no [models."<id>"] tables')
-    return tuple(
+    read = tuple(
         _model(model_id, row, profiles, words, f'{source}: models."{model_id}"') for model_id, row in models.items()
     )
+    holders: dict[str, str] = {}
+    for info in read:
+        for name in info.names:
+            if name in holders:
+                raise ValueError(f'{source}: models."{info.id}": {name!r} already names {holders[name]}')
+            holders[name] = info.id
+    return read
 
 
 def _feature_set(
