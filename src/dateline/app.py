@@ -23,6 +23,7 @@ from .config import Config
 from .http import Endpoint, error_response
 from .ids import request_id
 from .operation import MB, Handler, Operation
+from .prompt_cache import PromptCache
 from .requestlog import RequestLog
 from .resources import admin, batches, completions, files, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
@@ -35,6 +36,8 @@ from .upstream import Clients, RecordingTransport, ReplayTransport, TransportFac
 
 #: The stored secret that signs thinking blocks when no key is configured.
 SIGNING_KEY = "thinking-signature-key"
+#: The stored secret prompt-cache scopes are hashed with.
+CACHE_SCOPE_KEY = "prompt-cache-scope-key"
 
 
 def create_app(settings: Settings | None = None, *, backend: Backend | None = None) -> Starlette:
@@ -58,6 +61,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         store=Store(settings.resolved_database_url()),
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
         clients=clients,
+        prompt_cache=PromptCache(),
         any_model=isinstance(backend, Router) and backend.any_model,
     )
     routes = [
@@ -100,6 +104,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
         Route("/_dateline/openapi.json", _admin(state, get=admin.get_openapi)),
         Route(
+            "/_dateline/prompt-cache",
+            _admin(state, get=admin.get_prompt_cache, delete=admin.delete_prompt_cache),
+        ),
+        Route("/_dateline/prompt-cache/clock", _admin(state, post=admin.post_prompt_cache_clock)),
+        Route(
             "/v1/messages/batches",
             Endpoint(
                 state,
@@ -134,6 +143,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         if not state.signer.has_key:
             # No key configured: the database's own, so that replicas sharing it agree.
             state.signer.use_key(await state.store.secret(SIGNING_KEY))
+        # Cache scopes are keyed hashes of API keys, alike in every process on this database.
+        state.prompt_cache.use_key(await state.store.secret(CACHE_SCOPE_KEY))
         state.processor = BatchProcessor(state)
         state.processor.start()
         # Everything built so far lives as long as the server: keep it out of

@@ -14,6 +14,7 @@ from .betas import KNOWN_BETAS
 if TYPE_CHECKING:
     from .backends import Backend
     from .catalog import Catalog
+    from .prompt_cache import PromptCache
     from .requestlog import RequestLog
     from .script import Scripter
     from .settings import Settings
@@ -40,6 +41,8 @@ class State:
     blobs: Blobs
     #: HTTP clients of the upstream backends (closed at shutdown).
     clients: Clients
+    #: Prompt caching, emulated for the built-in model and scripted replies.
+    prompt_cache: PromptCache
     known_betas: frozenset[str] = KNOWN_BETAS
     #: Whether every model id is served, listed or not (a catch-all upstream).
     any_model: bool = False

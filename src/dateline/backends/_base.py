@@ -16,11 +16,24 @@ import orjson
 
 from ..types import EventStream
 
+#: The backends (by ``name``) whose usage Dateline's prompt caching accounts for:
+#: its own model and scripted replies. An upstream reports its own usage.
+_EMULATE_CACHING = frozenset({"builtin", "script"})
+
 
 class Backend:
     """Base class of model backends; ``messages`` and ``count_tokens`` are required."""
 
     name: str
+
+    @property
+    def emulates_caching(self) -> bool:
+        """Whether ``prompt_cache`` puts cache reads and writes in this backend's usage."""
+        return self.name in _EMULATE_CACHING
+
+    def route(self, request: dict[str, Any]) -> Backend:
+        """The backend that answers ``request``: this one (a router picks one by model)."""
+        return self
 
     def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         """The head event stream answering ``request``.
@@ -76,4 +89,3 @@ async def accumulate(events: EventStream) -> dict[str, Any]:
             message.update({k: v for k, v in data["delta"].items() if v is not None or k != "container"})
             message["usage"].update({k: v for k, v in data["usage"].items() if v is not None})
     return message
-

@@ -1,13 +1,16 @@
 """The admin API under ``/_dateline/``: not part of the Claude API.
 
 Load, read and reset the rules; read back and clear the request log; the
-OpenAPI document of an API version.
+OpenAPI document of an API version; clear the prompt cache and move its clock.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 from typing import Any
+
+import orjson
 
 from .. import errors, openapi, script
 from ..operation import Call
@@ -49,3 +52,33 @@ async def get_openapi(call: Call) -> dict[str, Any]:
         return await asyncio.to_thread(openapi.document, call.scope["app"], call.query.get("version"))
     except openapi.UnknownVersion as exc:
         raise errors.InvalidRequestError(str(exc)) from None
+
+
+async def get_prompt_cache(call: Call) -> dict[str, Any]:
+    return _cache_clock(call)
+
+
+async def delete_prompt_cache(call: Call) -> dict[str, Any]:
+    """Every cache entry gone (the clock stays where it is)."""
+    await call.state.prompt_cache.state.clear()
+    return _cache_clock(call)
+
+
+async def post_prompt_cache_clock(call: Call) -> dict[str, Any]:
+    """``{"advance": seconds}``: the cache's clock moves forward, so entries expire without waiting."""
+    try:
+        body = orjson.loads(call.raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if type(body) is not dict or set(body) - {"advance"}:
+        raise errors.InvalidRequestError('The request body must be a JSON object: {"advance": seconds}')
+    seconds = body.get("advance", 0)
+    if type(seconds) not in (int, float) or not math.isfinite(seconds) or seconds < 0:
+        raise errors.InvalidRequestError("advance: Input should be a number of seconds, greater than or equal to 0")
+    call.state.prompt_cache.clock.advance(seconds)
+    return _cache_clock(call)
+
+
+def _cache_clock(call: Call) -> dict[str, Any]:
+    clock = call.state.prompt_cache.clock
+    return {"now": clock.now(), "advanced": clock.offset}

@@ -35,9 +35,17 @@ def check_count(call: Call) -> None:
 
 async def create(call: Call) -> dict[str, Any] | Stream:
     request = await resolve_files(call, call.body)
+    backend = call.backend
+    # Prompt caching, emulated for the answers Dateline makes (an upstream reports its own).
+    cache = call.state.prompt_cache
+    caching = None
+    if backend.route(request).emulates_caching:
+        caching = await cache.plan(request, api_key=call.api_key, catalog=call.state.catalog, raw=call.raw)
     if request.get("stream"):
-        return Stream(call.backend.messages(request, stream=True))
-    return await call.backend.message(request)
+        events = backend.messages(request, stream=True)
+        return Stream(events if caching is None else cache.events(events, caching))
+    message = await backend.message(request)
+    return message if caching is None else await cache.message(message, caching)
 
 
 async def count_tokens(call: Call) -> dict[str, Any]:
