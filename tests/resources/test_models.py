@@ -123,6 +123,13 @@ def test_sdk_lists_every_model_as_its_model_info(client: anthropic.Anthropic, ev
         assert client.models.retrieve(model.id) == model
 
 
+def test_the_beta_surface_parses_too(client: anthropic.Anthropic, every_id: list[str]) -> None:
+    """``client.beta.models`` (``?beta=true``) reads the same objects as its BetaModelInfo."""
+    walked = list(client.beta.models.list(limit=20, lifecycle=EVERY_STAGE))
+    assert [model.id for model in walked] == every_id
+    assert client.beta.models.retrieve("claude-opus-4-8").capabilities.thinking.types.disabled.supported is True
+
+
 def test_sdk_lifecycle_filter(client: anthropic.Anthropic, all_ids: list[str], every_id: list[str]) -> None:
     assert [m.id for m in client.models.list(limit=5)] == all_ids
     retired = list(client.models.list(limit=5, lifecycle=["retired"]))
