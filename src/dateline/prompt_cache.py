@@ -131,7 +131,8 @@ class Prompt:
 
     @property
     def total(self) -> int:
-        return self.prefix_tokens[-1] if self.prefix_tokens else tokenizer.REQUEST_OVERHEAD
+        """The whole prompt: every position, then the request's framing."""
+        return (self.prefix_tokens[-1] if self.prefix_tokens else 0) + tokenizer.REQUEST_OVERHEAD
 
 
 def marked(request: dict[str, Any], raw: bytes = b"") -> bool:
@@ -160,7 +161,7 @@ def prompt(request: dict[str, Any], model: str) -> Prompt:
     breakpoints: list[tuple[int, int]] = []
     markable = -1  # the last position that can carry cache_control
     state = hashlib.blake2b(model.encode(), digest_size=16).digest()
-    tokens = tokenizer.REQUEST_OVERHEAD
+    tokens = 0
     section = "tools"
     for where, i, j, item, cost in tokenizer.positions(request):
         head = where.encode()

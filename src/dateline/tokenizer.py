@@ -45,7 +45,9 @@ def count(text: str) -> int:
 
 # Fixed costs, in the spirit of the real API's: a few tokens of framing per
 # message and per tool, and images priced by size (about 750 pixels a token,
-# here estimated from the encoded bytes).
+# here estimated from the encoded bytes). The request's own framing comes
+# after every position (it opens the reply), so a fully cached prompt still
+# has a few input tokens, as the API's do.
 REQUEST_OVERHEAD = 3
 _MESSAGE_OVERHEAD = 4
 _TOOL_OVERHEAD = 12
@@ -96,7 +98,7 @@ def positions(request: dict) -> Iterator[tuple[str, int, int, dict | None, int]]
     """Each position of the prompt in cache order (tools, system, messages) with its tokens:
     ``(section, message index, block index, item, tokens)``, section ``"tools"``, ``"system"``
     or ``"messages"``. A message's framing goes with its first block; a message with no
-    content is one position with no item. With ``REQUEST_OVERHEAD`` they sum to ``count_request``."""
+    content is one position with no item. Plus ``REQUEST_OVERHEAD`` they sum to ``count_request``."""
     for i, tool in enumerate(request.get("tools") or ()):
         yield "tools", -1, i, tool, tool_tokens(tool)
     system = request.get("system")
