@@ -122,7 +122,7 @@ _ANSWERS: dict[tuple[str, str], _Answer] = {
         description='With `"stream": true` the answer is a stream of server-sent events.',
         examples=(("hello", _PROMPT), ("streamed", {**_PROMPT, "stream": True})),
     ),
-    ("GET", "/v1/models"): _Answer("listModels", "List models", "ModelInfoPage", query=_PAGING),
+    ("GET", "/v1/models"): _Answer("listModels", "List models", "ModelInfoPage", query=(*_PAGING, "lifecycle")),
     ("GET", "/v1/models/{model_id}"): _Answer("getModel", "Get a model", "ModelInfo"),
     ("POST", "/v1/messages/batches"): _Answer(
         "createMessageBatch",
@@ -205,6 +205,13 @@ _QUERY: dict[str, dict[str, Any]] = {
         "description": f"Only these files, at most {_MAX_IDS} distinct ids (unknown ones are left out); "
         "also sent as `ids[]`.",
         "schema": {"type": "array", "items": {"type": "string"}},
+        "style": "form",
+        "explode": True,
+    },
+    "lifecycle": {
+        "description": "Only models in these lifecycle stages, at most 3 (also sent as `lifecycle[]`); "
+        "without it, active and deprecated models.",
+        "schema": {"type": "array", "maxItems": 3, "items": {"type": "string", "enum": ["active", "deprecated", "retired"]}},
         "style": "form",
         "explode": True,
     },
