@@ -211,7 +211,11 @@ _QUERY: dict[str, dict[str, Any]] = {
     "lifecycle": {
         "description": "Only models in these lifecycle stages, at most 3 (also sent as `lifecycle[]`); "
         "without it, active and deprecated models.",
-        "schema": {"type": "array", "maxItems": 3, "items": {"type": "string", "enum": ["active", "deprecated", "retired"]}},
+        "schema": {
+            "type": "array",
+            "maxItems": 3,
+            "items": {"type": "string", "enum": ["active", "deprecated", "retired"]},
+        },
         "style": "form",
         "explode": True,
     },
