@@ -23,7 +23,10 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 from ._content import block_text, blocks
 
 Endpoint = Literal["messages", "complete", "count_tokens"]
-StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"]
+StopReason = Literal[
+    "end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"
+]
+RefusalCategory = Literal["cyber", "bio", "frontier_llm", "reasoning_extraction", "general_harms"]
 
 
 class _Strict(BaseModel):
@@ -105,15 +108,31 @@ class Usage(_Strict):
     output_tokens: int | None = Field(default=None, ge=0, le=_MAX_INT)
 
 
+class StopDetails(_Strict):
+    """Why the model refused, as the API's ``stop_details`` says it (null fields: not named)."""
+
+    type: Literal["refusal"] = "refusal"
+    category: RefusalCategory | None = None
+    explanation: str | None = None
+
+
 class Reply(_Strict):
     """What the model says: any of thinking, text and tool calls, in that order."""
 
     text: str | None = None
     tool_use: list[ToolCall] = Field(default_factory=list)
     thinking: str | None = None
-    stop_reason: StopReason | None = None  #: default: tool_use if tools are called, else end_turn
+    #: default: refusal with stop_details, tool_use if tools are called, else end_turn
+    stop_reason: StopReason | None = None
     stop_sequence: str | None = None
+    stop_details: StopDetails | None = None  #: a refusal's category and explanation
     usage: Usage | None = None
+
+    @model_validator(mode="after")
+    def _details_of_a_refusal(self) -> Reply:
+        if self.stop_details is not None and self.stop_reason not in (None, "refusal"):
+            raise ValueError("stop_details go with stop_reason refusal")
+        return self
 
 
 ErrorType = Literal[
@@ -278,7 +297,11 @@ def _describe(exc: pydantic.ValidationError, data: Any) -> str:
     if len(loc) >= 2 and loc[0] == "rules" and isinstance(loc[1], int):
         index = loc[1]
         rules = data.get("rules") if isinstance(data, dict) else None
-        name = rules[index].get("name") if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict) else None
+        name = (
+            rules[index].get("name")
+            if isinstance(rules, list) and index < len(rules) and isinstance(rules[index], dict)
+            else None
+        )
         where = f"rule {index + 1}" + (f" ({_short(str(name))!r})" if name else "")
         loc = loc[2:]
     field = ".".join(str(p) for p in loc)

@@ -277,8 +277,10 @@ def test_event_stream_matches_the_turn(model: BuiltinModel, stream: bool) -> Non
     assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
     assert seen[0][1]["message"]["usage"]["input_tokens"] == tokenizer.count_request(req)
     final = seen[-2][1]
-    assert final["delta"] == {"stop_reason": "tool_use", "stop_sequence": None}
+    assert final["delta"] == {"stop_reason": "tool_use", "stop_sequence": None, "stop_details": None, "container": None}
     assert final["usage"]["output_tokens"] == turn.output_tokens
+    thought = turn.blocks[0].tokens
+    assert 0 < thought < turn.output_tokens and final["usage"]["output_tokens_details"] == {"thinking_tokens": thought}
     starts = [d["content_block"]["type"] for n, d in seen if n == "content_block_start"]
     assert starts == ["thinking", "text", "tool_use"]
     text_deltas = [d["delta"]["text"] for n, d in seen if n == "content_block_delta" and d["delta"]["type"] == "text_delta"]

@@ -30,7 +30,7 @@ from dateline.testing import DatelineServer
 from dateline.thinking import Signer
 from dateline.upstream import Clients, Pool, Target, Upstream
 
-MODEL = "claude-sonnet-5"
+MODEL = "claude-sonnet-4-5"
 UPSTREAM_MODEL = "fake-model"
 HEADERS = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
 ASK: dict[str, Any] = {"model": MODEL, "max_tokens": 64, "messages": [{"role": "user", "content": "Hi"}]}
@@ -227,7 +227,11 @@ def test_a_message_reports_the_clients_model_and_the_upstreams_usage(dateline, f
         "cache_read_input_tokens": 0,
         "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
         "service_tier": "standard",
+        "inference_geo": "global",
+        "speed": "standard",
     }
+    # The upstream said nothing of reasoning: how much of the output was thinking is not known.
+    assert message.usage.output_tokens_details is None
 
 
 def test_streamed_usage_comes_from_the_final_chunk(dateline, fake):
@@ -240,7 +244,39 @@ def test_streamed_usage_comes_from_the_final_chunk(dateline, fake):
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": 0,
         "output_tokens": 5,
+        "server_tool_use": None,
+        "output_tokens_details": None,
     }
+
+
+CACHED_USAGE = {
+    "prompt_tokens": 1200,
+    "completion_tokens": 40,
+    "prompt_tokens_details": {"cached_tokens": 1024},
+    "completion_tokens_details": {"reasoning_tokens": 25},
+}
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_cached_prompt_tokens_are_cache_reads_and_reasoning_is_thinking(dateline, fake, stream):
+    fake.reply("Tide pools are small.", usage=CACHED_USAGE)
+    if stream:
+        with sdk(dateline).messages.stream(**ASK) as events:
+            usage = events.get_final_message().usage
+    else:
+        usage = sdk(dateline).messages.create(**ASK).usage
+    # The whole prompt is what is read from the cache plus the rest.
+    assert (usage.input_tokens, usage.cache_read_input_tokens, usage.cache_creation_input_tokens) == (176, 1024, 0)
+    assert usage.output_tokens == 40 and usage.output_tokens_details.thinking_tokens == 25
+
+
+def test_the_streamed_delta_splits_the_prompt_as_the_message_does(dateline, fake):
+    fake.reply("Tide pools are small.", usage=CACHED_USAGE, times=2)
+    delta = stream_events(dateline, ASK)[-2][1]["usage"]
+    whole = post(dateline, {**ASK, "model": MODEL}).json()["usage"]
+    assert delta["input_tokens"] == whole["input_tokens"] == 176
+    assert delta["cache_read_input_tokens"] == whole["cache_read_input_tokens"] == 1024
+    assert delta["output_tokens_details"] == whole["output_tokens_details"] == {"thinking_tokens": 25}
 
 
 def test_without_usage_the_upstreams_tokenizer_counts_the_input(dateline, fake):

@@ -14,12 +14,16 @@ non-streamed answers share: ids, stop reasons, stop sequences, usage.
 - ``finish_reason``: ``length`` → ``max_tokens``; tool calls present →
   ``tool_use`` (some servers say ``stop``); ``content_filter`` → ``refusal``;
   anything else → ``end_turn``.
+- Usage: ``prompt_tokens_details.cached_tokens`` is the part of the prompt read
+  from the upstream's cache (``cache_read_input_tokens``; ``input_tokens`` is
+  the rest), ``completion_tokens_details.reasoning_tokens`` the output spent
+  thinking (``output_tokens_details.thinking_tokens``).
 """
 
 from __future__ import annotations
 
 import random
-from typing import Any
+from typing import Any, NamedTuple
 
 import orjson
 
@@ -72,7 +76,9 @@ def text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # a few servers answer with parts
-        return "".join(p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and _str(p, "text"))
+        return "".join(
+            p["text"] for p in content if isinstance(p, dict) and p.get("type") == "text" and _str(p, "text")
+        )
     return ""
 
 
@@ -114,11 +120,25 @@ def stop_reason(finish_reason: Any, *, called_tools: bool) -> str:
     return "end_turn"
 
 
-def counts(usage: Any) -> tuple[int | None, int | None]:
-    """``(input_tokens, output_tokens)`` from an OpenAI ``usage``, None where absent."""
+class Counts(NamedTuple):
+    """An OpenAI ``usage``, None where absent."""
+
+    prompt: int | None  #: the whole prompt
+    completion: int | None
+    cached: int | None  #: of the prompt, read from the upstream's cache
+    reasoning: int | None  #: of the completion, spent reasoning
+
+
+def counts(usage: Any) -> Counts:
     if not isinstance(usage, dict):
-        return None, None
-    return _count(usage.get("prompt_tokens")), _count(usage.get("completion_tokens"))
+        return Counts(None, None, None, None)
+    prompt, completion = usage.get("prompt_tokens_details"), usage.get("completion_tokens_details")
+    return Counts(
+        _count(usage.get("prompt_tokens")),
+        _count(usage.get("completion_tokens")),
+        _count(prompt.get("cached_tokens")) if isinstance(prompt, dict) else None,
+        _count(completion.get("reasoning_tokens")) if isinstance(completion, dict) else None,
+    )
 
 
 def _count(value: Any) -> int | None:
@@ -143,9 +163,9 @@ def tool_input_json(arguments: Any) -> str:
 
 def completion_turn(
     request: dict[str, Any], completion: dict[str, Any], signer: Signer
-) -> tuple[Turn, str, int | None]:
-    """A non-streamed chat completion as ``(turn, message id, input tokens)``;
-    the input tokens are None when the upstream did not count them."""
+) -> tuple[Turn, str, int | None, int]:
+    """A non-streamed chat completion as ``(turn, message id, input tokens, cached input tokens)``;
+    the input tokens (the whole prompt) are None when the upstream did not count them."""
     choices = completion.get("choices")
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     if choice is None:
@@ -171,14 +191,15 @@ def completion_turn(
         tool_id = tool_use_id(upstream_id, position, call.get("id"))
         arguments = tool_input_json(function.get("arguments"))
         out.append(Block("tool_use", tool_id=tool_id, name=function.get("name") or "", input_json=arguments))
-    input_tokens, output_tokens = counts(completion.get("usage"))
+    input_tokens, output_tokens, cached, reasoning = counts(completion.get("usage"))
     if output_tokens is None or cut is not None:
         output_tokens = estimate_output(reasoning, text, "".join(b.input_json for b in out if b.type == "tool_use"))
     if cut is not None:
         reason, sequence = "stop_sequence", cut[1]
     else:
         reason, sequence = stop_reason(choice.get("finish_reason"), called_tools=bool(calls)), None
-    return Turn(out, reason, sequence, output_tokens), message_id(upstream_id), input_tokens
+    turn = Turn(out, reason, sequence, output_tokens, thinking_tokens=reasoning)
+    return turn, message_id(upstream_id), input_tokens, cached or 0
 
 
 def estimate_output(*texts: str) -> int:

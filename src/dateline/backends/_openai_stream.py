@@ -37,7 +37,7 @@ from ._openai_reply import (
     tool_use_id,
 )
 from ._stop import StopScanner
-from ._turn import usage
+from ._turn import Turn, message_delta, message_start
 
 logger = logging.getLogger("dateline")
 
@@ -78,13 +78,15 @@ class StreamTranslator:
     """Chat completion chunks in (``feed``), Messages events out; ``finish`` ends the message."""
 
     def __init__(self, request: dict[str, Any], signer: Signer, *, input_tokens: int) -> None:
-        self.model = request["model"]
         self.signer = signer
         self.display = thinking_display(request)
         self.scanner = StopScanner(request.get("stop_sequences") or ())
-        self.input_tokens = input_tokens  # an estimate until the upstream's usage comes
+        self.request = request
+        self.input_tokens = input_tokens  # the whole prompt: an estimate until the upstream's usage comes
         self.input_counted = False  # whether the upstream said how many
+        self.cached = 0  # of the prompt, read from the upstream's cache
         self.output_tokens: int | None = None
+        self.reasoning_tokens: int | None = None
         self.upstream_id: Any = None
         self.started = False
         self.finish_reason: Any = None
@@ -106,10 +108,12 @@ class StreamTranslator:
     def feed(self, chunk: dict[str, Any]) -> list[Event]:
         if not self.started:
             self._start(chunk)
-        prompt, completion = counts(chunk.get("usage"))
+        prompt, completion, cached, reasoning = counts(chunk.get("usage"))
         if prompt is not None:
             self.input_tokens, self.input_counted = prompt, True
         self.output_tokens = completion if completion is not None else self.output_tokens
+        self.cached = cached if cached is not None else self.cached
+        self.reasoning_tokens = reasoning if reasoning is not None else self.reasoning_tokens
         choices = chunk.get("choices")
         for choice in choices if isinstance(choices, list) else ():
             if not isinstance(choice, dict) or choice.get("index", 0) != 0:
@@ -137,9 +141,8 @@ class StreamTranslator:
         output = self.output_tokens
         if output is None or self.stopped:
             output = estimate_output(*("".join(parts) for parts in self.said.values()))
-        delta = {"stop_reason": reason, "stop_sequence": self.stop_sequence}
-        counted = {"input_tokens": self.input_tokens, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
-        self._emit("message_delta", {"delta": delta, "usage": {**counted, "output_tokens": output}})
+        turn = Turn([], reason, self.stop_sequence, output, thinking_tokens=self.reasoning_tokens)
+        self._out.append(message_delta(turn, self.input_tokens, cached=self.cached))
         self._emit("message_stop", {})
         return self._take()
 
@@ -148,17 +151,15 @@ class StreamTranslator:
     def _start(self, chunk: dict[str, Any]) -> None:
         self.started = True
         self.upstream_id = chunk.get("id")
-        message = {
-            "id": message_id(self.upstream_id),
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": usage(counts(chunk.get("usage"))[0] or self.input_tokens, 1),
-        }
-        self._emit("message_start", {"message": message})
+        first = counts(chunk.get("usage"))
+        self._out.append(
+            message_start(
+                self.request,
+                first.prompt or self.input_tokens,
+                cached=first.cached or 0,
+                message_id=message_id(self.upstream_id),
+            )
+        )
 
     def _delta(self, delta: dict[str, Any]) -> None:
         reasoning = reasoning_of(delta)

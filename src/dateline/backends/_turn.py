@@ -58,44 +58,110 @@ class Turn:
     stop_reason: str
     stop_sequence: str | None
     output_tokens: int
+    #: ``{"type": "refusal", "category", "explanation"}`` for a refusal, else None.
+    stop_details: dict[str, Any] | None = None
+    #: Of the output tokens, those spent thinking; None when nobody said (an upstream).
+    thinking_tokens: int | None = None
 
 
+# The order of a Message's fields and of its usage is the API's (captured 2026
+# answers); fields the API leaves out when they do not apply are there as null.
 
 
-def turn_message(turn: Turn, model: str, input_tokens: int) -> dict[str, Any]:
-    """The non-streamed ``Message``: exactly what folding ``turn_events`` gives."""
+def turn_message(turn: Turn, request: dict[str, Any], input_tokens: int, *, cached: int = 0) -> dict[str, Any]:
+    """The non-streamed ``Message``: exactly what folding ``turn_events`` gives.
+
+    ``input_tokens`` is the whole prompt, ``cached`` the part of it an upstream read from its cache.
+    """
+    usage = message_usage(request, input_tokens, turn.output_tokens, cached=cached)
+    usage["output_tokens_details"] = _output_details(turn)
+    return _message(
+        request, [b.content() for b in turn.blocks], turn.stop_reason, turn.stop_sequence, turn.stop_details, usage
+    )
+
+
+def message_start(
+    request: dict[str, Any], input_tokens: int, *, cached: int = 0, message_id: str | None = None
+) -> Event:
+    """The ``message_start`` event: no content yet, no stop reason, one output token."""
+    usage = message_usage(request, input_tokens, 1, cached=cached)
+    message = _message(request, [], None, None, None, usage)
+    if message_id is not None:
+        message["id"] = message_id
+    return Event("message_start", {"type": "message_start", "message": message})
+
+
+def message_delta(turn: Turn, input_tokens: int, *, cached: int = 0) -> Event:
+    """The ``message_delta`` event: why the turn stopped, and its usage as running totals."""
+    cached = min(cached, input_tokens)
+    delta = {
+        "stop_reason": turn.stop_reason,
+        "stop_sequence": turn.stop_sequence,
+        "stop_details": turn.stop_details,
+        "container": None,
+    }
+    usage = {
+        "input_tokens": input_tokens - cached,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "output_tokens": turn.output_tokens,
+        "server_tool_use": None,
+        "output_tokens_details": _output_details(turn),
+    }
+    return Event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+
+
+def message_usage(request: dict[str, Any], input_tokens: int, output_tokens: int, *, cached: int = 0) -> dict[str, Any]:
+    """A Message's ``usage``: the prompt split into uncached, written and read tokens, and how it was served."""
+    cached = min(cached, input_tokens)
     return {
+        "input_tokens": input_tokens - cached,
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": cached,
+        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
+        "output_tokens": output_tokens,
+        "service_tier": "standard",
+        "inference_geo": request.get("inference_geo") or "global",
+        "server_tool_use": None,
+        "output_tokens_details": None,
+        "speed": request.get("speed") or "standard",
+    }
+
+
+def _output_details(turn: Turn) -> dict[str, int] | None:
+    if turn.thinking_tokens is None:
+        return None
+    return {"thinking_tokens": min(turn.thinking_tokens, turn.output_tokens)}
+
+
+def _message(
+    request: dict[str, Any],
+    content: list[dict[str, Any]],
+    stop_reason: str | None,
+    stop_sequence: str | None,
+    stop_details: dict[str, Any] | None,
+    usage: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "model": request["model"],
         "id": new_id("msg"),
         "type": "message",
         "role": "assistant",
-        "model": model,
-        "content": [b.content() for b in turn.blocks],
-        "stop_reason": turn.stop_reason,
-        "stop_sequence": turn.stop_sequence,
-        "usage": usage(input_tokens, turn.output_tokens),
+        "content": content,
+        "container": None,
+        "stop_reason": stop_reason,
+        "stop_sequence": stop_sequence,
+        "stop_details": stop_details,
+        "usage": usage,
+        "diagnostics": None,
     }
 
 
 async def turn_events(
-    turn: Turn, model: str, input_tokens: int, *, stream: bool, delay: float = 0.0
+    turn: Turn, request: dict[str, Any], input_tokens: int, *, stream: bool, delay: float = 0.0, cached: int = 0
 ) -> EventStream:
     """The head event stream of ``turn``, one token per delta when streaming."""
-    yield Event(
-        "message_start",
-        {
-            "type": "message_start",
-            "message": {
-                "id": new_id("msg"),
-                "type": "message",
-                "role": "assistant",
-                "model": model,
-                "content": [],
-                "stop_reason": None,
-                "stop_sequence": None,
-                "usage": usage(input_tokens, 1),
-            },
-        },
-    )
+    yield message_start(request, input_tokens, cached=cached)
     delay = delay if stream else 0.0
     for index, block in enumerate(turn.blocks):
         for event in block_events(index, block, stream):
@@ -104,31 +170,8 @@ async def turn_events(
             yield event
         if index == 0:
             yield Event("ping", {"type": "ping"})
-    yield Event(
-        "message_delta",
-        {
-            "type": "message_delta",
-            "delta": {"stop_reason": turn.stop_reason, "stop_sequence": turn.stop_sequence},
-            "usage": {
-                "input_tokens": input_tokens,
-                "cache_creation_input_tokens": 0,
-                "cache_read_input_tokens": 0,
-                "output_tokens": turn.output_tokens,
-            },
-        },
-    )
+    yield message_delta(turn, input_tokens, cached=cached)
     yield Event("message_stop", {"type": "message_stop"})
-
-
-def usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
-    return {
-        "input_tokens": input_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": 0,
-        "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 0},
-        "output_tokens": output_tokens,
-        "service_tier": "standard",
-    }
 
 
 def block_events(index: int, block: Block, stream: bool):

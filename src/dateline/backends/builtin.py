@@ -3,7 +3,9 @@
 The same request always gets the same reply: every choice is drawn from a
 generator seeded by the conversation. It honours ``max_tokens``,
 ``stop_sequences``, tools (schema-valid ``tool_use`` input) and thinking
-(signed thinking blocks), and streams one token per delta.
+(signed thinking blocks), and streams one token per delta. On a model that
+stops at its context window (the catalog's ``window_stop``), a reply that would
+overflow the window ends there with ``model_context_window_exceeded``.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import orjson
 
 from .. import errors, tokenizer
 from .._content import block_text, blocks, content_text, system_text
+from ..catalog import Catalog
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
@@ -42,9 +45,11 @@ class BuiltinModel(Backend):
     #: thread: the event loop goes on serving other clients meanwhile.
     thread_bytes = 256 * 1024
 
-    def __init__(self, signer: Signer, *, token_delay: float = 0.0) -> None:
+    def __init__(self, signer: Signer, *, token_delay: float = 0.0, catalog: Catalog | None = None) -> None:
         self.signer = signer
         self.token_delay = token_delay
+        #: Where each model's context window is read (None: no window is enforced).
+        self.catalog = catalog
         self._memo: OrderedDict[bytes, tuple[Turn, int]] = OrderedDict()
 
     async def count_tokens(self, request: dict[str, Any]) -> int:
@@ -76,12 +81,13 @@ class BuiltinModel(Backend):
         return found
 
     def _compose_counted(self, request: dict[str, Any]) -> tuple[Turn, int]:
-        return self.compose(request), tokenizer.count_request(request)
+        input_tokens = tokenizer.count_request(request)
+        return self.compose(request, input_tokens=input_tokens), input_tokens
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         # Built straight from the turn: what folding messages() would give, faster.
         turn, input_tokens = await self.answer(request)
-        return turn_message(turn, request["model"], input_tokens)
+        return turn_message(turn, request, input_tokens)
 
     def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         raw = _memo_raw(request)
@@ -92,15 +98,33 @@ class BuiltinModel(Backend):
                 return self._composed_events(request, stream)
             found = self._remember(key, self._compose_counted(request))
         turn, input_tokens = found
-        return turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay)
+        return turn_events(turn, request, input_tokens, stream=stream, delay=self.token_delay)
 
     async def _composed_events(self, request: dict[str, Any], stream: bool) -> EventStream:
         turn, input_tokens = await self.answer(request)
-        async for event in turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay):
+        async for event in turn_events(turn, request, input_tokens, stream=stream, delay=self.token_delay):
             yield event
 
-    def compose(self, request: dict[str, Any]) -> Turn:
-        """Decide the whole reply up front; streaming only paces it."""
+    def compose(self, request: dict[str, Any], *, input_tokens: int | None = None) -> Turn:
+        """Decide the whole reply up front; streaming only paces it.
+
+        ``input_tokens``: the request's, when already counted (the window needs them).
+        """
+        turn = self._compose(request, self._room(request, input_tokens))
+        turn.thinking_tokens = sum(b.tokens for b in turn.blocks if b.type == "thinking")
+        return turn
+
+    def _room(self, request: dict[str, Any], input_tokens: int | None) -> int | None:
+        """What the context window leaves for the reply, when that is less than ``max_tokens``."""
+        info = self.catalog.get(request["model"]) if self.catalog is not None else None
+        if info is None or not info.has("window_stop") or info.max_input_tokens is None:
+            return None
+        if input_tokens is None:
+            input_tokens = tokenizer.count_request(request)
+        room = max(info.max_input_tokens - input_tokens, 0)
+        return room if room < request["max_tokens"] else None
+
+    def _compose(self, request: dict[str, Any], room: int | None) -> Turn:
         rng = random.Random(_seed(request))
         messages = request["messages"]
         conversation = [m for m in messages if m.get("role") != "system"]
@@ -114,7 +138,10 @@ class BuiltinModel(Backend):
         results = _tool_results(conversation, user_blocks)
 
         out: list[Block] = []
-        budget = request["max_tokens"]
+        # Whichever ends the reply first: max_tokens, or the window.
+        budget, full = (
+            (request["max_tokens"], "max_tokens") if room is None else (room, "model_context_window_exceeded")
+        )
         thinking = request.get("thinking") or {}
         if thinking.get("type") in ("enabled", "adaptive") and budget > 0:
             omitted = thinking.get("display") == "omitted"
@@ -124,7 +151,7 @@ class BuiltinModel(Backend):
             out.append(Block("thinking", "" if omitted else text, signature, tokens=count))
         used = sum(b.tokens for b in out)
         if used >= budget:
-            return Turn(out, "max_tokens", None, budget)
+            return Turn(out, full, None, budget)
 
         tool, forced = _choose_tool(request, user_text, bool(results), rng)
         if tool is not None and not forced:
@@ -161,7 +188,7 @@ class BuiltinModel(Backend):
             out.append(Block("text", text))
         output = used + count
         if truncated:
-            return Turn(out, "max_tokens", None, budget)
+            return Turn(out, full, None, budget)
         if stop_sequence is not None:
             return Turn(out, "stop_sequence", stop_sequence, output)
         return Turn(out, "end_turn", None, output)

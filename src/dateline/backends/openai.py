@@ -73,8 +73,8 @@ class OpenAIBackend(Backend):
         self._no_stream_usage: set[str] = set()  # upstreams whose streams report no usage
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
-        turn, message_id, input_tokens = await self._complete(request)
-        return {**turn_message(turn, request["model"], input_tokens), "id": message_id}
+        turn, message_id, input_tokens, cached = await self._complete(request)
+        return {**turn_message(turn, request, input_tokens, cached=cached), "id": message_id}
 
     async def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         if not stream or request["max_tokens"] == 0:
@@ -116,21 +116,23 @@ class OpenAIBackend(Backend):
         finally:
             await response.aclose()
 
-    async def _complete(self, request: dict[str, Any]) -> tuple[Turn, str, int]:
-        """The whole answer, asked for without streaming: ``(turn, message id, input tokens)``."""
+    async def _complete(self, request: dict[str, Any]) -> tuple[Turn, str, int, int]:
+        """The whole answer, asked for without streaming: ``(turn, message id, input tokens, cached)``."""
         if request["max_tokens"] == 0:
             # OpenAI servers refuse max_tokens 0; the API answers it without generating.
-            return Turn([], "max_tokens", None, 0), new_id("msg"), await self.count_tokens(request)
+            return Turn([], "max_tokens", None, 0), new_id("msg"), await self.count_tokens(request), 0
         target, response = await self._send(chat_request(request, stream=False, beside=exchange().beside))
         return await self._whole(target, response, request)
 
-    async def _whole(self, target: Target, response: httpx.Response, request: dict[str, Any]) -> tuple[Turn, str, int]:
+    async def _whole(
+        self, target: Target, response: httpx.Response, request: dict[str, Any]
+    ) -> tuple[Turn, str, int, int]:
         await read_answer(response, target.upstream)
         completion = json_object(response, target.upstream)
-        turn, message_id, input_tokens = completion_turn(request, completion, self.signer)
+        turn, message_id, input_tokens, cached = completion_turn(request, completion, self.signer)
         if input_tokens is None:
             input_tokens = await self._count(target.upstream, request)
-        return turn, message_id, input_tokens
+        return turn, message_id, input_tokens, cached
 
     async def _send(self, body: dict[str, Any]) -> tuple[Target, httpx.Response]:
         """The first target's successful response (body unread); an error status raised as the API's error."""
@@ -185,9 +187,9 @@ class OpenAIBackend(Backend):
         return None
 
 
-async def _events(request: dict[str, Any], turn: Turn, message_id: str, input_tokens: int) -> EventStream:
+async def _events(request: dict[str, Any], turn: Turn, message_id: str, input_tokens: int, cached: int) -> EventStream:
     """A whole answer as the event stream, one delta a block."""
-    async for event in turn_events(turn, request["model"], input_tokens, stream=False):
+    async for event in turn_events(turn, request, input_tokens, stream=False, cached=cached):
         if event.name == "message_start":
             event.data["message"]["id"] = message_id
         yield event

@@ -41,17 +41,17 @@ class ScriptedReply(Backend):
 
     async def message(self, request: dict[str, Any]) -> dict[str, Any]:
         turn, input_tokens = await self._prepare(request)
-        return turn_message(turn, request["model"], input_tokens)
+        return turn_message(turn, request, input_tokens)
 
     def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         if self._reply_size() > _OFF_LOOP_CHARS:
             return self._long_messages(request, stream=stream)
         turn, input_tokens = self._turn_and_tokens(request)
-        return turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay)
+        return turn_events(turn, request, input_tokens, stream=stream, delay=self.token_delay)
 
     async def _long_messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
         turn, input_tokens = await self._prepare(request)
-        async for event in turn_events(turn, request["model"], input_tokens, stream=stream, delay=self.token_delay):
+        async for event in turn_events(turn, request, input_tokens, stream=stream, delay=self.token_delay):
             yield event
 
     async def _prepare(self, request: dict[str, Any]) -> tuple[Turn, int]:
@@ -65,7 +65,9 @@ class ScriptedReply(Backend):
 
     def _reply_size(self) -> int:
         reply = self.reply
-        return len(reply.text or "") + len(reply.thinking or "") + sum(len(orjson.dumps(c.input)) for c in reply.tool_use)
+        return (
+            len(reply.text or "") + len(reply.thinking or "") + sum(len(orjson.dumps(c.input)) for c in reply.tool_use)
+        )
 
     def _input_tokens(self, request: dict[str, Any]) -> int:
         usage = self.reply.usage
@@ -87,8 +89,17 @@ class ScriptedReply(Backend):
             raw = orjson.dumps(call.input).decode()
             tool_id = call.id or new_id("toolu", rng)
             out.append(Block("tool_use", tool_id=tool_id, name=call.name, input_json=raw, tokens=tokenizer.count(raw)))
-        stop_reason = reply.stop_reason or ("tool_use" if reply.tool_use else "end_turn")
+        stop_reason = reply.stop_reason or (
+            "refusal" if reply.stop_details else "tool_use" if reply.tool_use else "end_turn"
+        )
+        details = None
+        if stop_reason == "refusal":
+            # A refusal always says so; a rule that names no category or explanation gets nulls.
+            details = {"type": "refusal", "category": None, "explanation": None}
+            if reply.stop_details is not None:
+                details.update(reply.stop_details.model_dump(include={"category", "explanation"}))
         output = sum(b.tokens for b in out)
+        thinking = out[0].tokens if out and out[0].type == "thinking" else 0
         if reply.usage is not None and reply.usage.output_tokens is not None:
             output = reply.usage.output_tokens
-        return Turn(out, stop_reason, reply.stop_sequence, output)
+        return Turn(out, stop_reason, reply.stop_sequence, output, details, thinking_tokens=thinking)
