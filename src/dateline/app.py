@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     catalog = Catalog.default()
     clients = Clients(_transport(settings))
     if backend is None:
-        backend = BuiltinModel(signer, token_delay=settings.token_delay)
+        backend = BuiltinModel(signer, token_delay=settings.token_delay, catalog=catalog)
         config = settings.upstream_config()
         if config is not None:
             backend = Router.from_config(config, backend, clients)

@@ -12,6 +12,7 @@ import pytest
 
 from dateline import tokenizer
 from dateline.backends import BuiltinModel
+from dateline.catalog import Catalog, ModelInfo
 from dateline.thinking import Signer
 
 MODEL = "claude-haiku-4-5"
@@ -310,3 +311,43 @@ def test_token_delay_paces_a_stream(signer: Signer) -> None:
 def test_count_tokens_is_the_tokenizer(model: BuiltinModel) -> None:
     req = request(system="Be brief.", tools=TOOLS)
     assert asyncio.run(model.count_tokens(req)) == tokenizer.count_request(req)
+
+
+# --------------------------------------------------------------------------
+# The context window (a model of the catalog's with window_stop)
+# --------------------------------------------------------------------------
+
+SMALL = ModelInfo(id="claude-small-window", max_input_tokens=60, max_tokens=1000, features=frozenset({"messages", "adaptive", "window_stop"}))
+SMALL_NO_STOP = ModelInfo(id="claude-small-no-stop", max_input_tokens=60, max_tokens=1000, features=frozenset({"messages", "adaptive"}))
+
+
+@pytest.fixture(scope="module")
+def windowed(signer: Signer) -> BuiltinModel:
+    return BuiltinModel(signer, catalog=Catalog([SMALL, SMALL_NO_STOP]))
+
+
+def test_a_window_stop_model_stops_at_its_window(windowed: BuiltinModel) -> None:
+    req = request(model=SMALL.id)
+    prompt = tokenizer.count_request(req)
+    turn = windowed.compose(req)
+    assert turn.stop_reason == "model_context_window_exceeded" and turn.stop_sequence is None
+    assert turn.output_tokens == 60 - prompt > 0
+    # The reply is cut where max_tokens of that size cuts it.
+    capped = windowed.compose(request(model=SMALL.id, max_tokens=60 - prompt))
+    assert capped.stop_reason == "max_tokens" and text(capped) == text(turn)
+    # Without window_stop nothing stops at the window (the request's own checks are the resource's).
+    assert windowed.compose(request(model=SMALL_NO_STOP.id)).stop_reason == "end_turn"
+
+
+def test_thinking_counts_against_the_window(windowed: BuiltinModel) -> None:
+    req = request(model=SMALL.id, thinking={"type": "adaptive"})
+    room = 60 - tokenizer.count_request(req)
+    turn = windowed.compose(req)
+    assert types(turn) == ["thinking", "text"] and turn.stop_reason == "model_context_window_exceeded"
+    assert turn.output_tokens == room and turn.thinking_tokens == turn.blocks[0].tokens > 0
+    assert turn.thinking_tokens + tokenizer.count(text(turn)) == room
+
+
+def test_a_prompt_that_fills_the_window_gets_an_empty_reply(windowed: BuiltinModel) -> None:
+    turn = windowed.compose(request({"role": "user", "content": "tide " * 80}, model=SMALL.id))
+    assert (turn.blocks, turn.stop_reason, turn.output_tokens) == ([], "model_context_window_exceeded", 0)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -153,3 +154,42 @@ def test_max_tokens_before_the_stop_sequence(http: httpx.Client) -> None:
     stop = full.split()[-2]
     message = ok(http, body(max_tokens=3, stop_sequences=[stop]))
     assert message["stop_reason"] == "max_tokens" and message["stop_sequence"] is None
+
+
+# --------------------------------------------------------------------------
+# The context window
+# --------------------------------------------------------------------------
+
+#: claude-haiku-4-5 stops at its context window (the catalog's window_stop) rather than refuse a request.
+WINDOW = 200_000
+
+
+@pytest.fixture(scope="module")
+def near_the_window(http: httpx.Client) -> dict[str, Any]:
+    """A request to claude-haiku-4-5 whose prompt leaves 20 tokens of its window, with room for more in max_tokens."""
+    words = WINDOW - 20
+    for _ in range(3):
+        request = body(user("tide " * words), max_tokens=1000)
+        counted = http.post("/v1/messages/count_tokens", json={"model": request["model"], "messages": request["messages"]})
+        over = counted.json()["input_tokens"] - (WINDOW - 20)
+        if over == 0:
+            return request
+        words -= over
+    raise AssertionError("no prompt of exactly WINDOW - 20 tokens")
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_reply_that_would_overflow_the_window_stops_at_it(
+    http: httpx.Client, near_the_window: dict[str, Any], stream: bool
+) -> None:
+    message = fold(raw_stream(http, near_the_window)) if stream else ok(http, near_the_window)
+    assert message["stop_reason"] == "model_context_window_exceeded" and message["stop_details"] is None
+    assert message["usage"]["input_tokens"] == WINDOW - 20 and message["usage"]["output_tokens"] == 20
+    # Cut where max_tokens of the same size would cut it; only the reason differs.
+    capped = ok(http, {**near_the_window, "max_tokens": 20})
+    assert capped["stop_reason"] == "max_tokens" and text_of(capped) == text_of(message) != ""
+
+
+def test_max_tokens_below_the_room_left_is_max_tokens(http: httpx.Client, near_the_window: dict[str, Any]) -> None:
+    message = ok(http, {**near_the_window, "max_tokens": 5})
+    assert message["stop_reason"] == "max_tokens" and message["usage"]["output_tokens"] == 5
