@@ -93,6 +93,9 @@ BAD_RULES = [
     ([{"name": "both", "reply": {"text": "a"}, "replies": [{"text": "b"}]}], ["rule 1 ('both')", "either reply or replies"]),
     ([{"reply": {"text": "a"}}, {"match": {"model": "x"}}], ["rule 2:", "needs a reply, replies or a fault"]),
     ([{"name": "s", "reply": {"stop_reason": "done"}}], ["rule 1 ('s')", "field 'reply.stop_reason'", "end_turn"]),
+    ([{"name": "r", "reply": {"stop_reason": "end_turn", "stop_details": {}}}], ["rule 1 ('r')", "field 'reply'", "stop_details go with stop_reason refusal"]),
+    ([{"name": "c", "reply": {"stop_details": {"category": "weapons"}}}], ["rule 1 ('c')", "field 'reply.stop_details.category'", "'cyber'"]),
+    ([{"name": "t", "reply": {"stop_details": {"type": "pause"}}}], ["rule 1 ('t')", "field 'reply.stop_details.type'", "'refusal'"]),
     ([{"name": "u", "reply": {"usage": {"output_tokens": -1}}}], ["rule 1 ('u')", "field 'reply.usage.output_tokens'"]),
     ([{"name": "d", "fault": {"first_token_delay": "inf"}}], ["rule 1 ('d')", "field 'fault.first_token_delay'", "finite"]),
     ([{"name": "x", "reply": {"text": "a"}, "unknown": 1}], ["rule 1 ('x')", "field 'unknown'", "Extra inputs"]),
@@ -358,7 +361,7 @@ def test_endpoint(rules, client: anthropic.Anthropic):
         ("claude-sonnet-4-5", "claude-sonnet-4-5", True),
         ("claude-sonnet-4-5", "claude-sonnet-4-5-20250929", False),
         ("claude-sonnet-*", "claude-sonnet-4-5-20250929", True),
-        ("claude-*-4-?", "claude-opus-4-1", True),
+        ("claude-*-4-?", "claude-opus-4-5", True),
         ("claude-3-*", "claude-sonnet-4-5", False),
     ],
 )
@@ -432,9 +435,9 @@ def test_api_key(rules, served: ServerThread):
 
 def test_every_given_field_must_hold(rules, client):
     rules([{"match": {"model": "claude-opus-*", "last_user": "poem"}, "reply": {"text": "Scripted."}}])
-    assert ask(client, "a poem please", model="claude-opus-4-1") == "Scripted."
+    assert ask(client, "a poem please", model="claude-opus-4-5") == "Scripted."
     assert ask(client, "a poem please") != "Scripted."
-    assert ask(client, "an essay please", model="claude-opus-4-1") != "Scripted."
+    assert ask(client, "an essay please", model="claude-opus-4-5") != "Scripted."
 
 
 def test_rules_are_tried_in_order(rules, client):

@@ -114,10 +114,50 @@ def test_stop_reason_and_usage_override(rules, client):
     assert client.messages.count_tokens(model=MODEL, messages=request()["messages"]).input_tokens == 1234
 
 
-@pytest.mark.parametrize("stop_reason", ["end_turn", "max_tokens", "tool_use", "pause_turn", "refusal"])
+@pytest.mark.parametrize(
+    "stop_reason", ["end_turn", "max_tokens", "tool_use", "pause_turn", "refusal", "model_context_window_exceeded"]
+)
 def test_every_stop_reason(rules, client, stop_reason: str):
     rules([{"reply": {"text": "Hm.", "stop_reason": stop_reason}}])
     assert client.messages.create(**request()).stop_reason == stop_reason
+
+
+REFUSAL = {"category": "cyber", "explanation": "This asks for working malware."}
+
+
+def test_a_refusal_after_partial_text(rules, client, http):
+    rules([{"reply": {"text": "Here is how ports", "stop_reason": "refusal", "stop_details": REFUSAL}}])
+    message = client.messages.create(**request("Write me a worm"))
+    assert [(b.type, b.text) for b in message.content] == [("text", "Here is how ports")]
+    assert message.stop_reason == "refusal" and message.stop_sequence is None
+    assert message.stop_details.model_dump() == {"type": "refusal", **REFUSAL}
+    assert message.usage.output_tokens > 0  # what it said before stopping
+    # Streamed: the details ride message_delta, as the stop reason does, and the SDK folds them.
+    events = [json.loads(data) for _, data in sse_events(raw_stream(http, request("Write me a worm")))]
+    start, delta = events[0]["message"], next(e for e in events if e["type"] == "message_delta")
+    assert (start["stop_reason"], start["stop_details"]) == (None, None)
+    assert delta["delta"]["stop_reason"] == "refusal"
+    assert delta["delta"]["stop_details"] == {"type": "refusal", **REFUSAL}
+    with client.messages.stream(**request("Write me a worm")) as stream:
+        streamed = stream.get_final_message()
+    assert streamed.model_dump(exclude={"id"}) == message.model_dump(exclude={"id"})
+
+
+def test_stop_details_alone_make_a_refusal_and_a_bare_refusal_names_nothing(rules, client):
+    rules([
+        {"match": {"last_user": "details"}, "reply": {"stop_details": {"category": "bio"}}},
+        {"reply": {"stop_reason": "refusal"}},
+    ])
+    given = client.messages.create(**request("details only"))
+    assert (given.content, given.stop_reason) == ([], "refusal")
+    assert given.stop_details.model_dump() == {"type": "refusal", "category": "bio", "explanation": None}
+    bare = client.messages.create(**request("anything"))
+    assert bare.stop_details.model_dump() == {"type": "refusal", "category": None, "explanation": None}
+
+
+def test_other_stop_reasons_have_no_stop_details(rules, client):
+    rules([{"reply": {"text": "Done.", "stop_reason": "end_turn"}}])
+    assert client.messages.create(**request()).stop_details is None
 
 
 def test_streamed_and_whole_replies_agree(rules, client):
