@@ -1,10 +1,13 @@
-"""Schema-driven ``tool_use.input`` values for the built-in model.
+"""Schema-driven values for the built-in model: ``tool_use.input`` and JSON answers.
 
 The built-in model has no weights, so when it calls a tool it fills the
 arguments from the tool's ``input_schema``: every required property plus a
 seeded subset of optional ones, with strings chosen from the property name,
 its ``format`` and words of the conversation, so the call reads like one a
-model would make.  Output is a pure function of (schema, seed, context).
+model would make.  A structured-output answer (``output_config.format``) is
+made the same way, from any top-level type, and written as a grammar-constrained
+model writes it: required properties first, then optional ones, each in schema
+order.  Output is a pure function of (schema, seed, context).
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from itertools import islice
 from typing import Any
 
 import re2
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, FormatChecker
 from jsonschema.exceptions import SchemaError, ValidationError
 from jsonschema.validators import extend, validator_for
 
@@ -33,7 +36,7 @@ try:
 except ImportError:  # pragma: no cover - orjson is a declared dependency
     orjson = None
 
-__all__ = ["generate_tool_input", "validate_tool_input"]
+__all__ = ["generate_json", "generate_tool_input", "json_text", "validate_tool_input"]
 
 _ATTEMPTS = 6  # candidates tried before settling for the least-bad one
 _SHRINK_DEPTH = 4  # from here on only required members, so recursion ends
@@ -53,11 +56,15 @@ _STOP = frozenset(
 )
 _WORD_RE = re.compile(r"[A-Za-z][A-Za-z0-9_'-]*")
 # (name word, plausible range) for numbers without tighter schema bounds
+# fmt: off
 _NUM_HINTS = (
     ("timeout", (5000, 120000)), ("limit", (1, 50)), ("count", (1, 10)), ("results", (1, 20)), ("k", (1, 10)),
     ("offset", (1, 200)), ("page", (1, 5)), ("year", (2000, 2025)), ("port", (1024, 9000)), ("age", (18, 80)),
-    ("temperature", (0.0, 1.0)),
+    ("temperature", (0.0, 1.0)), ("confidence", (0.0, 1.0)), ("probability", (0.0, 1.0)), ("score", (0.0, 1.0)),
+    ("price", (1.0, 500.0)), ("amount", (1.0, 500.0)), ("total", (10.0, 2000.0)), ("cost", (1.0, 500.0)),
+    ("quantity", (1, 10)), ("qty", (1, 10)), ("rating", (1, 5)),
 )
+# fmt: on
 _KINDS = ("object", "array", "string", "integer", "number", "boolean", "null")
 
 
@@ -115,13 +122,51 @@ def _context_words(context: str) -> tuple[str, ...]:
     return tuple(w for w in words if len(w) > 2 and w.lower() not in _STOP)
 
 
+# Constraints the SDK's transform_schema moves out of a structured-output schema into its
+# description ("...\n\n{minimum: 1, pattern: ^[A-Z]+$}"): a model reads them there and keeps them.
+_HINTS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum", "multipleOf", "minLength", "maxLength",
+          "pattern", "minItems", "maxItems", "uniqueItems", "format")  # fmt: skip
+_HINT_RE = re.compile(r"(?:^|, )(" + "|".join(_HINTS) + r"): ")
+
+
+@lru_cache(maxsize=256)
+def _described(description: str) -> tuple[tuple[str, Any], ...]:
+    head, sep, block = description.rpartition("\n\n{")
+    if not sep:
+        block = description[1:] if description.startswith("{") else ""
+    if not block.endswith("}"):
+        return ()
+    block = block[:-1]
+    found = list(_HINT_RE.finditer(block))
+    hints = []
+    for n, match in enumerate(found):
+        text = block[match.end() : found[n + 1].start() if n + 1 < len(found) else len(block)]
+        key = match.group(1)
+        if key in ("pattern", "format"):
+            hints.append((key, text))
+        elif key == "uniqueItems":
+            hints.append((key, text == "True"))
+        else:
+            try:
+                number = float(text)
+            except ValueError:
+                continue
+            hints.append((key, int(number) if number.is_integer() else number))
+    return tuple(hints)
+
+
 class _OverBudget(Exception):
     """Raised to abandon an attempt that would build an enormous value."""
 
 
 class _Gen:
-    def __init__(self, root: dict, rng: random.Random, words: tuple[str, ...], minimal: bool) -> None:
+    def __init__(
+        self, root: dict, rng: random.Random, words: tuple[str, ...], minimal: bool, grammar: bool = False
+    ) -> None:
         self.root, self.rng, self.words, self.minimal = root, rng, words, minimal
+        #: Written as under a grammar (structured outputs, strict tools): required members
+        #: first, and any of a type array's types.
+        self.grammar = grammar
         self.budget = _BUDGET
 
     # -- schema plumbing --------------------------------------------------
@@ -168,7 +213,10 @@ class _Gen:
         t = s.get("type")
         if isinstance(t, list):
             real = [x for x in t if x in _KINDS and x != "null"]
-            t = "null" if not real or (shrink and "null" in t) else real[0]
+            if self.grammar and real and not shrink:  # a nullable member is sometimes null
+                t = "null" if "null" in t and self.rng.random() < 0.2 else self.rng.choice(real)
+            else:
+                t = "null" if not real or (shrink and "null" in t) else real[0]
         if t in _KINDS:
             return t
         if s.keys() & {"properties", "required", "additionalProperties", "minProperties"}:
@@ -185,6 +233,9 @@ class _Gen:
             raise _OverBudget
         shrink = self.minimal or depth >= _SHRINK_DEPTH
         s = self.resolve(s, shrink)
+        description = s.get("description")
+        if self.grammar and isinstance(description, str) and description.endswith("}") and len(description) < 4096:
+            s = {**dict(_described(description)), **s}
         if "const" in s:
             return _copy(s["const"])
         if isinstance(s.get("enum"), list) and s["enum"]:
@@ -199,7 +250,9 @@ class _Gen:
     # -- containers --------------------------------------------------------
     def _object(self, s: dict, name: str, depth: int, shrink: bool) -> dict:
         props = s.get("properties") if isinstance(s.get("properties"), dict) else {}
-        required = [r for r in s.get("required", ()) if isinstance(r, str)] if isinstance(s.get("required"), list) else []
+        required = (
+            [r for r in s.get("required", ()) if isinstance(r, str)] if isinstance(s.get("required"), list) else []
+        )
         optional = [k for k in props if k not in required]
         keys = required + ([] if shrink else [k for k in optional if self.rng.random() < 0.5])
         deps = s.get("dependentRequired") or s.get("dependencies") or {}
@@ -217,8 +270,10 @@ class _Gen:
             if k not in keys:
                 keys.append(k)
         order = {k: i for i, k in enumerate(props)}  # models answer in schema order
+        if self.grammar:  # ...required members first under a grammar [structured-outputs docs]
+            order = {k: i + (0 if k in required else len(order)) for k, i in order.items()}
         out = {}
-        for k in sorted(keys, key=lambda k: order.get(k, len(order))):
+        for k in sorted(keys, key=lambda k: order.get(k, 2 * len(order))):
             sub = props.get(k, extra if isinstance(extra, dict) else {})
             if k not in required and isinstance(sub, dict) and "default" in sub and self.rng.random() < 0.25:
                 out[k] = _copy(sub["default"])
@@ -332,7 +387,9 @@ class _Gen:
         return re.sub(r"[^a-z0-9]+", "-", self.phrase(1, 1).lower()).strip("-") or "item"
 
     def when(self) -> datetime:
-        return datetime(2024, 1, 1) + timedelta(days=self.rng.randrange(730), seconds=self.rng.randrange(86400) // 60 * 60)
+        return datetime(2024, 1, 1) + timedelta(
+            days=self.rng.randrange(730), seconds=self.rng.randrange(86400) // 60 * 60
+        )
 
     def url(self) -> str:
         host = self.rng.choice(("example.com", "docs.example.com", "api.example.org"))
@@ -343,6 +400,8 @@ class _Gen:
         last, n = toks[-1], "_".join(toks)
         if "email" in toks:
             return f"{self.slug()}@example.com"
+        if last == "street":
+            return f"{rng.randint(1, 250)} {rng.choice(('Main', 'Market', 'Oak', 'Harbor', 'Station'))} Street"
         if last in ("location", "city", "place", "address"):
             return rng.choice(_CITIES)
         if last in ("command", "cmd"):
@@ -379,6 +438,7 @@ class _Gen:
         return self.phrase(3, 8)  # descriptions, messages, edits: free text
 
 
+# fmt: off
 _FORMATS = {
     "email": lambda g: f"{g.slug()}@example.com",
     "idn-email": lambda g: f"{g.slug()}@example.com",
@@ -390,12 +450,13 @@ _FORMATS = {
     "time": lambda g: g.when().strftime("%H:%M:%SZ"),
     "duration": lambda g: f"PT{g.rng.randint(1, 59)}M",
     "uuid": lambda g: str(uuid.UUID(int=g.rng.getrandbits(128), version=4)),
-    "hostname": lambda g: f"{g.slug()}.example.com", "idn-hostname": lambda g: f"{g.slug()}.example.com",
+    "hostname": lambda g: f"{g.slug()[:63]}.example.com", "idn-hostname": lambda g: f"{g.slug()[:63]}.example.com",
     "ipv4": lambda g: f"192.0.2.{g.rng.randint(1, 254)}",
     "ipv6": lambda g: f"2001:db8::{g.rng.randint(1, 0xFFFF):x}",
     "regex": lambda g: "^[a-z]+$",
     "json-pointer": lambda g: f"/{g.slug()}/0", "relative-json-pointer": lambda g: f"0/{g.slug()}",
 }
+# fmt: on
 
 # -- patterns: walk the stdlib regex parse tree and emit one matching string --
 _CATS = {"DIGIT": "0123456789", "WORD": "abcdefghijklmnopqrstuvwxyz0123456789_", "SPACE": " "}
@@ -499,7 +560,9 @@ def _additional_properties(validator: Any, extra: Any, instance: Any, schema: di
         for key in extras:
             yield from validator.descend(instance[key], extra, path=key)
     elif not extra and extras:
-        yield ValidationError(f"Additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} unexpected)")
+        yield ValidationError(
+            f"Additional properties are not allowed ({', '.join(map(repr, sorted(extras)))} unexpected)"
+        )
 
 
 def _unchecked(validator: Any, value: Any, instance: Any, schema: dict) -> Any:
@@ -510,10 +573,44 @@ def _unchecked(validator: Any, value: Any, instance: Any, schema: dict) -> Any:
 def _linear(cls: Any, pattern_properties: bool) -> Any:
     """``cls`` with every pattern searched by RE2. ``unevaluatedProperties`` is not
     checked where ``patternProperties`` are about: jsonschema searches them itself."""
-    keywords = {"pattern": _pattern, "patternProperties": _pattern_properties, "additionalProperties": _additional_properties}
+    keywords = {
+        "pattern": _pattern,
+        "patternProperties": _pattern_properties,
+        "additionalProperties": _additional_properties,
+    }
     if pattern_properties and "unevaluatedProperties" in cls.VALIDATORS:
         keywords["unevaluatedProperties"] = _unchecked
     return extend(cls, keywords)
+
+
+# -- formats jsonschema checks only with optional packages: the structured-outputs ones --
+_DURATION = re.compile(r"P(?:\d+W|(?:\d+Y)?(?:\d+M)?(?:\d+D)?(?:T(?:\d+H)?(?:\d+M)?(?:\d+(?:\.\d+)?S)?)?)")
+_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+_URI = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:[^\s]+")
+
+
+def _is_duration(value: Any) -> bool:
+    return not isinstance(value, str) or (
+        _DURATION.fullmatch(value) is not None and value not in ("P", "PT") and not value.endswith("T")
+    )
+
+
+def _is_hostname(value: Any) -> bool:
+    if not isinstance(value, str):
+        return True
+    return 0 < len(value) <= 253 and all(_LABEL.fullmatch(label) for label in value.rstrip(".").split("."))
+
+
+def _is_uri(value: Any) -> bool:
+    return not isinstance(value, str) or _URI.fullmatch(value) is not None
+
+
+@lru_cache(maxsize=8)
+def _formats(base: FormatChecker) -> FormatChecker:
+    checker = FormatChecker(())
+    extra = {"duration": _is_duration, "hostname": _is_hostname, "uri": _is_uri}
+    checker.checkers = {**{name: (check, ()) for name, check in extra.items()}, **base.checkers}
+    return checker
 
 
 # -- validation ------------------------------------------------------------
@@ -524,7 +621,7 @@ def _build(schema: Any, pattern_properties: bool = True) -> tuple[Any, str | Non
             cls = validator_for(schema, default=Draft202012Validator)
         cls.check_schema(schema)
         cls = _linear(cls, pattern_properties)
-        return cls(schema, format_checker=cls.FORMAT_CHECKER), None
+        return cls(schema, format_checker=_formats(cls.FORMAT_CHECKER)), None
     except SchemaError as exc:
         return None, f"invalid input_schema: {exc.message}"
     except Exception as exc:
@@ -557,7 +654,9 @@ class _Compiled:
                 return found
         if len(key) > self.max_entry:
             return None, f"input_schema not checked: over {self.max_entry} bytes"
-        found = _build(json.loads(key), ("patternProperties" in key) if isinstance(key, str) else b"patternProperties" in key)
+        found = _build(
+            json.loads(key), ("patternProperties" in key) if isinstance(key, str) else b"patternProperties" in key
+        )
         with self._lock:
             if key not in self._entries:
                 self._entries[key] = found
@@ -600,22 +699,43 @@ def validate_tool_input(schema: dict, value: Any) -> str | None:
     return None if error is None else error.message
 
 
-def generate_tool_input(schema: dict, *, seed: int, context: str = "") -> dict:
-    """A deterministic, plausible object that validates against ``schema``."""
+def generate_tool_input(schema: dict, *, seed: int, context: str = "", strict: bool = False) -> dict:
+    """A deterministic, plausible object that validates against ``schema``.
+
+    ``strict``: the tool is ``strict: true``, so the input is written as under a grammar.
+    """
     if not isinstance(schema, dict):
         return {}
+    value = _generate(schema, seed, context, grammar=strict, objects=True)
+    return value if isinstance(value, dict) else {}
+
+
+def generate_json(schema: dict, *, seed: int, context: str = "") -> Any:
+    """A structured-output answer: a deterministic, plausible value of any type ``schema``
+    allows, checked against it before it is returned (if no attempt passes, the one
+    with the fewest errors: schemas outside the supported subset can ask for the impossible)."""
+    return _generate(schema if isinstance(schema, dict) else {}, seed, context, grammar=True, objects=False)
+
+
+def json_text(value: Any) -> str:
+    """An answer's text: compact JSON, as a grammar-constrained model writes it."""
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def _generate(schema: dict, seed: int, context: str, *, grammar: bool, objects: bool) -> Any:
     validator, _ = _validator(schema)
     words = _context_words(context[:4000] if isinstance(context, str) else "")
-    best: dict = {}
+    best: Any = {} if objects else None
     best_errors = None
     for attempt in range(_ATTEMPTS):
         # Attempt 1 keeps only required members; the rest re-roll the dice.
         rng = random.Random(seed if attempt == 0 else f"{seed}/{attempt}")
         try:
-            value = _Gen(schema, rng, words, minimal=attempt == 1).value(schema)
+            value = _Gen(schema, rng, words, minimal=attempt == 1, grammar=grammar).value(schema)
         except Exception:  # _OverBudget, or e.g. RecursionError on a pathological schema
             continue
-        value = value if isinstance(value, dict) else {}
+        if objects and not isinstance(value, dict):
+            value = {}
         if validator is None:
             return value
         try:
