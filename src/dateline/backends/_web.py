@@ -494,13 +494,18 @@ def fetch_citation(fetched: Fetched, query: str, *, document_index: int) -> dict
 
 def best_sentence(text: str, query: str) -> tuple[int, int]:
     """The span of ``text``'s sentence sharing most words with ``query`` (the first on a tie)."""
-    wanted = {w for w in _WORD.findall(query.lower()) if w not in _STOPWORDS}
+    wanted = _stems(query)
     best, span = -1, (0, len(text))
     for match in _SENTENCE.finditer(text):
         start, end = match.start() + len(match.group()) - len(match.group().lstrip()), match.end()
         if start >= end:
             continue
-        score = len(wanted & set(_WORD.findall(text[start:end].lower())))
+        score = len(wanted & _stems(text[start:end]))
         if score > best:
             best, span = score, (start, end)
     return span
+
+
+def _stems(text: str) -> set[str]:
+    # A word's first five letters stand for it: "define" and "defined" meet.
+    return {w[:5] for w in _WORD.findall(text.lower()) if len(w) > 1 and w not in _STOPWORDS}
