@@ -126,6 +126,16 @@ def test_system_blocks_each_counted_with_the_newline_between_texts() -> None:
     assert tokenizer.system_tokens("Be brief.") == [tokenizer.count("Be brief.")]
 
 
+def test_long_texts_are_counted_once_within_a_budget(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tokenizer, "_LONG_BUDGET", 3 * len(LONG))
+    texts = [f"{n} {LONG}" for n in range(5)]
+    for _ in range(2):
+        assert [tokenizer.count(t) for t in texts] == [len(tokenizer.split(t)) for t in texts]
+    kept = [t for t in tokenizer._LONG_COUNTS if t.endswith(LONG)]
+    assert 0 < len(kept) <= 2 and kept[-1] == texts[-1]
+    assert sum(map(len, tokenizer._LONG_COUNTS)) <= 3 * len(LONG)
+
+
 # --------------------------------------------------------------------------
 # Breakpoints and prefix hashes
 # --------------------------------------------------------------------------

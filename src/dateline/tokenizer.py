@@ -9,6 +9,8 @@ Splitting never loses text: ``"".join(split(t)) == t``.
 from __future__ import annotations
 
 import re
+import threading
+from collections import OrderedDict
 from collections.abc import Iterator
 from functools import lru_cache
 
@@ -34,13 +36,42 @@ def _count_cached(text: str) -> int:
     return sum(1 for _ in _TOKEN.finditer(text))
 
 
+# Long texts counted lately, within a budget of characters: a long system prompt
+# sent turn after turn (and counted again for the prompt cache) is counted once;
+# finding it costs a hash and a compare, thousands of times less than counting.
+_LONG_COUNTS: OrderedDict[str, int] = OrderedDict()
+_LONG_BUDGET = 16 * 1024 * 1024
+_LONG_MAX = 1024 * 1024
+_long_chars = 0
+_long_lock = threading.Lock()  # counts are also made in worker threads
+
+
 def count(text: str) -> int:
     """How many tokens ``text`` is."""
     if not text:
         return 0
-    if len(text) > 2048:
+    if len(text) <= 2048:
+        return _count_cached(text)
+    if len(text) > _LONG_MAX:
         return sum(1 for _ in _TOKEN.finditer(text))
-    return _count_cached(text)
+    found = _LONG_COUNTS.get(text)
+    if found is not None:
+        return found
+    tokens = sum(1 for _ in _TOKEN.finditer(text))
+    _remember_long(text, tokens)
+    return tokens
+
+
+def _remember_long(text: str, tokens: int) -> None:
+    global _long_chars
+    with _long_lock:
+        if text in _LONG_COUNTS:
+            return
+        _LONG_COUNTS[text] = tokens
+        _long_chars += len(text)
+        while _long_chars > _LONG_BUDGET:
+            dropped, _ = _LONG_COUNTS.popitem(last=False)
+            _long_chars -= len(dropped)
 
 
 # Fixed costs, in the spirit of the real API's: a few tokens of framing per
