@@ -838,3 +838,61 @@ def test_constraints_the_sdk_moved_into_descriptions_are_kept() -> None:
     # an ordinary description that merely ends in a brace is left alone
     plain = {"type": "string", "description": "a JSON object such as {a: 1}"}
     assert isinstance(generate_json(plain, seed=1), str)
+
+
+# Schemas inside the structured-outputs subset, any top-level type: their answers must always validate.
+_SUBSET_SCALARS = st.one_of(
+    st.sampled_from(
+        [{"type": "string"}, {"type": "integer"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}]
+    ),
+    st.sampled_from(["date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"]).map(
+        lambda f: {"type": "string", "format": f}
+    ),
+    st.sampled_from(["^[A-Z]{2}-\\d{3}$", "^(ab|cd)+x?$", "^[a-z0-9_.-]+@[a-z]+\\.com$", "^\\w{3,8}\\s\\d*$"]).map(
+        lambda p: {"type": "string", "pattern": p}
+    ),
+    st.lists(
+        st.one_of(st.text(max_size=8), st.integers(), st.booleans(), st.none()), min_size=1, max_size=4, unique=True
+    ).map(lambda e: {"enum": e}),
+    st.one_of(st.text(max_size=8), st.integers(), st.none()).map(lambda c: {"const": c}),
+    st.sampled_from(["string", "integer", "number", "boolean"]).map(lambda t: {"type": [t, "null"]}),
+)
+
+
+def _subset_objects(children):
+    return st.dictionaries(st.sampled_from(_NAMES), children, max_size=5).flatmap(
+        lambda props: (
+            st.lists(st.sampled_from(sorted(props)), unique=True).map(
+                lambda required: {
+                    "type": "object",
+                    "properties": props,
+                    "required": required,
+                    "additionalProperties": False,
+                }
+            )
+            if props
+            else st.just({"type": "object", "properties": {}, "additionalProperties": False})
+        )
+    )
+
+
+def _subset_containers(children):
+    return st.one_of(
+        _subset_objects(children),
+        st.builds(lambda items, lo: {"type": "array", "items": items, "minItems": lo}, children, st.integers(0, 1)),
+        st.lists(children, min_size=1, max_size=3).map(lambda branches: {"anyOf": branches}),
+    )
+
+
+_SUBSET = st.recursive(_SUBSET_SCALARS, _subset_containers, max_leaves=10)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(schema=_SUBSET, seed=st.integers(0, 2**32))
+def test_answers_to_any_subset_schema_always_validate(schema: dict, seed: int) -> None:
+    check_schema(schema, "output_config.format.schema")
+    value = generate_json(schema, seed=seed, context="summarise the quarterly figures for Contoso")
+    _assert_valid(schema, value)
+    assert generate_json(schema, seed=seed, context="summarise the quarterly figures for Contoso") == value
+    if schema.get("type") == "object":
+        _assert_valid(schema, generate_tool_input(schema, seed=seed, strict=True))
