@@ -33,7 +33,7 @@ from .._content import block_text, blocks, content_text
 from ..script import _regex
 from . import _web_corpus
 from ._server_tools import DIRECT, ToolError
-from ._web_corpus import Corpus
+from ._web_corpus import Corpus, find_page, normalize_url
 from ._web_domains import Domain, DomainFilter, parse_domain
 
 #: The longest URL web fetch takes.
@@ -118,7 +118,7 @@ def _compiled(pattern: str) -> Any:
 
 
 def _result(corpus: Corpus, result: _web_corpus.Result) -> Found:
-    page = corpus.pages.get(result.url)
+    page = find_page(corpus, result.url)
     title = result.title or (page.title if page else None) or result.url
     text = result.text if result.text is not None else (page.text if page and page.text else title)
     return Found(result.url, title, text, result.page_age or (page.page_age if page else None))
@@ -217,7 +217,7 @@ def fetch(
     if context is not None and key not in context.urls:
         raise ToolError("url_not_in_prior_context")
     corpus = _web_corpus.effective(corpus)
-    page = next((p for u, p in corpus.pages.items() if normalize_url(u) == key), None)
+    page = find_page(corpus, url)
     retrieved = (page.retrieved_at if page is not None else None) or corpus.retrieved_at
     if page is not None:
         if page.error is not None:
@@ -245,20 +245,6 @@ def _known(corpus: Corpus, key: str) -> Found | None:
             if normalize_url(result.url) == key:
                 return _result(corpus, result)
     return None
-
-
-def normalize_url(url: str) -> str:
-    """``url`` as compared: scheme and host in lower case, no default port, fragment or credentials.
-
-    Raises ``ValueError`` for what is not an http(s) URL with a host.
-    """
-    parts = urlsplit(url.strip())
-    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
-    if scheme not in ("http", "https") or not host:
-        raise ValueError(f"not an http(s) URL: {url[:100]!r}")
-    port = parts.port  # ValueError for a bad one
-    netloc = host if port is None or port == {"http": 80, "https": 443}[scheme] else f"{host}:{port}"
-    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
 
 
 # --- what the conversation has shown -------------------------------------------------------------

@@ -35,7 +35,7 @@ from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -199,10 +199,10 @@ def parse(data: Any, *, where: str = "web") -> Corpus:
         err = exc.errors()[0]
         loc = ".".join(str(p) for p in (where, *err["loc"]))
         raise CorpusError(f"{loc}: {err['msg'].removeprefix('Value error, ')}") from None
-    pages = {**default().pages, **corpus.pages} if corpus.builtin else corpus.pages
+    pages = {normalize_url(u) for u in (*corpus.pages, *(default().pages if corpus.builtin else ()))}
     for i, rule in enumerate(corpus.search):
         for j, result in enumerate(rule.results or ()):
-            if result.title is None and result.url not in pages:
+            if result.title is None and normalize_url(result.url) not in pages:
                 raise CorpusError(
                     f"{where}.search.{i}.results.{j}.title: a result whose URL is not in pages needs a title"
                 )
@@ -232,3 +232,26 @@ def effective(corpus: Corpus | None) -> Corpus:
         pages={**base.pages, **corpus.pages},
         fallback=corpus.fallback if corpus.fallback is not None else base.fallback,
     )
+
+
+def find_page(corpus: Corpus, url: str) -> Page | None:
+    """The page of ``corpus`` at ``url``, URLs compared as ``normalize_url`` has them."""
+    page = corpus.pages.get(url)
+    if page is not None:
+        return page
+    key = normalize_url(url)
+    return next((p for u, p in corpus.pages.items() if normalize_url(u) == key), None)
+
+
+def normalize_url(url: str) -> str:
+    """``url`` as compared: scheme and host in lower case, no default port, fragment or credentials.
+
+    Raises ``ValueError`` for what is not an http(s) URL with a host.
+    """
+    parts = urlsplit(url.strip())
+    scheme, host = parts.scheme.lower(), (parts.hostname or "").rstrip(".")
+    if scheme not in ("http", "https") or not host:
+        raise ValueError(f"not an http(s) URL: {url[:100]!r}")
+    port = parts.port  # ValueError for a bad one
+    netloc = host if port is None or port == {"http": 80, "https": 443}[scheme] else f"{host}:{port}"
+    return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))

@@ -199,7 +199,7 @@ def _check_location(location: dict[str, Any] | None, where: str) -> None:
     if not location:
         return
     country = location.get("country")
-    if country is not None and country not in _COUNTRIES:
+    if country is not None and country.upper() not in _COUNTRIES:
         raise errors.InvalidRequestError(f"{where}.country: not a country the search provider supports")
     timezone = location.get("timezone")
     zones = _time_zones()
