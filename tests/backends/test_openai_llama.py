@@ -393,7 +393,7 @@ def cc_request(messages: list[dict[str, Any]]) -> dict[str, Any]:
         "messages": messages,
         "system": [
             {"type": "text", "text": "x-anthropic-billing-header: cc_version=2.1.197.abc; cc_entrypoint=cli;"},
-            {"type": "text", "text": "You are Claude Code, a CLI for coding.", "cache_control": {"type": "ephemeral"}},
+            {"type": "text", "text": "You are Claude Code, a CLI for coding.", "cache_control": {"type": "ephemeral", "ttl": "1h"}},
             {
                 "type": "text",
                 "text": "Environment: linux, git repo.",
@@ -516,7 +516,7 @@ def test_stop_sequence(dateline: DatelineServer) -> None:
         default_headers={"anthropic-version": "2023-06-01"},
     )
     request = {
-        "model": MODEL,
+        "model": "claude-sonnet-4-5",  # a model that still takes temperature
         "max_tokens": 24,
         "messages": [user("Recite the tide table.")],
         "extra_body": {"temperature": 0.0},
@@ -535,7 +535,7 @@ def test_stop_sequence(dateline: DatelineServer) -> None:
     assert start is not None, f"no stop sequence to pick in {text!r}"
     sequence = text[start : start + 3]
     stopped = client.messages.create(**request, stop_sequences=["never-said", sequence])
-    check_message(stopped.model_dump())
+    check_message(stopped.model_dump(), model=request["model"])
     assert stopped.stop_reason == "stop_sequence"
     assert stopped.stop_sequence == sequence
     assert stopped.content[0].text == text[:start]
