@@ -188,6 +188,55 @@ def test_rate_limit_headers_are_relayed_on_answers_and_errors():
     assert failed.value.body["error"] == overloaded["error"]
 
 
+#: An upstream's answer with usage and stop fields as the API sends them, some not the way Dateline's model would.
+UPSTREAM_USAGE = {
+    "input_tokens": 7, "cache_creation_input_tokens": 2048, "cache_read_input_tokens": 30000,
+    "cache_creation": {"ephemeral_5m_input_tokens": 0, "ephemeral_1h_input_tokens": 2048},
+    "output_tokens": 12, "service_tier": "priority", "inference_geo": "us",
+    "server_tool_use": {"web_search_requests": 1, "web_fetch_requests": 0},
+    "output_tokens_details": {"thinking_tokens": 5}, "speed": "fast",
+}  # fmt: skip
+UPSTREAM_MESSAGE = {
+    "model": UPSTREAM_MODEL, "id": "msg_up", "type": "message", "role": "assistant",
+    "content": [{"type": "text", "text": "I can tell you"}],
+    "container": {"id": "container_1", "expires_at": "2026-10-21T00:00:00Z"},
+    "stop_reason": "refusal", "stop_sequence": None,
+    "stop_details": {"type": "refusal", "category": "cyber", "explanation": "Working malware."},
+    "usage": UPSTREAM_USAGE, "diagnostics": None,
+}  # fmt: skip
+UPSTREAM_STREAM = [
+    {"type": "message_start", "message": {**UPSTREAM_MESSAGE, "content": [], "stop_reason": None, "stop_details": None,
+                                          "container": None, "usage": {"input_tokens": 7, "output_tokens": 1}}},
+    {"type": "content_block_start", "index": 0, "content_block": {"type": "text", "text": ""}},
+    {"type": "content_block_delta", "index": 0, "delta": {"type": "text_delta", "text": "I can tell you"}},
+    {"type": "content_block_stop", "index": 0},
+    {"type": "message_delta", "delta": {"stop_reason": "refusal", "stop_sequence": None,
+                                        "stop_details": UPSTREAM_MESSAGE["stop_details"]},
+     "usage": {"input_tokens": 7, "cache_read_input_tokens": 30000, "output_tokens": 12}},
+    {"type": "message_stop"},
+]  # fmt: skip
+
+
+def test_usage_and_stop_fields_pass_through_as_the_upstream_sent_them():
+    def upstream(request: httpx.Request) -> httpx.Response:
+        if not json.loads(request.content).get("stream"):
+            return httpx.Response(200, json=UPSTREAM_MESSAGE)
+        body = "".join(f"event: {e['type']}\ndata: {json.dumps(e)}\n\n" for e in UPSTREAM_STREAM)
+        return httpx.Response(200, text=body, headers={"content-type": "text/event-stream"})
+
+    with front_for("http://upstream.invalid", transport=lambda: httpx.MockTransport(upstream)) as server:
+        headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+        whole = httpx.post(f"{server.base_url}/v1/messages", json={"model": MODEL, **ASK}, headers=headers)
+        streamed = httpx.post(f"{server.base_url}/v1/messages", json={"model": MODEL, "stream": True, **ASK}, headers=headers)
+
+    # Nothing added, nothing taken, nothing reordered: only the model is the client's.
+    assert list(whole.json().items()) == list({**UPSTREAM_MESSAGE, "model": MODEL}.items())
+    events = [json.loads(data) for _, data in sse_events(streamed.text)]
+    assert events[1:] == UPSTREAM_STREAM[1:]
+    assert list(events[0]["message"]["usage"].items()) == [("input_tokens", 7), ("output_tokens", 1)]
+    assert list(events[-2]["usage"]) == ["input_tokens", "cache_read_input_tokens", "output_tokens"]
+
+
 def test_a_2023_01_01_completion_stream_is_cumulative_whatever_the_upstream_speaks(front, upstream):
     upstream.script([{"reply": {"text": "Hello my name is Claude."}}])
 
