@@ -29,6 +29,8 @@ from messages_wire import (
     user,
 )
 
+ADAPTIVE_MODEL = "claude-sonnet-4-6"  # MODEL thinks only with a budget (`enabled`)
+
 
 @pytest.fixture(scope="module")
 def client(base_url: str) -> Iterator[anthropic.Anthropic]:
@@ -55,7 +57,8 @@ def http(base_url: str) -> Iterator[httpx.Client]:
     ids=["enabled_1024", "enabled_3000", "adaptive"],
 )
 def test_thinking_block_comes_first(client: anthropic.Anthropic, thinking: dict[str, Any]) -> None:
-    message = client.messages.create(model=MODEL, max_tokens=4000, messages=[{"role": "user", "content": PROMPT}], thinking=thinking)
+    model = ADAPTIVE_MODEL if thinking["type"] == "adaptive" else MODEL
+    message = client.messages.create(model=model, max_tokens=4000, messages=[{"role": "user", "content": PROMPT}], thinking=thinking)
     assert [b.type for b in message.content] == ["thinking", "text"]
     block = message.content[0]
     assert "tide pools" in block.thinking and block.signature
@@ -77,7 +80,7 @@ def test_thinking_omitted(client: anthropic.Anthropic) -> None:
 
 
 def test_omitted_thinking_streams_only_a_signature(http: httpx.Client) -> None:
-    events = raw_stream(http, body(thinking={"type": "adaptive", "display": "omitted"}))
+    events = raw_stream(http, body(thinking={"type": "adaptive", "display": "omitted"}, model=ADAPTIVE_MODEL))
     assert deltas(events, 0, "thinking_delta", "thinking") == []
     (signature,) = deltas(events, 0, "signature_delta", "signature")
     assert signature
@@ -188,9 +191,10 @@ def test_thinking_budget_minimum(http: httpx.Client) -> None:
 @pytest.mark.parametrize("thinking", [{"type": "enabled", "budget_tokens": 1024}, {"type": "adaptive"}])
 @pytest.mark.parametrize("choice", [{"type": "any"}, {"type": "tool", "name": "get_weather"}])
 def test_thinking_with_forced_tool_use_is_refused(http: httpx.Client, thinking: dict[str, Any], choice: dict[str, Any]) -> None:
-    response = post(http, body(max_tokens=2048, thinking=thinking, tools=TOOLS, tool_choice=choice))
+    model = ADAPTIVE_MODEL if thinking["type"] == "adaptive" else MODEL
+    response = post(http, body(max_tokens=2048, thinking=thinking, tools=TOOLS, tool_choice=choice, model=model))
     assert error(response) == "Thinking may not be enabled when tool_choice forces tool use."
-    allowed = ok(http, body(max_tokens=2048, thinking=thinking, tools=TOOLS, tool_choice={"type": "auto"}))
+    allowed = ok(http, body(max_tokens=2048, thinking=thinking, tools=TOOLS, tool_choice={"type": "auto"}, model=model))
     assert allowed["content"][0]["type"] == "thinking"
 
 

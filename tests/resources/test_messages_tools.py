@@ -215,6 +215,11 @@ def _result(tool_use_id: str = TOOL_USE["id"], content: Any = "sunny") -> dict[s
     return {"type": "tool_result", "tool_use_id": tool_use_id, "content": content}
 
 
+def _model_for(messages: list[dict[str, Any]]) -> str:
+    """MODEL, or a model that takes ``system`` messages mid-conversation when there is one."""
+    return "claude-opus-4-8" if any(m["role"] == "system" for m in messages) else MODEL
+
+
 def _missing(index: int, *ids: str) -> str:
     return (
         f"messages.{index}: `tool_use` ids were found without `tool_result` blocks immediately after: "
@@ -235,9 +240,10 @@ def _missing(index: int, *ids: str) -> str:
     ids=["next_turn", "later_turn", "final_assistant", "across_system", "merged_turns", "merged_call_first"],
 )
 def test_tool_use_without_its_result(http: httpx.Client, messages: list[dict[str, Any]], index: int) -> None:
-    for request in (body(*messages, tools=TOOLS), body(*messages, tools=TOOLS, stream=True)):
+    model = _model_for(messages)
+    for request in (body(*messages, tools=TOOLS, model=model), body(*messages, tools=TOOLS, stream=True, model=model)):
         assert error(post(http, request)) == _missing(index, TOOL_USE["id"])
-    counted = post(http, {"model": MODEL, "messages": messages, "tools": TOOLS}, "/v1/messages/count_tokens")
+    counted = post(http, {"model": model, "messages": messages, "tools": TOOLS}, "/v1/messages/count_tokens")
     assert error(counted) == _missing(index, TOOL_USE["id"])
 
 
@@ -283,9 +289,10 @@ def test_result_without_any_call(http: httpx.Client) -> None:
     ids=["assistant_after_call", "assistant_before_call", "results_split", "user_after_result", "system_between"],
 )
 def test_tool_pairing_across_merged_turns(http: httpx.Client, messages: list[dict[str, Any]]) -> None:
-    message = ok(http, body(*messages, tools=TOOLS))
+    model = _model_for(messages)
+    message = ok(http, body(*messages, tools=TOOLS, model=model))
     assert message["stop_reason"] == "end_turn"
-    counted = post(http, {"model": MODEL, "messages": messages, "tools": TOOLS}, "/v1/messages/count_tokens")
+    counted = post(http, {"model": model, "messages": messages, "tools": TOOLS}, "/v1/messages/count_tokens")
     assert counted.json()["input_tokens"] == message["usage"]["input_tokens"]
 
 

@@ -11,8 +11,9 @@ from typing import Any
 
 from .. import errors
 from .._content import blocks
+from ..catalog import ModelInfo
 from ..operation import Call, Stream
-from . import files
+from . import _model_rules, files
 
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _THINKING_DOCS = (
@@ -22,15 +23,23 @@ _THINKING_DOCS = (
 
 
 def check_create(call: Call) -> None:
-    """What the edge checks of a ``create`` body once it is valid."""
-    check_model(call, call.body["model"], max_tokens=call.body["max_tokens"])
-    check_request(call, call.body)
+    """What the edge (and the batch processor) checks of a ``create`` body once it is valid."""
+    body = call.body
+    info = check_model(call, body["model"], max_tokens=body["max_tokens"], retired=False)
+    _model_rules.check_params(call, info, body, create=True)
+    _model_rules.check_content(info, body)
+    check_request(call, body)
+    _model_rules.check_window(call, info, body)
 
 
 def check_count(call: Call) -> None:
-    """What the edge checks of a ``count_tokens`` body once it is valid."""
-    check_model(call, call.body["model"])
-    check_request(call, call.body)
+    """What the edge checks of a ``count_tokens`` body once it is valid (the same, but for
+    ``max_tokens``, sampling and the window: counting is how a client learns whether a prompt fits)."""
+    body = call.body
+    info = check_model(call, body["model"], retired=False)
+    _model_rules.check_params(call, info, body, create=False)
+    _model_rules.check_content(info, body)
+    check_request(call, body)
 
 
 async def create(call: Call) -> dict[str, Any] | Stream:
@@ -105,17 +114,23 @@ async def resolve_files(call: Call, request: dict[str, Any]) -> dict[str, Any]:
     return {**request, "messages": changed}
 
 
-def check_model(call: Call, model: str, *, max_tokens: int | None = None) -> None:
+def check_model(call: Call, model: str, *, max_tokens: int | None = None, retired: bool = True) -> ModelInfo | None:
+    """The model a request names (None: unknown, and an upstream judges it); 404 for an
+    unknown one, and for a retired one unless ``retired`` (the legacy Text Completions,
+    whose every model is retired, still answer)."""
     info = call.state.catalog.get(model)
     if info is None:
         if call.state.any_model:
-            return  # an upstream serves every model; it judges the id
+            return None  # an upstream serves every model; it judges the id
         raise errors.NotFoundError(f"model: {model}")
+    if not retired and info.lifecycle == "retired":
+        raise errors.NotFoundError(f"model: {model}")  # still listed by GET /v1/models
     if max_tokens is not None and info.max_tokens and max_tokens > info.max_tokens:
         raise errors.InvalidRequestError(
             f"max_tokens: {max_tokens} > {info.max_tokens}, which is the maximum allowed number of "
             f"output tokens for {info.id}"
         )
+    return info
 
 
 def check_range(name: str, value: Any, low: float | None = None, high: float | None = None) -> None:
@@ -137,7 +152,8 @@ def check_request(call: Call, request: dict[str, Any]) -> None:
         check_range("thinking.enabled.budget_tokens", budget, 1024)
         if max_tokens is not None and budget is not None and max_tokens <= budget:
             raise errors.InvalidRequestError(_THINKING_DOCS)
-    if thinking.get("type") in ("enabled", "adaptive") and (request.get("tool_choice") or {}).get("type") in ("any", "tool"):
+    forced = (request.get("tool_choice") or {}).get("type") in ("any", "tool")
+    if forced and thinking.get("type") in ("enabled", "adaptive"):
         raise errors.InvalidRequestError("Thinking may not be enabled when tool_choice forces tool use.")
     _check_tools(request)
     _check_messages(call, request["messages"])
@@ -203,12 +219,16 @@ def _check_messages(call: Call, messages: list[dict[str, Any]]) -> None:
                     raise errors.InvalidRequestError("messages: text content blocks must contain non-whitespace text")
             elif kind == "thinking" and role == "assistant":
                 if not signer.verify(block.get("thinking", ""), block.get("signature", "")):
-                    raise errors.InvalidRequestError(f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block")
+                    raise errors.InvalidRequestError(
+                        f"messages.{i}.content.{j}: Invalid `signature` in `thinking` block"
+                    )
             elif kind == "tool_use" and role == "assistant":
                 calls[block["id"]] = i
         if final_assistant and content and content[-1].get("type") == "text":
             if content[-1].get("text", "") != content[-1].get("text", "").rstrip():
-                raise errors.InvalidRequestError("messages: final assistant content cannot end with trailing whitespace")
+                raise errors.InvalidRequestError(
+                    "messages: final assistant content cannot end with trailing whitespace"
+                )
     _missing_results(awaited, answered)
     _missing_results(calls, set())
 
