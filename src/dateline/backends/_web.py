@@ -4,37 +4,55 @@
 one), honour the tool's domain lists (``_web_domains``), and fail with a
 ``ToolError`` carrying the API's error code. The block builders turn what they
 found into the API's ``web_search_tool_result`` / ``web_fetch_tool_result``
-blocks and the citations that text blocks carry.
+blocks and the citations that text blocks carry, their ``encrypted_*`` tokens
+sealed with the server's key (``_web_tokens``). What a conversation has shown,
+which web fetch needs, is read by ``read_context`` (``_web_context``).
 
-``encrypted_content`` and ``encrypted_index`` are opaque, deterministic
-tokens sealed with the server's key: a later turn that passes them back can
-be read (``open_content``, ``open_index``) and an edited one is refused.
+This module is where the built-in model reaches all of it.
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
-import hmac
 import re
-import zlib
 from collections.abc import Collection, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
 from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
-import orjson
-
 from .. import tokenizer
-from .._content import block_text, blocks, content_text
 from ..script import _regex
 from . import _web_corpus
 from ._server_tools import DIRECT, ToolError
-from ._web_corpus import Corpus, find_page, normalize_url
-from ._web_domains import Domain, DomainFilter, parse_domain
+from ._web_context import Context, read_context
+from ._web_corpus import Corpus, Found, find_page, normalize_url
+from ._web_domains import Domain, DomainFilter, check_tool, parse_domain
+from ._web_tokens import open_content, open_index, seal
+
+__all__ = [
+    "Context",
+    "Corpus",
+    "Fetched",
+    "Found",
+    "ToolError",
+    "best_sentence",
+    "check_tool",
+    "fetch",
+    "fetch_citation",
+    "fetch_error_block",
+    "fetch_result_block",
+    "normalize_url",
+    "open_content",
+    "open_index",
+    "read_context",
+    "search",
+    "search_citation",
+    "search_error_block",
+    "search_result_block",
+    "seal",
+]
 
 #: The longest URL web fetch takes.
 MAX_URL = 250
@@ -48,20 +66,9 @@ MAX_CITED = 150
 
 _WORD = re.compile(r"\w+")
 _SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
-_URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
 _STOPWORDS = frozenset(
     "a an and are as at be by for from how in is it of on or the to what when where which who why with".split()
 )
-
-
-@dataclass(frozen=True)
-class Found:
-    """A page as a search result shows it: where, what it is called, and its text (what may be cited)."""
-
-    url: str
-    title: str
-    text: str
-    page_age: str | None = None
 
 
 # --- search --------------------------------------------------------------------------------------
@@ -180,18 +187,6 @@ class Fetched:
     citations: bool = False
 
 
-@dataclass
-class Context:
-    """What a conversation has shown so far: the URLs web fetch may fetch, and the pages earlier
-    search and fetch results carried (a page found by search can be fetched)."""
-
-    urls: set[str] = field(default_factory=set)
-    pages: dict[str, Found] = field(default_factory=dict)
-
-    def has(self, url: str) -> bool:
-        return normalize_url(url) in self.urls
-
-
 def fetch(
     corpus: Corpus | None,
     url: Any,
@@ -245,143 +240,6 @@ def _known(corpus: Corpus, key: str) -> Found | None:
             if normalize_url(result.url) == key:
                 return _result(corpus, result)
     return None
-
-
-# --- what the conversation has shown -------------------------------------------------------------
-
-
-def read_context(
-    messages: Iterable[dict[str, Any]], *, key: str | bytes, url_sources: dict[str, Any] | None = None
-) -> Context:
-    """The URLs a web fetch may fetch: in user messages, in client tool results, and in earlier
-    web search and fetch results, as the tool's ``url_sources`` lets each count (omitted: all).
-
-    The pages earlier results carried come along: a search result's from its
-    ``encrypted_content``, a fetch result's from its document. For the turn
-    being composed, pass its blocks so far as one more assistant message.
-    """
-    sources = url_sources or {}
-    user_input = (sources.get("user_input") or {}).get("type", "all") == "all"
-    client_tools, server_tools = sources.get("client_tool_results"), sources.get("server_tool_results")
-    context = Context()
-    tool_names: dict[str, str] = {}
-    for message in messages:
-        for block in blocks(message.get("content")):
-            kind = block.get("type")
-            if kind == "tool_use":
-                tool_names[block.get("id", "")] = block.get("name", "")
-            elif kind == "tool_result":
-                if _counts(client_tools, tool_names.get(block.get("tool_use_id", ""), "")):
-                    _add_urls(context, content_text(block.get("content")))
-            elif kind == "web_search_tool_result":
-                if _counts(server_tools, "web_search"):
-                    _add_search_result(context, block, key)
-            elif kind == "web_fetch_tool_result":
-                if _counts(server_tools, "web_fetch"):
-                    _add_fetch_result(context, block)
-            elif message.get("role") == "user" and user_input:
-                _add_urls(context, block_text(block))
-                if kind == "search_result" and isinstance(block.get("source"), str):
-                    _add_urls(context, block["source"])
-    return context
-
-
-def _counts(rule: dict[str, Any] | None, name: str) -> bool:
-    kind = (rule or {}).get("type", "all")
-    named = {t.get("name") for t in (rule or {}).get("tools") or ()}
-    return kind == "all" or (kind == "only" and name in named) or (kind == "except" and name not in named)
-
-
-def _add_urls(context: Context, text: str) -> None:
-    for match in _URL_IN_TEXT.finditer(text):
-        url = match.group().rstrip(".,;:!?'\"")
-        while url and url[-1] in ")]" and url.count(url[-1]) > url.count("(" if url[-1] == ")" else "["):
-            url = url[:-1]
-        _add(context, url)
-
-
-def _add(context: Context, url: str, page: Found | None = None) -> None:
-    try:
-        key = normalize_url(url)
-    except ValueError:
-        return
-    context.urls.add(key)
-    if page is not None:
-        context.pages[key] = page
-
-
-def _add_search_result(context: Context, block: dict[str, Any], key: str | bytes) -> None:
-    content = block.get("content")
-    for result in content if isinstance(content, list) else ():
-        if isinstance(result, dict) and isinstance(result.get("url"), str):
-            _add(context, result["url"], open_content(key, result.get("encrypted_content") or ""))
-
-
-def _add_fetch_result(context: Context, block: dict[str, Any]) -> None:
-    content = block.get("content") or {}
-    if content.get("type") != "web_fetch_result" or not isinstance(content.get("url"), str):
-        return
-    document = content.get("content") or {}
-    text = block_text(document) if document.get("type") == "document" else ""
-    _add(context, content["url"], Found(content["url"], document.get("title") or content["url"], text))
-    _add_urls(context, text)
-
-
-# --- sealed tokens -------------------------------------------------------------------------------
-
-_VERSION = b"\x01"
-_TAG = 16
-_MAX_PLAIN = 16 * 1024 * 1024
-
-
-def _subkey(key: str | bytes) -> bytes:
-    # Not the thinking signatures' key itself: a token and a signature never vouch for each other.
-    return hmac.new(key.encode() if isinstance(key, str) else key, b"dateline web tokens", hashlib.sha256).digest()
-
-
-def seal(key: str | bytes, kind: str, payload: Any) -> str:
-    """``payload`` as an opaque base64 token: the same input gives the same token, and only
-    ``key`` opens it (a keyed stream over the compressed JSON, its HMAC as nonce and tag)."""
-    subkey = _subkey(key)
-    plain = kind.encode() + b":" + zlib.compress(orjson.dumps(payload), 6)
-    tag = hmac.new(subkey, plain, hashlib.sha256).digest()[:_TAG]
-    stream = hashlib.shake_256(subkey + tag).digest(len(plain))
-    sealed = (int.from_bytes(plain, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(plain), "big")
-    return base64.b64encode(_VERSION + tag + sealed).decode()
-
-
-def unseal(key: str | bytes, kind: str, token: str) -> Any:
-    """What ``seal(key, kind, …)`` sealed in ``token``, or None if the token is not one (or was edited)."""
-    try:
-        raw = base64.b64decode(token, validate=True)
-    except (binascii.Error, ValueError):
-        return None
-    if len(raw) <= 1 + _TAG or raw[:1] != _VERSION:
-        return None
-    subkey = _subkey(key)
-    tag, sealed = raw[1 : 1 + _TAG], raw[1 + _TAG :]
-    stream = hashlib.shake_256(subkey + tag).digest(len(sealed))
-    plain = (int.from_bytes(sealed, "big") ^ int.from_bytes(stream, "big")).to_bytes(len(sealed), "big")
-    if not hmac.compare_digest(tag, hmac.new(subkey, plain, hashlib.sha256).digest()[:_TAG]):
-        return None
-    head, _, body = plain.partition(b":")
-    if head != kind.encode():
-        return None
-    inflate = zlib.decompressobj()
-    data = inflate.decompress(body, _MAX_PLAIN)
-    return orjson.loads(data) if not inflate.unconsumed_tail else None
-
-
-def open_content(key: str | bytes, token: str) -> Found | None:
-    """The page a search result's ``encrypted_content`` carries."""
-    payload = unseal(key, "content", token)
-    return Found(*payload) if isinstance(payload, list) and len(payload) == 4 else None
-
-
-def open_index(key: str | bytes, token: str) -> tuple[str, int, int] | None:
-    """A citation's ``encrypted_index``: the cited page's URL and the span of its text cited."""
-    payload = unseal(key, "index", token)
-    return tuple(payload) if isinstance(payload, list) and len(payload) == 3 else None  # type: ignore[return-value]
 
 
 # --- blocks --------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@ import base64
 import binascii
 import re
 import string
+from dataclasses import dataclass
 from datetime import datetime
 from functools import cache
 from pathlib import Path
@@ -62,6 +63,16 @@ PLACEHOLDERS = ("query", "Title", "slug", "in_place")
 
 _DEFAULT_FILE = Path(__file__).resolve().parent.parent / "web_corpus.yaml"
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
+
+
+@dataclass(frozen=True)
+class Found:
+    """A page as a search result shows it: where, what it is called, and its text (what may be cited)."""
+
+    url: str
+    title: str
+    text: str
+    page_age: str | None = None
 
 
 class CorpusError(ValueError):
