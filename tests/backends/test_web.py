@@ -515,6 +515,14 @@ def test_urls_in_context() -> None:
     assert context.pages[SHANNON].text.startswith("Claude Elwood Shannon")
 
 
+def test_urls_in_a_hostile_text_are_read_in_linear_time() -> None:
+    text = "see https://x.example.com/" + ")" * 100_000 + " and https://y.example.com/" + "a" * 3_000_000 + "."
+    started = time.perf_counter()
+    context = _web.read_context([{"role": "user", "content": text * 3}], key=KEY)
+    assert context.urls == {"https://x.example.com/"}  # the unopened brackets go; the huge URL is not kept
+    assert time.perf_counter() - started < 2
+
+
 def test_url_sources_narrow_the_context() -> None:
     def urls(**sources: object) -> set[str]:
         return _web.read_context(conversation(), key=KEY, url_sources=sources).urls

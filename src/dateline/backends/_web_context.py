@@ -17,6 +17,8 @@ from ._web_corpus import Found, normalize_url
 from ._web_tokens import open_content
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`{}|\\^]+", re.IGNORECASE)
+#: URLs longer than this in a text are not kept: web fetch refuses any over 250 characters anyway.
+_MAX_URL = 2048
 
 
 @dataclass
@@ -75,10 +77,18 @@ def _counts(rule: dict[str, Any] | None, name: str) -> bool:
 
 def _add_urls(context: Context, text: str) -> None:
     for match in _URL_IN_TEXT.finditer(text):
-        url = match.group().rstrip(".,;:!?'\"")
-        while url and url[-1] in ")]" and url.count(url[-1]) > url.count("(" if url[-1] == ")" else "["):
-            url = url[:-1]
-        _add(context, url)
+        if match.end() - match.start() <= _MAX_URL:
+            _add(context, _trimmed(match.group()))
+
+
+def _trimmed(url: str) -> str:
+    """``url`` less the punctuation of the sentence around it: a closing bracket it does not open."""
+    url = url.rstrip(".,;:!?'\"")
+    for close, opening in ((")", "("), ("]", "["), (")", "(")):
+        cut = min(len(url) - len(url.rstrip(close)), url.count(close) - url.count(opening))
+        if cut > 0:
+            url = url[:-cut].rstrip(".,;:!?'\"")
+    return url
 
 
 def _add(context: Context, url: str, page: Found | None = None) -> None:
