@@ -9,16 +9,16 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import anthropic
 import httpx
 import pytest
 from conftest import ServerThread, sse_events
+from fake_openai import FakeOpenAI
 
-from dateline import Settings
-from dateline.backends import BuiltinModel
-from dateline.thinking import Signer
+from dateline import Settings, tokenizer
 
 MODEL = "claude-sonnet-4-5"  # caches from 1,024 tokens
 LONG = " ".join(f"Rule {i}: answer questions on kelp with care." for i in range(300))  # 3,000 tokens
@@ -329,19 +329,27 @@ def test_scripted_replies_cache_unless_their_usage_is_given(client: anthropic.An
         assert figures(client.messages.create(**fixed).usage) == (7, 0, 0, 0, 0)
 
 
-class Elsewhere(BuiltinModel):
-    """A backend that is not Dateline's own model: its usage is what it says."""
-
-    name = "elsewhere"
-
-
-def test_a_backend_that_reports_its_own_usage_is_left_alone() -> None:
-    with ServerThread(backend=Elsewhere(Signer("key"))) as other:
-        with anthropic.Anthropic(base_url=other.base_url, api_key="sk-ant-x", max_retries=0) as sdk:
-            params = {"model": MODEL, "max_tokens": 5, "system": system(), "messages": [said("Hello.")]}
-            total = counted(sdk, params)
-            for _ in range(2):
-                assert figures(sdk.messages.create(**params).usage) == (total, 0, 0, 0, 0)
+def test_an_upstream_reports_its_own_usage(tmp_path: Path) -> None:
+    """Behind a router: the model sent upstream keeps the upstream's usage, the others are cached."""
+    with FakeOpenAI() as upstream:
+        config = tmp_path / "dateline.toml"
+        config.write_text(
+            f'[upstreams.local]\nkind = "openai"\nbase_url = "{upstream.base_url}/v1"\n'
+            '[models."claude-sonnet-4-6"]\nupstreams = ["local"]\n'
+        )
+        with ServerThread(config=config) as routed:
+            with anthropic.Anthropic(base_url=routed.base_url, api_key="sk-ant-x", max_retries=0) as sdk:
+                params = {"model": "claude-sonnet-4-6", "max_tokens": 5, "system": system(), "messages": [said("Hi.")]}
+                # Even an upstream that weighs the prompt exactly as Dateline does.
+                counts = {"prompt_tokens": tokenizer.count_request(params), "completion_tokens": 3, "total_tokens": 0}
+                for _ in range(2):
+                    upstream.reply("Hello from upstream.", usage=counts)
+                    usage = sdk.messages.create(**params).usage
+                    assert usage.input_tokens == counts["prompt_tokens"]
+                    assert (usage.cache_read_input_tokens or 0, usage.cache_creation_input_tokens or 0) == (0, 0)
+                assert len(upstream.requests) == 2
+                builtin = {**params, "model": MODEL}
+                assert create(sdk, builtin)[2] > 3000 and create(sdk, builtin)[1] > 3000
 
 
 def test_batches_cache_in_a_scope_of_their_own(client: anthropic.Anthropic) -> None:
