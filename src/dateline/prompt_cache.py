@@ -168,9 +168,8 @@ def prompt(request: dict[str, Any], model: str) -> Prompt:
         if where != section:
             head += system_context if where == "system" else messages_context
             section = where
-        if where == "messages":
-            message = request["messages"][i]
-            head += f"{message.get('role')}:{j == 0 or j == -1}".encode()
+        if where == "messages":  # whose turn it is, and whether the block opens a message
+            head += f"{request['messages'][i].get('role')}:{j <= 0}".encode()
         state = hashlib.blake2b(state + head + _canonical(item), digest_size=16).digest()
         tokens += cost
         position = len(hashes)
