@@ -193,3 +193,11 @@ def test_a_reply_that_would_overflow_the_window_stops_at_it(
 def test_max_tokens_below_the_room_left_is_max_tokens(http: httpx.Client, near_the_window: dict[str, Any]) -> None:
     message = ok(http, {**near_the_window, "max_tokens": 5})
     assert message["stop_reason"] == "max_tokens" and message["usage"]["output_tokens"] == 5
+
+
+def test_the_1m_beta_moves_the_window_of_the_models_it_opens(http: httpx.Client, near_the_window: dict[str, Any]) -> None:
+    request = {**near_the_window, "model": "claude-sonnet-4-5"}  # 200K, or 1M with the beta
+    assert ok(http, request)["stop_reason"] == "model_context_window_exceeded"
+    opened = http.post("/v1/messages", json=request, headers={"anthropic-beta": "context-1m-2025-08-07"})
+    assert opened.status_code == 200, opened.text
+    assert opened.json()["stop_reason"] == "end_turn" and opened.json()["usage"]["output_tokens"] > 20

@@ -21,6 +21,7 @@ import orjson
 from .. import errors, tokenizer
 from .._content import block_text, blocks, content_text, system_text
 from ..catalog import Catalog
+from ..exchange import exchange
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
@@ -33,6 +34,10 @@ from ._turn import Block, Turn, turn_events, turn_message
 
 #: How much of the user's text the prose is drawn from.
 _CONTEXT_CHARS = 256 * 1024
+#: The beta that opens these 200K models to a 1M window (as the Messages resource reads it).
+_LONG_CONTEXT_BETA = "context-1m-2025-08-07"
+_LONG_CONTEXT = 1_000_000
+_LONG_CONTEXT_MODELS = frozenset({"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"})
 
 
 class BuiltinModel(Backend):
@@ -59,7 +64,7 @@ class BuiltinModel(Backend):
 
     async def answer(self, request: dict[str, Any]) -> tuple[Turn, int]:
         """The reply and the request's input tokens, composed once per distinct request."""
-        raw = _memo_raw(request)
+        raw = _memo_raw(request, self.window(request))
         key = _memo_key(raw)
         found = self._remembered(key)
         if found is not None:
@@ -90,7 +95,7 @@ class BuiltinModel(Backend):
         return turn_message(turn, request, input_tokens)
 
     def messages(self, request: dict[str, Any], *, stream: bool) -> EventStream:
-        raw = _memo_raw(request)
+        raw = _memo_raw(request, self.window(request))
         key = _memo_key(raw)
         found = self._remembered(key)
         if found is None:
@@ -114,14 +119,23 @@ class BuiltinModel(Backend):
         turn.thinking_tokens = sum(b.tokens for b in turn.blocks if b.type == "thinking")
         return turn
 
+    def window(self, request: dict[str, Any]) -> int | None:
+        """The context window the reply stops at: a ``window_stop`` model's, else None."""
+        info = self.catalog.get(request["model"]) if self.catalog is not None else None
+        if info is None or not info.has("window_stop"):
+            return None
+        if info.id in _LONG_CONTEXT_MODELS and _LONG_CONTEXT_BETA in exchange().betas:
+            return _LONG_CONTEXT
+        return info.max_input_tokens
+
     def _room(self, request: dict[str, Any], input_tokens: int | None) -> int | None:
         """What the context window leaves for the reply, when that is less than ``max_tokens``."""
-        info = self.catalog.get(request["model"]) if self.catalog is not None else None
-        if info is None or not info.has("window_stop") or info.max_input_tokens is None:
+        window = self.window(request)
+        if window is None:
             return None
         if input_tokens is None:
             input_tokens = tokenizer.count_request(request)
-        room = max(info.max_input_tokens - input_tokens, 0)
+        room = max(window - input_tokens, 0)
         return room if room < request["max_tokens"] else None
 
     def _compose(self, request: dict[str, Any], room: int | None) -> Turn:
@@ -194,10 +208,11 @@ class BuiltinModel(Backend):
         return Turn(out, "end_turn", None, output)
 
 
-def _memo_raw(request: dict[str, Any]) -> bytes:
+def _memo_raw(request: dict[str, Any], window: int | None) -> bytes:
     # Everything compose() and count_request() read; key order as sent is fine here.
     return orjson.dumps(
         [
+            window,
             request.get("model"),
             request.get("system"),
             request.get("messages"),
