@@ -176,7 +176,8 @@ def test_golden_streams_tell_the_same_story_as_the_bodies(version: str) -> None:
     payloads = [json.loads(data) for _, data in events]
     text = "".join(p["delta"]["text"] for p in payloads if p["type"] == "content_block_delta")
     assert [{"type": "text", "text": text}] == message["content"]
-    assert payloads[-2]["delta"] == {"stop_reason": message["stop_reason"], "stop_sequence": message["stop_sequence"]}
+    stop = ("stop_reason", "stop_sequence", "stop_details", "container")
+    assert payloads[-2]["delta"] == {field: message[field] for field in stop}
     assert payloads[-2]["usage"]["output_tokens"] == message["usage"]["output_tokens"]
     assert json.loads(read(version, "count_tokens")[1]) == {"input_tokens": message["usage"]["input_tokens"]}
 
