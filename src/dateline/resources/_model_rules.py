@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from .. import errors, tokenizer
-from .._content import blocks
 from ..catalog import ModelInfo
 from ..operation import Call
 from ._image_size import dimensions
@@ -149,60 +148,63 @@ class _Content:
     seen_5m: bool = False
     #: Where a ttl='1h' marker first follows a ttl='5m' one.
     misordered: str | None = None
-    #: Whether there is a block the automatic marker can take, and that block's own marker.
-    has_last: bool = False
-    last: dict[str, Any] | None = None
     images: int = 0
     documents: int = 0
     #: Base64 images: their base64 data and the location the dimension rule names.
     pictures: list[tuple[str, str]] = field(default_factory=list)
 
 
+_MEDIA = ("image", "document")
+_NEVER_CACHED = ("thinking", "redacted_thinking")
+
+
 def check_content(info: ModelInfo | None, body: dict[str, Any]) -> None:
     """Cache breakpoints, images and documents, and the per-model rules on messages."""
     found = _Content()
     for i, tool in enumerate(body.get("tools") or ()):
-        _tool(found, tool, i)
+        if tool.get("cache_control") is not None:
+            _tool(found, tool, i)
     system = body.get("system")
     if type(system) is list:
         for i, block in enumerate(system):
-            _marker(found, block, f"system.{i}", f"system.{i}")
-            if _cacheable(block):
-                found.has_last, found.last = True, block.get("cache_control")
-    elif system:
-        found.has_last, found.last = True, None
+            if block.get("cache_control") is not None:
+                _marker(found, block, f"system.{i}", f"system.{i}")
     system_ok = not known(info) or info.has("system_mid")
     messages = body["messages"]
     for i, message in enumerate(messages):
         if message.get("role") == "system" and not system_ok:
             raise errors.InvalidRequestError("role 'system' is not supported on this model")
-        for j, block in enumerate(blocks(message.get("content"))):
-            _block(found, block, f"messages.{i}.content.{j}")
+        content = message.get("content")
+        if type(content) is not list:
+            continue  # a string: no marker, no media
+        for j, block in enumerate(content):
+            # Most blocks are plain: only those with something to check build their location.
+            if (
+                block.get("cache_control") is not None
+                or block.get("type") in _MEDIA
+                or type(block.get("content")) is list
+            ):
+                _block(found, block, f"messages.{i}.content.{j}")
     if known(info) and info.has("no_prefill") and messages and messages[-1].get("role") == "assistant":
         raise errors.InvalidRequestError(
             "This model does not support assistant message prefill. The conversation must end with a user message."
         )
-    _check_breakpoints(found, body.get("cache_control"))
+    _check_breakpoints(found, body)
     _check_media(found)
 
 
 def _tool(found: _Content, tool: dict[str, Any], i: int) -> None:
-    control = tool.get("cache_control")
     if tool.get("defer_loading"):
-        if control is not None:
-            raise errors.InvalidRequestError(
-                f"tools.{i}: cache_control cannot be set for tools with `defer_loading: true`"
-            )
-        return  # not sent to the model up front: nothing to cache
+        raise errors.InvalidRequestError(f"tools.{i}: cache_control cannot be set for tools with `defer_loading: true`")
     _marker(found, tool, f"tools.{i}", "")
-    found.has_last, found.last = True, control
 
 
 def _block(found: _Content, block: dict[str, Any], where: str, tagged: str = "") -> None:
     """One content block at ``where`` (``tagged``: the same with block types, as validation names places)."""
     kind = block.get("type")
     tagged = f"{tagged or where}.{kind}"
-    _marker(found, block, where, f"{where}.text")
+    if block.get("cache_control") is not None:
+        _marker(found, block, where, f"{where}.text")
     if kind == "image":
         found.images += 1
         source = block.get("source") or {}
@@ -216,50 +218,70 @@ def _block(found: _Content, block: dict[str, Any], where: str, tagged: str = "")
     elif kind == "document":
         found.documents += 1
     inner = block.get("content")
-    if type(inner) is list:
+    if type(inner) is list:  # a tool result's or a search result's blocks
         for k, item in enumerate(inner):
             if type(item) is dict:
-                _nested(found, item, f"{where}.content.{k}", f"{tagged}.content.{k}")
-    if kind not in ("thinking", "redacted_thinking") and _cacheable(block):
-        found.has_last, found.last = True, block.get("cache_control")
-
-
-def _nested(found: _Content, block: dict[str, Any], where: str, tagged: str) -> None:
-    """A block inside another (a tool result's content): counted, never itself the last block."""
-    has_last, last = found.has_last, found.last
-    _block(found, block, where, tagged)
-    found.has_last, found.last = has_last, last
+                _block(found, item, f"{where}.content.{k}", f"{tagged}.content.{k}")
 
 
 def _cacheable(block: dict[str, Any]) -> bool:
-    return block.get("type") != "text" or bool((block.get("text") or "").strip())
+    kind = block.get("type")
+    if kind == "text":
+        return bool((block.get("text") or "").strip())
+    return kind not in _NEVER_CACHED
 
 
 def _marker(found: _Content, block: dict[str, Any], where: str, empty_where: str) -> None:
-    control = block.get("cache_control")
-    if control is None:
-        return
     if block.get("type") == "text" and not _cacheable(block):
         raise errors.InvalidRequestError(f"{empty_where or where}: {_EMPTY_TEXT}")
     found.markers += 1
-    if control.get("ttl", "5m") != "1h":
+    if block["cache_control"].get("ttl", "5m") != "1h":
         found.seen_5m = True
     elif found.seen_5m and found.misordered is None:
         found.misordered = f"{where}.cache_control.ttl"
 
 
-def _check_breakpoints(found: _Content, automatic: dict[str, Any] | None) -> None:
+def _last_cacheable(body: dict[str, Any]) -> tuple[bool, dict[str, Any] | None]:
+    """Whether there is a block the automatic marker goes on (the last that can carry one:
+    messages, then system, then tools, from the end), and that block's own marker."""
+    for message in reversed(body["messages"]):
+        content = message.get("content")
+        if type(content) is not list:
+            if content and content.strip():
+                return True, None
+            continue
+        for block in reversed(content):
+            if _cacheable(block):
+                return True, block.get("cache_control")
+    system = body.get("system")
+    if type(system) is list:
+        for block in reversed(system):
+            if _cacheable(block):
+                return True, block.get("cache_control")
+    elif system:
+        return True, None
+    for tool in reversed(body.get("tools") or ()):
+        if not tool.get("defer_loading"):  # a deferred tool is not sent up front: nothing to cache
+            return True, tool.get("cache_control")
+    return False, None
+
+
+def _check_breakpoints(found: _Content, body: dict[str, Any]) -> None:
     if found.markers > _MAX_BREAKPOINTS:
         raise errors.InvalidRequestError(
             f"A maximum of {_MAX_BREAKPOINTS} blocks with cache_control may be provided. Found {found.markers}."
         )
     if found.misordered is not None:
         raise errors.InvalidRequestError(f"{found.misordered}: {_TTL_ORDER}")
-    if automatic is None or not found.has_last:
+    automatic = body.get("cache_control")
+    if automatic is None:
+        return
+    exists, own_marker = _last_cacheable(body)
+    if not exists:
         return  # no block to take the automatic marker: nothing is cached
     ttl = automatic.get("ttl") or "5m"
-    if found.last is not None:
-        own = found.last.get("ttl") or "5m"
+    if own_marker is not None:
+        own = own_marker.get("ttl") or "5m"
         if own != ttl:
             raise errors.InvalidRequestError(
                 f"cache_control: the top-level cache_control (ttl='{ttl}') goes on the last cacheable block, "
