@@ -6,7 +6,7 @@ serves) is that upstream's to judge; the limits on content (images, cache
 breakpoints) hold for every model. The checks run once per distinct body, big
 bodies in a worker thread, and read the conversation in one pass.
 Where the API's own wording is not known the message is Dateline's, in the
-API's style (README, "Per-model rules").
+API's style (README, "Per-model rules and request limits").
 """
 
 from __future__ import annotations
