@@ -22,7 +22,7 @@ from latency_probe import LatencyProbe
 from processes import Served
 
 HEADERS = {"x-api-key": "sk-ant-test", "anthropic-version": "2023-06-01"}
-MODEL = "claude-sonnet-4-5"
+MODEL = "claude-sonnet-4-6"  # a 1M window: these prompts are long
 #: Another client's worst wait during an attack.
 STALL = 0.5
 #: No error message the server sends is bigger than this (the body around it adds little).
@@ -111,11 +111,19 @@ def test_many_unknown_betas_are_named_in_a_bounded_message(client: httpx.Client)
 
 
 def test_a_thirty_megabyte_text_does_not_stall(server: Served, client: httpx.Client):
-    text = "tide pools and rock shelves " * 1_100_000
+    text = "tide pools and rock shelves " * 1_100_000  # 5.5M tokens: counted, then refused
+    response = attack(server, lambda: client.post("/v1/messages", json=message(
+        messages=[{"role": "user", "content": text}])))
+    body = assert_envelope(response, 400, "invalid_request_error")
+    assert body["error"]["message"] == "prompt is too long: 5500008 tokens > 1000000 maximum", body
+
+
+def test_a_five_megabyte_text_within_the_window_does_not_stall(server: Served, client: httpx.Client):
+    text = "tide pools and rock shelves " * 180_000  # 900K tokens: answered
     response = attack(server, lambda: client.post("/v1/messages", json=message(
         messages=[{"role": "user", "content": text}])))
     assert response.status_code == 200, response.text[:500]
-    assert response.json()["usage"]["input_tokens"] > 1_000_000
+    assert 900_000 < response.json()["usage"]["input_tokens"] < 1_000_000
 
 
 def test_a_million_small_blocks_do_not_stall(server: Served, client: httpx.Client):
@@ -163,7 +171,7 @@ def big_schema(properties: int, salt: str = "") -> dict[str, Any]:
 
 
 def test_a_big_input_schema_does_not_stall(server: Served, client: httpx.Client):
-    tools = [{"name": "record", "input_schema": big_schema(60_000)}]  # 4 MB
+    tools = [{"name": "record", "input_schema": big_schema(25_000)}]  # 1.7 MB, 850K tokens: within the window
     response = attack(server, lambda: client.post("/v1/messages", json=message(
         tools=tools, tool_choice={"type": "any"})))
     assert response.status_code == 200, response.text[:500]
