@@ -70,7 +70,12 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             Endpoint(
                 state,
                 post=Operation(
-                    messages.create, "messages", MessageCreateParams, check=messages.check_create, scripted=True
+                    messages.create,
+                    "messages",
+                    MessageCreateParams,
+                    check=messages.check_create,
+                    lift=messages.lift,
+                    scripted=True,
                 ),
             ),
         ),
@@ -83,6 +88,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
                     "count_tokens",
                     MessageCountTokensParams,
                     check=messages.check_count,
+                    lift=messages.lift,
                     scripted=True,
                 ),
             ),

@@ -113,6 +113,10 @@ class Operation:
     authenticated: bool = True
     #: The API's rules beyond the schema; with validation, run once per distinct body.
     check: Callable[[Call], None] | None = None
+    #: What a body becomes before it is validated, given the request's betas: a deprecated
+    #: field a beta still takes, moved to its head place (or the 400 without the beta).
+    #: A module-level function: big bodies are validated in a worker process.
+    lift: Callable[[dict[str, Any], list[str]], dict[str, Any]] | None = None
     #: Rules and faults may answer it, and it is written to the request log.
     scripted: bool = False
     #: Guarded by the admin token instead of an API key; the body is read raw.
@@ -147,12 +151,19 @@ async def perform(op: Operation, call: Call, *, raw: bytes | None = None, body: 
     return result, fault
 
 
-def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any, *, checked: bool = False, params: Any = None) -> None:
+def _prepare(
+    op: Operation, call: Call, raw: bytes | None, body: Any, *, checked: bool = False, params: Any = None
+) -> None:
     """Parse, validate (unless ``checked`` already, giving ``params``), migrate up and check the body."""
     if raw is not None:
         body = _parse(raw)
     elif type(body) is not dict:
         raise errors.InvalidRequestError("The request body must be a JSON object")
+    if op.lift is not None:
+        # Before the remembered bodies are looked up: whether it lifts depends on the betas, not only the bytes.
+        lifted = op.lift(body, call.betas)
+        if lifted is not body:
+            call.sent, body = body, lifted
     # Validated as the client's version has it, then carried up to head.
     # Validation and the checks are pure functions of the bytes: a body seen
     # before and found valid (clients repeat requests a lot) is not checked again.
@@ -167,7 +178,8 @@ def _prepare(op: Operation, call: Call, raw: bytes | None, body: Any, *, checked
     plan = call.plan
     if plan is not None and plan.request_up:
         # Migrations change the top level only: a shallow copy keeps the client's body whole.
-        call.sent = body
+        if call.sent is None:
+            call.sent = body
         body = plan.migrate_request(dict(body), call.exchange.beside if call.exchange is not None else None)
     call.body, call.params = body, params
     if known:
@@ -211,7 +223,7 @@ _pool_lock = threading.Lock()
 
 
 async def _prepare_off_loop(op: Operation, call: Call, raw: bytes) -> None:
-    verdict = await _validate_in_worker(op, call.version, raw)
+    verdict = await _validate_in_worker(op, call.version, raw, call.betas)
     if verdict is None:  # no worker to be had: validate here, in a thread
         await asyncio.to_thread(_prepare, op, call, raw, None)
         return
@@ -222,7 +234,9 @@ async def _prepare_off_loop(op: Operation, call: Call, raw: bytes) -> None:
     await asyncio.to_thread(_prepare, op, call, raw, None, checked=True, params=params)
 
 
-async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) -> tuple[str | None, bytes | None] | None:
+async def _validate_in_worker(
+    op: Operation, version: str | None, raw: bytes, betas: list[str]
+) -> tuple[str | None, bytes | None] | None:
     global _pool
     with _pool_lock:
         if _pool is None:
@@ -235,7 +249,9 @@ async def _validate_in_worker(op: Operation, version: str | None, raw: bytes) ->
             )
         pool = _pool
     try:
-        return await asyncio.get_running_loop().run_in_executor(pool, _validate_elsewhere, version, op.params, raw)
+        return await asyncio.get_running_loop().run_in_executor(
+            pool, _validate_elsewhere, version, op.params, raw, op.lift, betas
+        )
     except (BrokenProcessPool, OSError, RuntimeError):
         # The worker died (killed, out of memory) or could not start: the next big body tries a new one.
         with _pool_lock:
@@ -256,10 +272,15 @@ def _outlive_no_parent(parent: int) -> None:
     threading.Thread(target=watch, name="parent watch", daemon=True).start()
 
 
-def _validate_elsewhere(version: str | None, params: type[pydantic.BaseModel], raw: bytes) -> tuple[str | None, bytes | None]:
+def _validate_elsewhere(
+    version: str | None, params: type[pydantic.BaseModel], raw: bytes, lift: Any = None, betas: list[str] | None = None
+) -> tuple[str | None, bytes | None]:
     """In the worker process: the body's refusal, or None and its params pickled (None if they cannot travel)."""
     try:
-        found = validate(VERSIONS.request_model(version or VERSIONS.head.date, params), _parse(raw))
+        body = _parse(raw)
+        if lift is not None:
+            body = lift(body, betas or [])
+        found = validate(VERSIONS.request_model(version or VERSIONS.head.date, params), body)
     except errors.APIError as exc:
         return exc.message, None
     try:

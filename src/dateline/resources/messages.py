@@ -13,8 +13,11 @@ from .. import errors
 from .._content import blocks
 from ..catalog import ModelInfo
 from ..operation import Call, Stream
-from . import _model_rules, files
+from . import _model_rules, _output_schema, _structured, files
 
+#: What a body becomes before validation: the deprecated ``output_format`` moved to
+#: ``output_config.format`` under its beta, refused without it (``Operation.lift``).
+lift = _output_schema.lift_output_format
 _TOOL_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,128}$")
 _THINKING_DOCS = (
     "`max_tokens` must be greater than `thinking.budget_tokens`. Please consult our documentation at "
@@ -29,6 +32,7 @@ def check_create(call: Call) -> None:
     _model_rules.check_params(call, info, body, create=True)
     _model_rules.check_content(info, body)
     check_request(call, body)
+    _structured.check(call, info, body)
     _model_rules.check_window(call, info, body)
 
 
