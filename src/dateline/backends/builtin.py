@@ -20,12 +20,12 @@ import orjson
 
 from .. import errors, tokenizer
 from .._content import block_text, blocks, content_text, system_text
-from ..catalog import Catalog
+from ..catalog import Catalog, ModelInfo
 from ..exchange import exchange
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
-from . import _prose
+from . import _effort, _prose, _structured
 from ._base import Backend
 from ._stop import find_stop
 from ._tool_input import generate_tool_input
@@ -139,7 +139,8 @@ class BuiltinModel(Backend):
         return room if room < request["max_tokens"] else None
 
     def _compose(self, request: dict[str, Any], room: int | None) -> Turn:
-        rng = random.Random(_seed(request))
+        info = self.catalog.get(request["model"]) if self.catalog is not None else None
+        rng = random.Random(_seed(request, info))
         messages = request["messages"]
         conversation = [m for m in messages if m.get("role") != "system"]
         last_user = next((m for m in reversed(conversation) if m["role"] == "user"), None)
@@ -160,7 +161,7 @@ class BuiltinModel(Backend):
         if thinking.get("type") in ("enabled", "adaptive") and budget > 0:
             omitted = thinking.get("display") == "omitted"
             limit = min(budget, thinking.get("budget_tokens") or budget)
-            text, _, count = _truncate(_prose.thinking(context, rng), limit)
+            text, _, count = _truncate(_effort.thinking(context, rng, _effort.effort(request, info)), limit)
             signature = self.signer.sign("" if omitted else text, omitted=omitted)
             out.append(Block("thinking", "" if omitted else text, signature, tokens=count))
         used = sum(b.tokens for b in out)
@@ -168,10 +169,13 @@ class BuiltinModel(Backend):
             return Turn(out, full, None, budget)
 
         tool, forced = _choose_tool(request, user_text, bool(results), rng)
-        if tool is not None and not forced:
+        schema = _structured.output_schema(request)  # the direct output is JSON: no preface to a call
+        if tool is not None and not forced and schema is None:
             text = _prose.tool_preface(tool["name"])
         elif tool is not None:
             text = ""
+        elif schema is not None:
+            text = _structured.json_answer(schema, rng, context)
         elif results:
             text = _prose.after_tool(results, rng)
         else:
@@ -183,7 +187,12 @@ class BuiltinModel(Backend):
         cut = find_stop(text, stop_sequences)
         if tool is not None and cut is None:
             text_tokens = tokenizer.count(text)
-            value = generate_tool_input(tool.get("input_schema") or {}, seed=rng.getrandbits(64), context=context)
+            value = generate_tool_input(
+                tool.get("input_schema") or {},
+                seed=rng.getrandbits(64),
+                context=context,
+                strict=tool.get("strict") is True,
+            )
             tool_json = orjson.dumps(value).decode()
             if used + text_tokens + tokenizer.count(tool_json) <= budget:
                 if text:
@@ -191,7 +200,10 @@ class BuiltinModel(Backend):
                 out.append(Block("tool_use", tool_id=new_id("toolu", rng), name=tool["name"], input_json=tool_json))
                 return Turn(out, "tool_use", None, used + text_tokens + tokenizer.count(tool_json))
             # The call does not fit: the model runs out of room mid-sentence.
-            longer = _prose.reply(context, rng, wants_long=True)
+            if schema is None:
+                longer = _prose.reply(context, rng, wants_long=True)
+            else:
+                longer = _structured.json_answer(schema, rng, context)
             text = f"{text} {longer}" if text else lead + longer
             cut = find_stop(text, stop_sequences)
         stop_sequence = None
@@ -221,6 +233,7 @@ def _memo_raw(request: dict[str, Any], window: int | None) -> bytes:
             request.get("thinking"),
             request.get("max_tokens"),
             request.get("stop_sequences"),
+            request.get("output_config"),
         ]
     )
 
@@ -229,19 +242,20 @@ def _memo_key(raw: bytes) -> bytes:
     return hashlib.blake2b(raw, digest_size=16).digest()
 
 
-def _seed(request: dict[str, Any]) -> int:
+def _seed(request: dict[str, Any], info: ModelInfo | None = None) -> int:
     # Everything that shapes the answer, nothing that only shapes its delivery (stream).
-    key = orjson.dumps(
-        [
-            request.get("model"),
-            request.get("system"),
-            request.get("messages"),
-            [t.get("name") for t in request.get("tools") or ()],
-            request.get("tool_choice"),
-            {k: v for k, v in (request.get("thinking") or {}).items() if k != "display"},
-        ],
-        option=orjson.OPT_SORT_KEYS,
-    )
+    parts = [
+        request.get("model"),
+        request.get("system"),
+        request.get("messages"),
+        [t.get("name") for t in request.get("tools") or ()],
+        request.get("tool_choice"),
+        {k: v for k, v in (request.get("thinking") or {}).items() if k != "display"},
+    ]
+    shaping = _structured.shaping(request, info)
+    if shaping is not None:  # only then: answers without output_config stay as they were
+        parts.append(shaping)
+    key = orjson.dumps(parts, option=orjson.OPT_SORT_KEYS)
     return int.from_bytes(hashlib.sha256(key).digest()[:8], "big")
 
 
