@@ -17,10 +17,12 @@ from typing import Any, Literal
 
 import orjson
 import pydantic
-import re2
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ._content import block_text, blocks
+from ._re2 import regex as _regex
+from .web_corpus import Corpus, CorpusError
+from .web_corpus import parse as parse_corpus
 
 Endpoint = Literal["messages", "complete", "count_tokens"]
 StopReason = Literal[
@@ -32,25 +34,6 @@ RefusalCategory = Literal["cyber", "bio", "frontier_llm", "reasoning_extraction"
 class _Strict(BaseModel):
     # No inf/nan: an endless delay hangs a client rather than failing its test.
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-# Rule regexes run on RE2: matching is linear in the text whatever the pattern
-# (``^(a+)+$`` cannot backtrack), at the price of backreferences and lookaround,
-# which RE2 refuses when the rules are loaded. Its own error log is not wanted.
-_RE2_OPTIONS = re2.Options()
-_RE2_OPTIONS.log_errors = False
-
-
-def _regex(pattern: str) -> Any:
-    """``pattern`` compiled by RE2 (cached), or ``ValueError`` saying why it cannot run."""
-    try:
-        return re2.compile(pattern, _RE2_OPTIONS)
-    except re2.error as exc:
-        reason = exc.args[0].decode(errors="replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
-        raise ValueError(
-            f"invalid regular expression for the linear-time engine (RE2 syntax, no backreferences or "
-            f"lookaround): {reason}"
-        ) from None
 
 
 class Match(_Strict):
@@ -191,6 +174,8 @@ class Rule(_Strict):
 
 class Script(_Strict):
     rules: list[Rule] = Field(default_factory=list)
+    #: What web search and web fetch find (``dateline.web_corpus``); None: the built-in corpus.
+    web: Corpus | None = None
 
 
 class ScriptError(ValueError):
@@ -198,9 +183,14 @@ class ScriptError(ValueError):
 
 
 def parse(data: Any) -> Script:
-    """Validate rules given as data: ``{"rules": [...]}`` or a bare list."""
+    """Validate rules given as data: ``{"rules": [...], "web": {...}}`` or a bare list of rules."""
     if isinstance(data, list):
         data = {"rules": data}
+    if isinstance(data, dict) and data.get("web") is not None:
+        try:
+            data = {**data, "web": parse_corpus(data["web"])}
+        except CorpusError as exc:
+            raise ScriptError(str(exc)) from None
     try:
         return Script.model_validate(data)
     except pydantic.ValidationError as exc:
@@ -418,7 +408,7 @@ class Scripter:
         (``load`` would start them over, and a spent ``times`` rule would fire again)."""
         regexes = _compile(rule.match)
         with self._lock:
-            self.script = Script(rules=[rule, *self.script.rules])
+            self.script = Script(rules=[rule, *self.script.rules], web=self.script.web)
             self._hits = [0, *self._hits]
             self._regexes = [regexes, *self._regexes]
             self.active = True
@@ -443,9 +433,12 @@ class Scripter:
 
     def describe(self) -> dict[str, Any]:
         with self._lock:
-            return {
+            described: dict[str, Any] = {
                 "rules": [
                     {**rule.model_dump(exclude_none=True), "hits": hits}
                     for rule, hits in zip(self.script.rules, self._hits)
                 ]
             }
+            if self.script.web is not None:
+                described["web"] = self.script.web.model_dump(exclude_none=True)
+            return described

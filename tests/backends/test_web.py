@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from dateline import errors
-from dateline.backends import _web, _web_corpus, _web_domains
+from dateline import web_corpus as _web_corpus
+from dateline.backends import _web, _web_domains
 from dateline.backends._base import accumulate
 from dateline.backends._server_tools import DIRECT, ToolError, block_events, cited_text, server_tool_use
 from dateline.schemas import MessageCreateParams, validate

@@ -22,7 +22,7 @@ from typing import Any
 
 from .. import errors
 from .._content import blocks
-from ..script import _regex
+from .._re2 import regex as _regex
 from ._server_tools import ToolError
 
 TOOL_SEARCH_TYPES = {

@@ -1,6 +1,6 @@
 """Web search and web fetch over the local corpus, and the blocks they answer with.
 
-``search`` and ``fetch`` read a corpus (``_web_corpus``; None is the built-in
+``search`` and ``fetch`` read a corpus (``dateline.web_corpus``; None is the built-in
 one), honour the tool's domain lists (``_web_domains``), and fail with a
 ``ToolError`` carrying the API's error code. The block builders turn what they
 found into the API's ``web_search_tool_result`` / ``web_fetch_tool_result``
@@ -23,11 +23,11 @@ from typing import Any
 from urllib.parse import quote, urlsplit, urlunsplit
 
 from .. import tokenizer
-from ..script import _regex
-from . import _web_corpus
+from .. import web_corpus as _web_corpus
+from .._re2 import regex as _regex
+from ..web_corpus import Corpus, Found, find_page, normalize_url
 from ._server_tools import DIRECT, ToolError
 from ._web_context import Context, read_context
-from ._web_corpus import Corpus, Found, find_page, normalize_url
 from ._web_domains import Domain, DomainFilter, check_tool, parse_domain
 from ._web_tokens import open_content, open_index, seal
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .._content import block_text, blocks, content_text
-from ._web_corpus import Found, normalize_url
+from ..web_corpus import Found, normalize_url
 from ._web_tokens import open_content
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s<>\"'`{}|\\^]+", re.IGNORECASE)

@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from ._web_corpus import Found
+from ..web_corpus import Found
 
 _VERSION = b"\x01"
 _TAG = 16

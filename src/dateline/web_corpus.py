@@ -41,7 +41,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pydantic
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..script import _regex
+from ._re2 import regex as _regex
 
 SearchErrorCode = Literal[
     "invalid_tool_input", "unavailable", "max_uses_exceeded", "too_many_requests", "query_too_long", "request_too_large"
@@ -61,7 +61,7 @@ FetchErrorCode = Literal[
 #: What a fallback template may say, filled from the query and the user's location.
 PLACEHOLDERS = ("query", "Title", "slug", "in_place")
 
-_DEFAULT_FILE = Path(__file__).resolve().parent.parent / "web_corpus.yaml"
+_DEFAULT_FILE = Path(__file__).resolve().parent / "web_corpus.yaml"
 _MEDIA_TYPE = re.compile(r"[a-z0-9][a-z0-9.+-]*/[a-z0-9][a-z0-9.+-]*")
 
 
