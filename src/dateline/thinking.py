@@ -30,10 +30,18 @@ class Signer:
     def use_key(self, key: str) -> None:
         self._key = key.encode()
 
-    def _mac(self, head: bytes) -> bytes:
+    def derive(self, purpose: bytes) -> bytes:
+        """A key of its own for ``purpose`` (e.g. ``b"web"``), made from the signing key: what it
+        seals and what this signer signs never vouch for each other."""
+        return hmac.new(self._key_or_raise(), b"dateline derive:" + purpose, hashlib.sha256).digest()
+
+    def _key_or_raise(self) -> bytes:
         if self._key is None:
             raise RuntimeError("the thinking-signature key is not known yet (the store gives it at start-up)")
-        return hmac.new(self._key, head, hashlib.sha256).digest()
+        return self._key
+
+    def _mac(self, head: bytes) -> bytes:
+        return hmac.new(self._key_or_raise(), head, hashlib.sha256).digest()
 
     def sign(self, thinking: str, *, omitted: bool = False) -> str:
         digest = hashlib.sha256(thinking.encode()).digest()[:16]
