@@ -10,6 +10,7 @@ a reply of megabytes starts at once and costs nothing past where its client left
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections.abc import Iterable
 from dataclasses import dataclass
 from itertools import islice
@@ -20,6 +21,7 @@ import orjson
 from .. import tokenizer
 from ..ids import new_id
 from ..types import Event, EventStream
+from . import _server_tools
 
 _JSON_TOKENS_PER_DELTA = 4
 #: Characters of text cut into tokens in one go (fastest); a longer one is cut token by token.
@@ -28,13 +30,15 @@ _SPLIT_AT_ONCE = 64 * 1024
 
 @dataclass
 class Block:
-    type: str  # "thinking" | "text" | "tool_use"
+    type: str  # "thinking" | "text" | "tool_use" | "raw"
     text: str = ""
     signature: str = ""
     tool_id: str = ""
     name: str = ""
     input_json: str = ""
     tokens: int = 0  # output tokens it costs, hidden thinking included
+    #: A "raw" block as the Message has it: a server tool's call or result, or text with citations.
+    raw: dict[str, Any] | None = None
 
     @property
     def input(self) -> dict[str, Any]:
@@ -47,6 +51,8 @@ class Block:
             return {"type": "text", "text": self.text}
         if self.type == "thinking":
             return {"type": "thinking", "thinking": self.text, "signature": self.signature}
+        if self.raw is not None:
+            return copy.deepcopy(self.raw)  # a remembered turn is answered again: its blocks stay as they were
         return {"type": "tool_use", "id": self.tool_id, "name": self.name, "input": self.input}
 
 
@@ -62,6 +68,8 @@ class Turn:
     stop_details: dict[str, Any] | None = None
     #: Of the output tokens, those spent thinking; None when nobody said (an upstream).
     thinking_tokens: int | None = None
+    #: ``{"web_search_requests", "web_fetch_requests"}`` when a server tool ran, else None.
+    server_tool_use: dict[str, int] | None = None
 
 
 # The order of a Message's fields and of its usage is the API's (captured 2026
@@ -74,6 +82,7 @@ def turn_message(turn: Turn, request: dict[str, Any], input_tokens: int, *, cach
     ``input_tokens`` is the whole prompt, ``cached`` the part of it an upstream read from its cache.
     """
     usage = message_usage(request, input_tokens, turn.output_tokens, cached=cached)
+    usage["server_tool_use"] = turn.server_tool_use
     usage["output_tokens_details"] = _output_details(turn)
     return _message(
         request, [b.content() for b in turn.blocks], turn.stop_reason, turn.stop_sequence, turn.stop_details, usage
@@ -105,7 +114,7 @@ def message_delta(turn: Turn, input_tokens: int, *, cached: int = 0) -> Event:
         "cache_creation_input_tokens": 0,
         "cache_read_input_tokens": cached,
         "output_tokens": turn.output_tokens,
-        "server_tool_use": None,
+        "server_tool_use": turn.server_tool_use,
         "output_tokens_details": _output_details(turn),
     }
     return Event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
@@ -175,6 +184,9 @@ async def turn_events(
 
 
 def block_events(index: int, block: Block, stream: bool):
+    if block.raw is not None:
+        yield from _server_tools.block_events(index, block.raw, stream=stream)
+        return
     if block.type == "text":
         yield _start(index, {"type": "text", "text": ""})
         for piece in _tokens(block.text) if stream else (block.text,):
