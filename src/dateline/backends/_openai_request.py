@@ -4,7 +4,7 @@ What has no equivalent, and what becomes of it:
 
 - ``system`` (string or text blocks, several joined by a newline) is the first
   ``system`` message; a ``system`` message inside ``messages`` stays in place.
-- ``cache_control``, ``thinking``, ``context_management``, ``output_config``
+- ``cache_control``, ``thinking``, ``context_management``, ``output_config.effort``
   and betas are not sent. Thinking blocks in the history are dropped (some
   servers refuse ``reasoning_content`` in their input).
 - Server tools (a ``type`` other than ``custom``, e.g. ``web_search_20250305``)
@@ -17,6 +17,10 @@ What has no equivalent, and what becomes of it:
   every server's chat template understands; content with images as parts.
 - PDF documents go as ``file`` parts (OpenAI's form; a server without it says
   so in a 400); a document by URL is refused.
+- ``output_config.format`` is ``response_format`` of type ``json_schema``, named
+  by the schema's ``title`` (``response`` when it has none OpenAI takes), strict.
+  A tool's ``strict`` is not sent: OpenAI's strict functions need every property
+  required, which Anthropic's strict tools do not.
 - ``stop_sequences`` are not sent: the backend stops on them itself, which
   tells which one matched (see ``_openai_reply``).
 - ``temperature``, ``top_p`` and ``top_k`` (sent by clients of 2023-06-01; 2026-10-21 has
@@ -30,6 +34,7 @@ What has no equivalent, and what becomes of it:
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import orjson
@@ -55,6 +60,9 @@ def chat_request(request: dict[str, Any], *, stream: bool, beside: dict[str, Any
     if tools:
         body["tools"] = tools
         body.update(_tool_choice(request.get("tool_choice")))
+    response_format = _response_format(request.get("output_config"))
+    if response_format is not None:
+        body["response_format"] = response_format
     for name in ("temperature", "top_p", "top_k"):
         if beside and beside.get(name) is not None:
             body[name] = beside[name]
@@ -110,6 +118,17 @@ def _tool_choice(choice: dict[str, Any] | None) -> dict[str, Any]:
 
 
 _CHOICES = {"auto": "auto", "any": "required", "none": "none"}
+_SCHEMA_NAME = re.compile(r"^[a-zA-Z0-9_-]{1,64}$")  # what OpenAI takes as json_schema.name
+
+
+def _response_format(config: dict[str, Any] | None) -> dict[str, Any] | None:
+    fmt = (config or {}).get("format")
+    if not fmt:
+        return None
+    schema = fmt["schema"]
+    title = schema.get("title")
+    name = title if isinstance(title, str) and _SCHEMA_NAME.match(title) else "response"
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
 
 
 def _assistant(content: list[dict[str, Any]]) -> list[Message]:
