@@ -6,6 +6,7 @@ The built-in models are data: ``models.toml`` beside this module, read once
 at import; its header explains every key, and its ``[features]`` table what
 each feature word means. Code asks a model about a word with
 ``info.has("word")``. ``Catalog.default()`` is a fresh catalog of them.
+Each model's price (``info.price``) comes from the file's ``[prices]``.
 """
 
 from __future__ import annotations
@@ -15,7 +16,8 @@ import datetime
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from decimal import Decimal
 from importlib import resources
 from types import MappingProxyType
 from typing import Any
@@ -31,6 +33,7 @@ __all__ = [
     "THINKING_TYPES",
     "Catalog",
     "ModelInfo",
+    "Price",
     "read_models",
 ]
 
@@ -81,6 +84,37 @@ FEATURES = frozenset(FEATURE_WORDS)
 
 
 @dataclass(frozen=True)
+class Price:
+    """What a model's tokens cost: USD per million tokens (``models.toml``'s ``[prices]``).
+
+    Cache writes and reads are multipliers of the base input price; a prompt
+    over ``long_above`` tokens (input, cache writes and reads together) pays
+    ``long_input`` and ``long_output`` instead, the multipliers applying to
+    them; a batch request pays every price times ``batch``.
+    """
+
+    input: Decimal
+    output: Decimal
+    cache_write_5m: Decimal = Decimal("1.25")
+    cache_write_1h: Decimal = Decimal("2")
+    cache_read: Decimal = Decimal("0.1")
+    batch: Decimal = Decimal("0.5")
+    long_above: int | None = None
+    long_input: Decimal | None = None
+    long_output: Decimal | None = None
+
+    def __post_init__(self) -> None:
+        if len({self.long_above is None, self.long_input is None, self.long_output is None}) != 1:
+            raise ValueError("a long-prompt price needs its threshold, input and output prices together")
+
+    def base(self, prompt_tokens: int) -> tuple[Decimal, Decimal]:
+        """The input and output prices for a prompt of this many tokens."""
+        if self.long_input is not None and self.long_output is not None and prompt_tokens > (self.long_above or 0):
+            return self.long_input, self.long_output
+        return self.input, self.output
+
+
+@dataclass(frozen=True)
 class ModelInfo:
     """One listed model.
 
@@ -106,6 +140,9 @@ class ModelInfo:
     """The shortest prompt prefix a cache breakpoint writes (shorter: no caching, no error)."""
     default_effort: str | None = None
     """``output_config.effort`` when the request sets none (models with effort only)."""
+    price: Price | None = field(default=None, compare=False)
+    """What its tokens cost; ``None``: not priced (counted in usage at no cost). Not part of
+    what the model is, so two entries differing only in price compare equal."""
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -215,9 +252,11 @@ def read_models(text: str, source: str = DATA_FILE) -> tuple[ModelInfo, ...]:
 
 
 def _read(document: dict[str, Any], source: str) -> tuple[ModelInfo, ...]:
-    unknown = set(document) - {"features", "profiles", "models"}
+    unknown = set(document) - {"features", "profiles", "models", "pricing", "prices"}
     if unknown:
-        raise ValueError(f"{source}: unknown table(s) {sorted(unknown)}; expected features, profiles, models")
+        raise ValueError(
+            f"{source}: unknown table(s) {sorted(unknown)}; expected features, profiles, models, pricing, prices"
+        )
     words = document.get("features", {})
     for word, meaning in words.items():
         if not isinstance(meaning, str):
@@ -237,7 +276,7 @@ def _read(document: dict[str, Any], source: str) -> tuple[ModelInfo, ...]:
             if name in holders:
                 raise ValueError(f'{source}: models."{info.id}": {name!r} already names {holders[name]}')
             holders[name] = info.id
-    return read
+    return _priced(read, document, source)
 
 
 def _feature_set(
@@ -308,6 +347,65 @@ def _model(
         )
     except ValueError as exc:
         raise ValueError(f"{where}: {str(exc).removeprefix(f'{model_id}: ')}") from None
+
+
+_MULTIPLIERS = ("cache_write_5m", "cache_write_1h", "cache_read")
+_PRICE_KEYS = ("input", "output", *_MULTIPLIERS, "long")
+_LONG_KEYS = ("above", "input", "output")
+
+
+def _priced(models: tuple[ModelInfo, ...], document: dict[str, Any], source: str) -> tuple[ModelInfo, ...]:
+    """The models with their ``[prices]`` line, the ``[pricing]`` multipliers filling what a line leaves out."""
+    pricing = document.get("pricing", {})
+    if not isinstance(pricing, dict):
+        raise ValueError(f"{source}: pricing: expected a table")
+    unknown = sorted(set(pricing) - {*_MULTIPLIERS, "batch"})
+    if unknown:
+        raise ValueError(
+            f"{source}: pricing: unknown key(s) {', '.join(unknown)}; the keys are "
+            f"{', '.join((*_MULTIPLIERS, 'batch'))}"
+        )
+    defaults = {key: _usd(value, f"{source}: pricing.{key}") for key, value in pricing.items()}
+    prices = document.get("prices", {})
+    if not isinstance(prices, dict):
+        raise ValueError(f"{source}: prices: expected a table")
+    ids = {info.id for info in models}
+    for model_id in prices:
+        if model_id not in ids:
+            raise ValueError(f'{source}: prices."{model_id}": no model has this id')
+    return tuple(
+        dataclasses.replace(info, price=_price(prices[info.id], defaults, f'{source}: prices."{info.id}"'))
+        if info.id in prices
+        else info
+        for info in models
+    )
+
+
+def _price(row: object, defaults: Mapping[str, Decimal], where: str) -> Price:
+    if not isinstance(row, dict):
+        raise ValueError(f"{where}: expected {{ input = USD, output = USD }}")
+    missing = [key for key in ("input", "output") if key not in row]
+    if missing:
+        raise ValueError(f"{where}: missing {', '.join(missing)}")
+    unknown = sorted(set(row) - set(_PRICE_KEYS))
+    if unknown:
+        raise ValueError(f"{where}: unknown key(s) {', '.join(unknown)}; the keys are {', '.join(_PRICE_KEYS)}")
+    fields = {key: _usd(row[key], f"{where}.{key}") for key in ("input", "output", *_MULTIPLIERS) if key in row}
+    long = row.get("long")
+    if long is not None:
+        if not isinstance(long, dict) or sorted(long) != sorted(_LONG_KEYS):
+            raise ValueError(f"{where}.long: expected {{ above = tokens, input = USD, output = USD }}")
+        fields["long_above"] = _count(long["above"], f"{where}.long.above")
+        fields["long_input"] = _usd(long["input"], f"{where}.long.input")
+        fields["long_output"] = _usd(long["output"], f"{where}.long.output")
+    return Price(**{**defaults, **fields})
+
+
+def _usd(value: object, where: str) -> Decimal:
+    """A price or multiplier: a number at least 0, kept exact (0.1 stays 0.1)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0 or value != value:
+        raise ValueError(f"{where}: expected a number at least 0, got {value!r}")
+    return Decimal(str(value))
 
 
 def _lifecycle(value: object, where: str) -> tuple[str, str | None, str | None]:
