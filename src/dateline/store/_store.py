@@ -1,4 +1,4 @@
-"""The store: Message Batches and file metadata in SQLite or PostgreSQL,
+"""The store: Message Batches, file metadata and API keys in SQLite or PostgreSQL,
 through SQLAlchemy's async engine; the schema is kept by Alembic migrations,
 run when the store opens."""
 
@@ -9,7 +9,7 @@ import fcntl
 import os
 import secrets
 import time
-from collections.abc import AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +18,8 @@ import sqlalchemy as sa
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from ._tables import api_key_revision as KR
+from ._tables import api_keys as K
 from ._tables import batch_requests as R
 from ._tables import batches as B
 from ._tables import files as F
@@ -28,7 +30,7 @@ SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "exp
 UNFINISHED = (PENDING, RUNNING)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision (a test checks it against the migrations).
-HEAD = "0002"
+HEAD = "0003"
 _INSERT_CHUNK = 2000
 
 
@@ -382,6 +384,86 @@ class Store:
         async with self.writer.begin() as conn:
             await conn.execute(made.on_conflict_do_nothing(index_elements=[S.c.name]))
             return (await conn.execute(sa.select(S.c.value).where(S.c.name == name))).scalar_one()
+
+
+    # -- API keys -------------------------------------------------------------
+
+    async def add_key(self, key: dict[str, Any]) -> None:
+        async with self.writer.begin() as conn:
+            await conn.execute(sa.insert(K).values(**key, revision=await _next_key_revision(conn)))
+
+    async def update_key(
+        self, key_id: str, change: Callable[[dict[str, Any]], Mapping[str, Any]]
+    ) -> dict[str, Any] | None:
+        """Change a key: ``change`` is given its row (held until the change
+        commits) and returns the new values. The row after, None if there is no such key."""
+        async with self.writer.begin() as conn:
+            query = sa.select(K).where(K.c.id == key_id)
+            if self.dialect == "postgresql":
+                query = query.with_for_update()
+            row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                return None
+            values = change(dict(row))
+            if not values:
+                return dict(row)
+            revision = await _next_key_revision(conn)
+            changed = sa.update(K).where(K.c.id == key_id).values(**values, revision=revision).returning(*K.c)
+            return dict((await conn.execute(changed)).mappings().one())
+
+    async def get_key(self, key_id: str) -> dict[str, Any] | None:
+        async with self.reader.connect() as conn:
+            row = (await conn.execute(sa.select(K).where(K.c.id == key_id))).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def list_keys(
+        self,
+        *,
+        after_id: str | None,
+        before_id: str | None,
+        limit: int,
+        revoked: bool | None = None,
+        workspace_id: str | None = None,
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """Newest first; ``revoked`` True or False keeps only revoked or only live keys."""
+        where = [K.c.workspace_id == workspace_id] if workspace_id is not None else []
+        if revoked is not None:
+            where.append(K.c.revoked_at.is_not(None) if revoked else K.c.revoked_at.is_(None))
+        return await self._page(
+            K, after_id=after_id, before_id=before_id, limit=limit, where=sa.and_(*where) if where else None
+        )
+
+    async def key_revision(self) -> int:
+        """The revision of the newest change to any key (0: none yet)."""
+        async with self.reader.connect() as conn:
+            return (await conn.execute(sa.select(KR.c.revision).where(KR.c.id == 1))).scalar_one()
+
+    async def keys_since(self, revision: int) -> list[dict[str, Any]]:
+        """Every key changed after ``revision``, oldest change first."""
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(sa.select(K).where(K.c.revision > revision).order_by(K.c.revision))
+            return [dict(row) for row in rows.mappings()]
+
+    async def touch_keys(self, used: Mapping[str, float]) -> None:
+        """Record when keys were last used (``{id: time}``); a later time already kept stays."""
+        if not used:
+            return
+        statement = (
+            sa.update(K)
+            .where(
+                K.c.id == sa.bindparam("key"), sa.or_(K.c.last_used_at.is_(None), K.c.last_used_at < sa.bindparam("t"))
+            )
+            .values(last_used_at=sa.bindparam("t"))
+        )
+        async with self.writer.begin() as conn:
+            # In one order in every process: two flushes never wait on each other's rows.
+            await conn.execute(statement, [{"key": key, "t": used[key]} for key in sorted(used)])
+
+
+async def _next_key_revision(conn: Any) -> int:
+    """Bump the keys' revision: the counter's row stays locked until the change commits."""
+    bumped = sa.update(KR).where(KR.c.id == 1).values(revision=KR.c.revision + 1).returning(KR.c.revision)
+    return (await conn.execute(bumped)).scalar_one()
 
 
 def _upgrade(connection: Any) -> None:

@@ -73,3 +73,33 @@ secrets = sa.Table(
     sa.Column("value", sa.Text, nullable=False),
     sa.Column("created_at", sa.Float, nullable=False),
 )
+
+#: API keys: the secret only as a keyed hash (HMAC-SHA256 under the
+#: ``api-key-hash-key`` secret), what it may do as JSON (``settings``).
+#: ``revision`` orders changes, so every process can read those it has not seen.
+api_keys = sa.Table(
+    "api_keys",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(64), nullable=False, unique=True),
+    sa.Column("name", sa.String(500), nullable=False),
+    sa.Column("partial_key_hint", sa.String(64), nullable=False),
+    sa.Column("secret_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("workspace_id", sa.String(128)),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("last_used_at", sa.Float),
+    sa.Column("revoked_at", sa.Float),
+    sa.Column("settings", sa.Text, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Index("ix_api_keys_revision", "revision"),
+)
+
+#: One row: the revision of the newest change to ``api_keys``. Writers bump it
+#: under its row lock, so revisions commit in order and a reader polling it
+#: sees every change once.
+api_key_revision = sa.Table(
+    "api_key_revision",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+)

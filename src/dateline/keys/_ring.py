@@ -1,0 +1,227 @@
+"""Every API key of the database, held in memory by each process.
+
+A request's key is found by its keyed hash in a dict: no round trip to the
+database. Each process reads what changed every ``poll`` seconds (one query
+when nothing did), so a key revoked anywhere stops working everywhere within
+a second; a key it does not know makes it look at once (at most every
+``_RECHECK`` seconds, however many unknown keys arrive), so a key just made
+by another process works at once. When keys were last used is written every
+``flush`` seconds, not per request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+import pydantic
+
+from ..ids import new_id
+from ..schemas import validate
+from ._key import Key, digest, hint, new_secret
+from ._settings import KeyCreate, KeySettings, KeyUpdate, check, merge_patch
+
+if TYPE_CHECKING:
+    from ..store import Store
+
+logger = logging.getLogger("dateline")
+
+#: The stored secret API keys are hashed with.
+HASH_KEY = "api-key-hash-key"
+#: Seconds between looks at the database prompted by unknown keys.
+_RECHECK = 0.05
+
+
+class Stale(Exception):
+    """An unknown key, and the keys were read too long ago to be sure: ``refresh`` and look again."""
+
+
+class KeyRing:
+    def __init__(self, store: Store, *, poll: float = 0.5, flush: float = 2.0) -> None:
+        self.store = store
+        self.poll, self.flush_every = poll, flush
+        self._hash_key = b""
+        self._by_hash: dict[bytes, Key] = {}
+        self._revision = 0
+        self._checked = float("-inf")
+        self._reading: asyncio.Future[None] | None = None
+        self._used: dict[str, float] = {}
+        self._task: asyncio.Task[None] | None = None
+        #: Called with a key's id once this process has changed it: the hook
+        #: for telling other replicas at once (Redis pub/sub), which then
+        #: call ``refresh``. Without it, they see the change at their next poll.
+        self.on_change: list[Callable[[str], Awaitable[None]]] = []
+
+    # -- life cycle ---------------------------------------------------------
+
+    async def open(self) -> None:
+        """Read the hash key and every key (the store is open)."""
+        self._hash_key = (await self.store.secret(HASH_KEY)).encode()
+        await self.refresh()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="dateline keys")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
+
+    async def _run(self) -> None:
+        flushed = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll)
+            await self.refresh()
+            if time.monotonic() - flushed >= self.flush_every:
+                flushed = time.monotonic()
+                await self.flush()
+
+    # -- the hot path ---------------------------------------------------------
+
+    @property
+    def defined(self) -> bool:
+        """Whether any key was ever made here: revoked ones count, or revoking
+        the last key would open the server to every key."""
+        return bool(self._by_hash)
+
+    def find(self, secret: str) -> Key | None:
+        """The key with this secret (live or revoked), None if there is none;
+        ``Stale`` if the keys should be read again before saying so."""
+        key = self._by_hash.get(digest(self._hash_key, secret))
+        if key is None and (self._reading is not None or time.monotonic() - self._checked > _RECHECK):
+            raise Stale()
+        return key
+
+    def used(self, key: Key) -> None:
+        self._used[key.id] = time.time()
+
+    async def refresh(self) -> None:
+        """Read what changed since the last look; callers at the same time share one read."""
+        reading = self._reading
+        if reading is None:
+            reading = self._reading = asyncio.ensure_future(self._read())
+            reading.add_done_callback(self._read_done)
+        await asyncio.shield(reading)
+
+    def _read_done(self, reading: asyncio.Future[None]) -> None:
+        if self._reading is reading:
+            self._reading = None
+
+    async def _read(self) -> None:
+        self._checked = time.monotonic()
+        try:
+            revision = await self.store.key_revision()
+            if revision == self._revision:
+                return
+            if revision < self._revision:  # a database started afresh
+                self._by_hash, self._revision = {}, 0
+            rows = await self.store.keys_since(self._revision)
+        except Exception as exc:
+            # The database is away: the keys known stay as they were.
+            logger.warning("cannot read the API keys: %s", exc)
+            return
+        for row in rows:
+            try:
+                self._by_hash[bytes.fromhex(row["secret_hash"])] = Key.from_row(row)
+            except (pydantic.ValidationError, ValueError) as exc:
+                logger.warning("API key %s is unreadable and not accepted: %s", row["id"], exc)
+        self._revision = max(revision, rows[-1]["revision"] if rows else 0)
+        self._checked = time.monotonic()
+
+    async def flush(self) -> None:
+        """Write when keys were last used."""
+        used, self._used = self._used, {}
+        try:
+            await self.store.touch_keys(used)
+        except Exception as exc:
+            logger.warning("cannot record when API keys were last used: %s", exc)
+            for key_id, at in used.items():
+                self._used[key_id] = max(at, self._used.get(key_id, at))
+
+    # -- managing keys ----------------------------------------------------------
+
+    async def create(self, body: dict[str, Any]) -> tuple[Key, str]:
+        """A new key from the admin API's body; its secret, the one time it is known."""
+        fields: KeyCreate = validate(KeyCreate, body)
+        check(fields)
+        secret = new_secret()
+        row = {
+            "id": new_id("apikey"),
+            "name": fields.name,
+            "partial_key_hint": hint(secret),
+            "secret_hash": digest(self._hash_key, secret).hex(),
+            "workspace_id": fields.workspace_id,
+            "created_at": time.time(),
+            "last_used_at": None,
+            "revoked_at": None,
+            "settings": _settings_json(fields),
+        }
+        await self.store.add_key(row)
+        await self._changed(row["id"])
+        return Key.from_row(row), secret
+
+    async def update(self, key_id: str, patch: dict[str, Any]) -> Key | None:
+        """Apply a merge patch (see ``KeyUpdate``) to a key; None if there is no such key."""
+        validate(KeyUpdate, patch)
+
+        def change(row: dict[str, Any]) -> dict[str, Any]:
+            current = Key.from_row(row)
+            base = {"name": current.name, "workspace_id": current.workspace_id}
+            base.update(current.settings.model_dump(exclude_none=True))
+            fields: KeyCreate = validate(KeyCreate, merge_patch(base, patch))
+            check(fields)
+            return {"name": fields.name, "workspace_id": fields.workspace_id, "settings": _settings_json(fields)}
+
+        return await self._update(key_id, change)
+
+    async def revoke(self, key_id: str) -> Key | None:
+        """Revoke a key for good (revoking it again changes nothing); None if there is no such key."""
+        now = time.time()
+        return await self._update(key_id, lambda row: {} if row["revoked_at"] is not None else {"revoked_at": now})
+
+    async def _update(self, key_id: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> Key | None:
+        row = await self.store.update_key(key_id, change)
+        if row is None:
+            return None
+        await self._changed(key_id)
+        return self._fresh(Key.from_row(row))
+
+    async def get(self, key_id: str) -> Key | None:
+        row = await self.store.get_key(key_id)
+        return self._fresh(Key.from_row(row)) if row is not None else None
+
+    async def page(
+        self, *, after_id: str | None, before_id: str | None, limit: int, **where: Any
+    ) -> tuple[list[Key], bool]:
+        """A page of keys, newest first (``where``: ``revoked``, ``workspace_id``); KeyError for an unknown cursor."""
+        rows, has_more = await self.store.list_keys(after_id=after_id, before_id=before_id, limit=limit, **where)
+        return [self._fresh(Key.from_row(row)) for row in rows], has_more
+
+    def _fresh(self, key: Key) -> Key:
+        """The key with its last use in this process, if that is not written yet."""
+        at = self._used.get(key.id)
+        if at is None or (key.last_used_at or 0) >= at:
+            return key
+        return dataclasses.replace(key, last_used_at=at)
+
+    async def _changed(self, key_id: str) -> None:
+        await self.refresh()  # this process sees its own change at once
+        for hook in self.on_change:
+            try:
+                await hook(key_id)
+            except Exception as exc:
+                logger.warning("cannot announce the change of API key %s: %s", key_id, exc)
+
+
+def _settings_json(fields: KeyCreate) -> str:
+    return KeySettings.model_validate(fields.model_dump(exclude={"name", "workspace_id"})).model_dump_json(
+        exclude_defaults=True
+    )
