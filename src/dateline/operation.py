@@ -35,6 +35,7 @@ from .versions import VERSIONS, Plan
 
 if TYPE_CHECKING:
     from .backends import Backend
+    from .keys import Key
     from .state import State
 
 MB = 1024 * 1024
@@ -56,6 +57,8 @@ class Call:
     version: str | None = None
     betas: list[str] = field(default_factory=list)
     api_key: str | None = None
+    #: The store's key the caller authenticated with (its id, workspace, settings); None for any other key.
+    key: Key | None = None
     #: The validated request model; None when a big body was validated in the
     #: worker process and its model could not travel back (see _prepare_off_loop).
     params: Any = None
