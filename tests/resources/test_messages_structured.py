@@ -656,3 +656,41 @@ def test_the_openai_backend_asks_for_a_json_schema(
         "json_schema": {"name": "Triage", "schema": schema_of(Triage), "strict": True},
     }
     assert "output_config" not in sent and bool(sent.get("stream")) is stream
+
+
+def _required(n: int, item: dict[str, Any]) -> dict[str, Any]:
+    """An object of ``n`` required properties, each ``item``."""
+    names = [f"p{i}" for i in range(n)]
+    return {
+        "type": "object",
+        "properties": dict.fromkeys(names, item),
+        "required": names,
+        "additionalProperties": False,
+    }
+
+
+def test_too_big_an_answer_is_too_complex(http: httpx.Client) -> None:
+    """Dateline's threshold: a smallest answer of more than 4,096 values (README)."""
+    assert valid_answer(http, _required(1000, {"type": "string"}))
+    assert error(post(http, request(_required(5000, {"type": "string"})))) == "Schema is too complex for compilation."
+    # Small as written, big once its definitions are used again and again.
+    nested = {
+        "$defs": {
+            "a": _required(20, {"type": "string"}),
+            "b": _required(20, {"$ref": "#/$defs/a"}),
+            "c": _required(20, {"$ref": "#/$defs/b"}),
+        },
+        **_required(2, {"$ref": "#/$defs/c"}),
+    }
+    assert len(json.dumps(nested)) < 4000
+    assert error(post(http, request(nested))) == "Schema is too complex for compilation."
+    tool = {"name": "t", "strict": True, "input_schema": nested}
+    message = {"model": MODEL, "max_tokens": 64, "messages": [user("hi")], "tools": [tool]}
+    assert error(post(http, message)) == "Schema is too complex for compilation."
+    assert post(http, {**message, "tools": [{**tool, "strict": False}]}).status_code == 200
+
+
+def valid_answer(http: httpx.Client, schema: dict[str, Any]) -> bool:
+    answer = json.loads(ok(http, request(schema, max_tokens=64000))["content"][0]["text"])
+    valid(schema, answer)
+    return True
