@@ -22,6 +22,7 @@ from .catalog import Catalog, ModelInfo
 from .config import Config
 from .http import Endpoint, error_response
 from .ids import request_id
+from .keys import KeyRing
 from .operation import MB, Handler, Operation
 from .prompt_cache import PromptCache
 from .requestlog import RequestLog
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         if config is not None:
             backend = Router.from_config(config, backend, clients)
             catalog.extend(_listed(config, catalog), replace=True)
+    store = Store(settings.resolved_database_url())
     state = State(
         settings=settings,
         backend=backend,
@@ -58,10 +60,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         signer=signer,
         scripter=Scripter(load(settings.script) if settings.script else None),
         log=RequestLog(settings.request_log_size, settings.request_log_bytes),
-        store=Store(settings.resolved_database_url()),
+        store=store,
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
         clients=clients,
         prompt_cache=PromptCache(),
+        keys=KeyRing(store),
         any_model=isinstance(backend, Router) and backend.any_model,
     )
     routes = [
@@ -108,6 +111,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             ),
         ),
         Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
+        Route("/_dateline/keys", _admin(state, get=admin.list_keys, post=admin.create_key)),
+        Route(
+            "/_dateline/keys/{key_id}",
+            _admin(state, get=admin.get_key, patch=admin.update_key, delete=admin.revoke_key),
+        ),
         Route("/_dateline/openapi.json", _admin(state, get=admin.get_openapi)),
         Route(
             "/_dateline/prompt-cache",
@@ -151,6 +159,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             state.signer.use_key(await state.store.secret(SIGNING_KEY))
         # Cache scopes are keyed hashes of API keys, alike in every process on this database.
         state.prompt_cache.use_key(await state.store.secret(CACHE_SCOPE_KEY))
+        await state.keys.open()
+        state.keys.start()
         state.processor = BatchProcessor(state)
         state.processor.start()
         # Everything built so far lives as long as the server: keep it out of
@@ -162,6 +172,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         finally:
             await state.processor.stop()
             state.processor = None
+            await state.keys.stop()
             await state.store.close()
             await state.clients.aclose()
             # A backend given ready-made may hold clients of its own.

@@ -14,6 +14,7 @@ from .betas import KNOWN_BETAS
 if TYPE_CHECKING:
     from .backends import Backend
     from .catalog import Catalog
+    from .keys import KeyRing
     from .prompt_cache import PromptCache
     from .requestlog import RequestLog
     from .script import Scripter
@@ -43,6 +44,8 @@ class State:
     clients: Clients
     #: Prompt caching, emulated for the built-in model and scripted replies.
     prompt_cache: PromptCache
+    #: The store's API keys, held in memory.
+    keys: KeyRing
     known_betas: frozenset[str] = KNOWN_BETAS
     #: Whether every model id is served, listed or not (a catch-all upstream).
     any_model: bool = False

@@ -27,11 +27,12 @@ from ..exchange import Exchange
 from ..exchange import begin as begin_exchange
 from ..exchange import end as end_exchange
 from ..ids import request_id as new_request_id
+from ..keys import Key
 from ..operation import Call, Operation, perform, plan_for
 from ..state import State
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
-from ._auth import authenticate, check_admin
+from ._auth import authenticate, check_admin, check_models
 from ._departure import Departure
 from ._limits import MAX_HEAD_BYTES, MAX_HEADER_FIELDS, HeadersTooLargeError
 from ._requestlog import record
@@ -71,13 +72,25 @@ class Endpoint:
                 _check_size(scope["headers"])
                 check_admin(scope["headers"], self.state.settings.admin_token)
                 call.raw = await request_body.read(scope["headers"], receive, op.max_body)
-            plan = _check_headers(call, op, self.state)
+            try:
+                plan = _check_headers(call, op, self.state)
+            except errors.AuthenticationError:
+                if not self.state.keys.stale:
+                    raise
+                # A key not seen yet may have just been made by another process: look once more.
+                await self.state.keys.refresh()
+                plan = _check_headers(call, op, self.state)
             if op.versioned:
                 call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])
                 token = begin_exchange(call.exchange)
+                if call.key is not None and call.key.settings.default_version is not None:
+                    # A pinned key is told which version answered, whether it named one or not.
+                    call.exchange.response_headers["anthropic-version"] = call.version
             raw = None
             if op.params is not None:
                 raw = call.raw = await request_body.read(scope["headers"], receive, op.max_body)
+                if call.key is not None and call.key.settings.allowed_models is not None:
+                    await check_models(call.key, raw, self.state.catalog)
                 # The body is in: from here until the answer starts, a client that leaves cancels it.
                 departure = Departure(receive)
             try:
@@ -196,14 +209,9 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
     if size > MAX_HEAD_BYTES or len(headers) > MAX_HEADER_FIELDS:
         raise HeadersTooLargeError()
     if op.authenticated:
-        call.api_key = authenticate(api_key, bearer, state.accepted_keys)
+        call.api_key, call.key = authenticate(api_key, bearer, state.accepted_keys, state.keys)
     if op.versioned:
-        if not versions:
-            raise errors.InvalidRequestError("anthropic-version: header is required")
-        version = ", ".join(versions)
-        if version not in VERSIONS:
-            raise errors.InvalidRequestError(f'anthropic-version: "{version}" is not a valid version')
-        call.version = version
+        call.version = _version(versions, call.key)
     if betas:
         parsed = parse_betas(betas)
         bad = unknown_betas(parsed, state.known_betas)
@@ -211,6 +219,25 @@ def _check_headers(call: Call, op: Operation, state: State) -> Plan | None:
             raise errors.InvalidRequestError(beta_error_message(bad))
         call.betas = parsed
     return plan_for(call, op)
+
+
+def _version(versions: list[str], key: Key | None) -> str:
+    """The version a request is served under: the one it names, which its key
+    may restrict, or else its key's pinned one."""
+    settings = key.settings if key is not None else None
+    if not versions:
+        if settings is None or settings.default_version is None:
+            raise errors.InvalidRequestError("anthropic-version: header is required")
+        return settings.default_version
+    version = ", ".join(versions)
+    if version not in VERSIONS:
+        raise errors.InvalidRequestError(f'anthropic-version: "{version}" is not a valid version')
+    accepted = settings.accepted_versions if settings is not None else None
+    if accepted is not None and version not in accepted:
+        raise errors.InvalidRequestError(
+            f'anthropic-version: "{version}" is not accepted for this API key (it accepts {", ".join(accepted)})'
+        )
+    return version
 
 
 async def _stream_response(events: EventStream, plan: Plan | None, rid: str, exchange: Exchange | None) -> Response:

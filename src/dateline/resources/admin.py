@@ -1,7 +1,8 @@
 """The admin API under ``/_dateline/``: not part of the Claude API.
 
 Load, read and reset the rules; read back and clear the request log; the
-OpenAPI document of an API version; clear the prompt cache and move its clock.
+OpenAPI document of an API version; clear the prompt cache and move its clock;
+make, list, change and revoke API keys.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import orjson
 
 from .. import errors, openapi, script
 from ..operation import Call
+from ._paging import PageQuery, envelope
 
 
 async def get_rules(call: Call) -> dict[str, Any]:
@@ -82,3 +84,66 @@ async def post_prompt_cache_clock(call: Call) -> dict[str, Any]:
 def _cache_clock(call: Call) -> dict[str, Any]:
     clock = call.state.prompt_cache.clock
     return {"now": clock.now(), "advanced": clock.offset}
+
+
+# -- API keys ----------------------------------------------------------------------
+
+
+async def list_keys(call: Call) -> dict[str, Any]:
+    """Newest first, paged as the API pages lists; ``?status=active|revoked``, ``?workspace_id=``."""
+    query = call.query
+    page = PageQuery.of(query)
+    where: dict[str, Any] = {}
+    status = query.get("status")
+    if status is not None:
+        if status not in ("active", "revoked"):
+            raise errors.InvalidRequestError("status: Input should be 'active' or 'revoked'")
+        where["revoked"] = status == "revoked"
+    if query.get("workspace_id") is not None:
+        where["workspace_id"] = query["workspace_id"]
+    try:
+        keys, has_more = await call.state.keys.page(
+            after_id=page.after_id, before_id=page.before_id, limit=page.limit, **where
+        )
+    except KeyError as exc:
+        raise page.unknown(exc.args[0], "API key") from None
+    return envelope([key.describe() for key in keys], has_more)
+
+
+async def create_key(call: Call) -> dict[str, Any]:
+    """A new key; the answer holds its ``secret``, which is never shown again."""
+    key, secret = await call.state.keys.create(_object(call.raw))
+    return {**key.describe(), "secret": secret}
+
+
+async def get_key(call: Call) -> dict[str, Any]:
+    key = await call.state.keys.get(call.path_params["key_id"])
+    return _found(key, call).describe()
+
+
+async def update_key(call: Call) -> dict[str, Any]:
+    """A JSON merge patch of the key's name, workspace and settings."""
+    key = await call.state.keys.update(call.path_params["key_id"], _object(call.raw))
+    return _found(key, call).describe()
+
+
+async def revoke_key(call: Call) -> dict[str, Any]:
+    """Revoked for good: every process refuses it within a second."""
+    key = await call.state.keys.revoke(call.path_params["key_id"])
+    return _found(key, call).describe()
+
+
+def _found(key: Any, call: Call) -> Any:
+    if key is None:
+        raise errors.NotFoundError(f"No API key with id {call.path_params['key_id']}")
+    return key
+
+
+def _object(raw: bytes) -> dict[str, Any]:
+    try:
+        body = orjson.loads(raw or b"{}")
+    except orjson.JSONDecodeError as exc:
+        raise errors.InvalidRequestError(f"The request body is not valid JSON: {exc}") from None
+    if type(body) is not dict:
+        raise errors.InvalidRequestError("The request body must be a JSON object")
+    return body
