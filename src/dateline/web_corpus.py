@@ -29,11 +29,13 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import re
 import string
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import datetime
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -178,6 +180,11 @@ class Corpus(_Data):
     def _time(cls, value: str) -> str:
         return _check_time(value)
 
+    @cached_property
+    def digest(self) -> bytes:
+        """What the corpus says, in 16 bytes: answers made from it are remembered under this."""
+        return hashlib.blake2b(self.model_dump_json().encode(), digest_size=16).digest()
+
     @field_validator("pages")
     @classmethod
     def _page_urls(cls, value: dict[str, Page]) -> dict[str, Page]:
@@ -266,3 +273,17 @@ def normalize_url(url: str) -> str:
     port = parts.port  # ValueError for a bad one
     netloc = host if port is None or port == {"http": 80, "https": 443}[scheme] else f"{host}:{port}"
     return urlunsplit((scheme, netloc, parts.path or "/", parts.query, ""))
+
+
+_serving: ContextVar[Corpus | None] = ContextVar("dateline_web_corpus", default=None)
+
+
+def serve(corpus: Corpus | None) -> None:
+    """Make ``corpus`` (the rules file's ``web:``; None: the built-in one) what web tools read
+    while this request is answered: set by the Messages resource, read by the built-in model."""
+    _serving.set(corpus)
+
+
+def serving() -> Corpus | None:
+    """The corpus this request's web tools read (None: the built-in one)."""
+    return _serving.get()

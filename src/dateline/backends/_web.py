@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import lru_cache
@@ -65,7 +65,8 @@ DEFAULT_RESULTS = 5
 MAX_CITED = 150
 
 _WORD = re.compile(r"\w+")
-_SENTENCE = re.compile(r"[^.!?\n]+(?:[.!?]+|$)")
+#: Where a sentence may end: a run of ``.!?`` (when a space or the end follows), or a line break.
+_SENTENCE_END = re.compile(r"[.!?]+|\n")
 _STOPWORDS = frozenset(
     "a an and are as at be by for from how in is it of on or the to what when where which who why with".split()
 )
@@ -340,14 +341,30 @@ def best_sentence(text: str, query: str) -> tuple[int, int]:
     """The span of ``text``'s sentence sharing most words with ``query`` (the first on a tie)."""
     wanted = _stems(query)
     best, span = -1, (0, len(text))
-    for match in _SENTENCE.finditer(text):
-        start, end = match.start() + len(match.group()) - len(match.group().lstrip()), match.end()
-        if start >= end:
-            continue
+    for start, end in _sentences(text):
         score = len(wanted & _stems(text[start:end]))
         if score > best:
             best, span = score, (start, end)
     return span
+
+
+def _sentences(text: str) -> Iterator[tuple[int, int]]:
+    """The spans of ``text``'s sentences, leading spaces left out ("1.5 million" does not end one)."""
+    start = 0
+    for match in _SENTENCE_END.finditer(text):
+        end = match.end()
+        if match.group() != "\n" and end < len(text) and not text[end].isspace():
+            continue
+        yield from _stripped(text, start, match.start() if match.group() == "\n" else end)
+        start = end
+    yield from _stripped(text, start, len(text))
+
+
+def _stripped(text: str, start: int, end: int) -> Iterator[tuple[int, int]]:
+    while start < end and text[start].isspace():
+        start += 1
+    if start < end:
+        yield start, end
 
 
 def _stems(text: str) -> set[str]:

@@ -75,10 +75,14 @@ def _counts(rule: dict[str, Any] | None, name: str) -> bool:
     return kind == "all" or (kind == "only" and name in named) or (kind == "except" and name not in named)
 
 
+def urls_in(text: str) -> list[str]:
+    """The URLs ``text`` holds, in order, each less the punctuation of the sentence around it."""
+    return [_trimmed(m.group()) for m in _URL_IN_TEXT.finditer(text) if m.end() - m.start() <= _MAX_URL]
+
+
 def _add_urls(context: Context, text: str) -> None:
-    for match in _URL_IN_TEXT.finditer(text):
-        if match.end() - match.start() <= _MAX_URL:
-            _add(context, _trimmed(match.group()))
+    for url in urls_in(text):
+        _add(context, url)
 
 
 def _trimmed(url: str) -> str:

@@ -25,7 +25,7 @@ from ..exchange import exchange
 from ..ids import new_id
 from ..thinking import Signer
 from ..types import EventStream
-from . import _effort, _prose, _structured
+from . import _effort, _prose, _server_turn, _structured
 from ._base import Backend
 from ._stop import find_stop
 from ._tool_input import generate_tool_input
@@ -117,6 +117,7 @@ class BuiltinModel(Backend):
         """
         turn = self._compose(request, self._room(request, input_tokens))
         turn.thinking_tokens = sum(b.tokens for b in turn.blocks if b.type == "thinking")
+        turn.server_tool_use = _server_turn.usage(turn.blocks)
         return turn
 
     def window(self, request: dict[str, Any]) -> int | None:
@@ -167,6 +168,13 @@ class BuiltinModel(Backend):
         used = sum(b.tokens for b in out)
         if used >= budget:
             return Turn(out, full, None, budget)
+        # Web search, web fetch, tool search: calls and results first, maybe the whole answer.
+        served = _server_turn.serve(request, rng, signer=self.signer, budget=budget - used, full=full)
+        if served is not None:
+            out += served.blocks
+            used += served.output_tokens
+            if served.stop_reason is not None:
+                return Turn(out, served.stop_reason, served.stop_sequence, used)
 
         tool, forced = _choose_tool(request, user_text, bool(results), rng)
         schema = _structured.output_schema(request)  # the direct output is JSON: no preface to a call
@@ -234,6 +242,7 @@ def _memo_raw(request: dict[str, Any], window: int | None) -> bytes:
             request.get("max_tokens"),
             request.get("stop_sequences"),
             request.get("output_config"),
+            _server_turn.memo_key(request),
         ]
     )
 

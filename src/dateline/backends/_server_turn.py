@@ -1,0 +1,461 @@
+"""The built-in model's turn with server tools: its calls, their results, and the answer they give.
+
+Which calls a message asks for is ``_server_plan``'s. Each call is a
+``server_tool_use`` block followed, in the same answer, by its result block;
+then the model answers with text citing what it found (web search citations
+always; a fetched document's when the tool enables citations), or, after a
+tool search, calls the first tool found.
+
+- ``max_uses`` counts a tool's calls within one request: a call past it still
+  appears, its result ``max_uses_exceeded``.
+- At most ``MAX_ITERATIONS`` calls per answer: past them the answer stops with
+  ``pause_turn`` after the last result. The client sends the answer back as
+  the final assistant message (same tools) and the next answer goes on where
+  it stopped, beginning with the result of a call it ended on, if any.
+- A call the previous answer left unrun beside client tool calls (the client
+  answered those) is run first; the model's own reply follows.
+- ``usage.server_tool_use`` counts the searches that ran (an error result is
+  not one) and the fetches tried, failed ones included; neither counts a call
+  past ``max_uses``.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from .. import tokenizer, web_corpus
+from .._content import blocks
+from ..ids import new_id
+from ..thinking import Signer
+from . import _prose, _structured, _web
+from ._server_plan import Step, offered, plan, user_text
+from ._server_tools import ToolError, cited_text, server_tool_use
+from ._stop import find_stop
+from ._tool_input import generate_tool_input
+from ._tool_search import TOOL_SEARCH_TYPES, error_block, result_block, search_tools
+from ._turn import Block
+from ._web import Fetched, Found
+
+MAX_ITERATIONS = 10
+#: Search results the answer cites, across its searches.
+MAX_CITED = 3
+
+
+@dataclass
+class Served:
+    """What the server tools add to a turn; with no ``stop_reason`` the model's own reply follows."""
+
+    blocks: list[Block]
+    stop_reason: str | None
+    stop_sequence: str | None = None
+    output_tokens: int = 0
+
+
+def memo_key(request: dict[str, Any]) -> str | None:
+    """What shapes a reply beyond the request: with a web tool offered, the corpus in use."""
+    if not ({"web_search", "web_fetch"} & offered(request).keys()):
+        return None
+    corpus = web_corpus.serving()
+    return corpus.digest.hex() if corpus is not None else "builtin"
+
+
+def usage(turn_blocks: list[Block]) -> dict[str, int] | None:
+    """``usage.server_tool_use`` of a turn: None unless a server tool ran."""
+    raws = [b.raw for b in turn_blocks if b.raw is not None and b.raw.get("type") != "text"]
+    if not raws:
+        return None
+    searches = fetches = 0
+    for raw in raws:
+        content = raw.get("content")
+        error = content.get("error_code") if isinstance(content, dict) else None
+        if raw["type"] == "web_search_tool_result":
+            searches += error is None
+        elif raw["type"] == "web_fetch_tool_result":
+            fetches += error != "max_uses_exceeded"
+    return {"web_search_requests": searches, "web_fetch_requests": fetches}
+
+
+def serve(
+    request: dict[str, Any], rng: random.Random, *, signer: Signer, budget: int, full: str = "max_tokens"
+) -> Served | None:
+    """The server-tool part of the built-in model's turn, or None when it calls no server tool.
+
+    ``budget``: the output tokens left; ``full``: the stop reason when they run out.
+    """
+    tools = offered(request)
+    if not tools:
+        return None
+    messages = [m for m in request["messages"] if m.get("role") != "system"]
+    last_user = next((i for i in range(len(messages) - 1, -1, -1) if messages[i]["role"] == "user"), None)
+    if last_user is None:
+        return None
+    trailing = [b for m in messages[last_user + 1 :] for b in blocks(m.get("content"))]
+    if trailing and trailing[-1].get("type") == "text":
+        return None  # a prefill: the model goes on with its own words
+    run = _Run(request, messages, tools, rng, signer, _Writer(budget, request, full))
+    if not trailing:
+        before = blocks(messages[last_user - 1].get("content")) if last_user else []
+        unrun = _unrun(before) if any(b.get("type") == "tool_result" for b in blocks(messages[-1]["content"])) else []
+        if unrun:  # left beside client tool calls: its result comes first, then the model's reply
+            for call in unrun:
+                run.writer.result(run.execute(call))
+            return run.served(None)
+    steps = plan(request, tools, messages[last_user])
+    if not steps and not trailing:
+        return None
+    run.resume(trailing)
+    if not trailing and steps:
+        run.writer.text(_preface(steps[0]))
+    paused = run.call_all(steps[run.done :])
+    if run.writer.stop is not None:
+        return run.served(run.writer.stop)
+    if paused:
+        return run.served("pause_turn")
+    if _structured.output_schema(request) is not None:
+        return run.served(None)  # the answer is the JSON the output format asks for
+    return run.answer(user_text(messages[last_user]))
+
+
+def _unrun(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    answered = {b.get("tool_use_id") for b in content if b.get("type", "").endswith("_tool_result")}
+    return [b for b in content if b.get("type") == "server_tool_use" and b.get("id") not in answered]
+
+
+def _preface(step: Step) -> str:
+    if step.kind == "web_search":
+        return f'I\'ll search the web for "{step.value}".'
+    if step.kind == "web_fetch":
+        return f"I'll fetch {step.value}." if step.value else "I'll fetch that page."
+    return "Let me look for a tool that can help with that."
+
+
+@dataclass
+class _Outcome:
+    """What one call of this turn gave: a search's pages, a fetched page, tools found, or an error code."""
+
+    kind: str
+    value: str
+    found: list[Found] = field(default_factory=list)
+    fetched: Fetched | None = None
+    document_index: int = 0
+    names: list[str] = field(default_factory=list)
+    error: str | None = None
+
+
+class _Writer:
+    """The answer's blocks as they are written, within the output budget and the stop sequences."""
+
+    def __init__(self, budget: int, request: dict[str, Any], full: str) -> None:
+        self.blocks: list[Block] = []
+        self.used = 0
+        self.budget = budget
+        self.full = full
+        self.stops = request.get("stop_sequences") or ()
+        self.stop: str | None = None
+        self.stop_sequence: str | None = None
+
+    def raw_blocks(self) -> list[dict[str, Any]]:
+        return [b.content() for b in self.blocks]
+
+    def text(self, text: str, citations: list[dict[str, Any]] | None = None) -> None:
+        if self.stop is not None or not text:
+            return
+        cut = find_stop(text, self.stops)
+        if cut is not None:
+            text, self.stop, self.stop_sequence = text[: cut[0]], "stop_sequence", cut[1]
+        tokens = tokenizer.split(text)
+        if self.used + len(tokens) > self.budget:
+            tokens = tokens[: self.budget - self.used]
+            text, self.stop, self.stop_sequence = "".join(tokens), self.full, None
+        if text:
+            raw = cited_text(text, citations) if citations else None
+            self.blocks.append(Block("raw" if raw else "text", text, tokens=len(tokens), raw=raw))
+        self.used += len(tokens)
+
+    def call(self, block: dict[str, Any]) -> bool:
+        """Write a call, if its input fits."""
+        if self.stop is not None:
+            return False
+        cost = tokenizer.count(json.dumps(block["input"], ensure_ascii=False))
+        if self.used + cost > self.budget:
+            self.stop, self.used = self.full, self.budget
+            return False
+        self.blocks.append(Block("raw", tokens=cost, raw=block))
+        self.used += cost
+        return True
+
+    def result(self, block: dict[str, Any]) -> None:
+        self.blocks.append(Block("raw", raw=block))  # a result is the tool's, not the model's output
+
+    def tool_use(self, tool_id: str, name: str, input_json: str) -> bool:
+        cost = tokenizer.count(input_json)
+        if self.stop is not None or self.used + cost > self.budget:
+            self.stop, self.used = self.stop or self.full, self.budget
+            return False
+        self.blocks.append(Block("tool_use", tool_id=tool_id, name=name, input_json=input_json, tokens=cost))
+        self.used += cost
+        return True
+
+
+class _Run:
+    """One answer's calls: their results, what they found, and the uses of each tool."""
+
+    def __init__(
+        self,
+        request: dict[str, Any],
+        messages: list[dict[str, Any]],
+        tools: dict[str, dict[str, Any]],
+        rng: random.Random,
+        signer: Signer,
+        writer: _Writer,
+    ) -> None:
+        self.request, self.messages, self.tools, self.rng = request, messages, tools, rng
+        self.key = signer.derive(b"web")
+        self.writer = writer
+        self.corpus = web_corpus.serving()
+        self.by_name = {tool["name"]: tool for tool in tools.values()}
+        self.outcomes: list[_Outcome] = []
+        self.uses: dict[str, int] = {}
+        self.done = 0  #: the planned calls an earlier (paused) answer made
+        self.documents = _count_documents(messages)
+
+    def served(self, stop_reason: str | None) -> Served:
+        w = self.writer
+        return Served(w.blocks, stop_reason, w.stop_sequence if stop_reason == "stop_sequence" else None, w.used)
+
+    def resume(self, trailing: list[dict[str, Any]]) -> None:
+        """Take up a paused answer: what its calls found, and a call it ended on, run now."""
+        calls = {b.get("id"): b for b in trailing if b.get("type") == "server_tool_use"}
+        self.done = len(calls)
+        index = self.documents - sum(1 for b in trailing if _fetched_document(b) is not None)
+        for block in trailing:
+            call = calls.get(block.get("tool_use_id"))
+            if call is not None:
+                self.outcomes.append(_outcome_of(call, block, index, self.key))
+                index += _fetched_document(block) is not None
+        for call in _unrun(trailing):
+            self.writer.result(self.execute(call))
+
+    def call_all(self, steps: list[Step]) -> bool:
+        """Make the planned calls; True when the iteration limit pauses the answer first."""
+        made = 0
+        for step in steps:
+            if made == MAX_ITERATIONS:
+                return True
+            tool_input = self._input(step)
+            if tool_input is None:
+                continue
+            call = server_tool_use(step.name, tool_input, rng=self.rng)
+            if not self.writer.call(call):
+                return False
+            self.writer.result(self.execute(call))
+            made += 1
+        return False
+
+    def _input(self, step: Step) -> dict[str, Any] | None:
+        if step.kind == "web_fetch":
+            url = step.value or next((f.url for o in self.outcomes for f in o.found), None)
+            return {"url": url} if url else None
+        return {"query": step.value}
+
+    def execute(self, call: dict[str, Any]) -> dict[str, Any]:
+        """The result block of ``call``, its outcome noted."""
+        tool = self.by_name.get(call.get("name"))
+        kind = next(k for k, t in self.tools.items() if t is tool) if tool is not None else None
+        tool_input = call.get("input") if isinstance(call.get("input"), dict) else {}
+        call_id = call["id"]
+        name = call.get("name")
+        uses = self.uses[name] = self.uses.get(name, 0) + 1
+        over = tool is not None and tool.get("max_uses") is not None and uses > tool["max_uses"]
+        if tool is None:  # a resumed call whose tool is gone (the request checks refuse that first)
+            if name == "web_search":
+                return _web.search_error_block(call_id, "unavailable")
+            if name == "web_fetch":
+                return _web.fetch_error_block(call_id, "unavailable")
+            return error_block(call_id, "unavailable", f"no {name} tool is offered")
+        if kind == "web_search":
+            return self._search(call_id, tool, tool_input.get("query"), over)
+        if kind == "web_fetch":
+            return self._fetch(call_id, tool, tool_input.get("url"), over)
+        return self._tool_search(call_id, tool, tool_input)
+
+    def _search(self, call_id: str, tool: dict[str, Any], query: Any, over: bool) -> dict[str, Any]:
+        outcome = _Outcome("web_search", str(query))
+        self.outcomes.append(outcome)
+        try:
+            if over:
+                raise ToolError("max_uses_exceeded")
+            outcome.found = _web.search(
+                self.corpus,
+                query,
+                allowed_domains=tool.get("allowed_domains"),
+                blocked_domains=tool.get("blocked_domains"),
+                user_location=tool.get("user_location"),
+            )
+        except ToolError as exc:
+            outcome.error = exc.code
+            return _web.search_error_block(call_id, exc.code)
+        return _web.search_result_block(call_id, outcome.found, key=self.key)
+
+    def _fetch(self, call_id: str, tool: dict[str, Any], url: Any, over: bool) -> dict[str, Any]:
+        outcome = _Outcome("web_fetch", str(url))
+        self.outcomes.append(outcome)
+        try:
+            if over:
+                raise ToolError("max_uses_exceeded")
+            shown = [*self.messages, {"role": "assistant", "content": self.writer.raw_blocks()}]
+            context = _web.read_context(shown, key=self.key, url_sources=tool.get("url_sources"))
+            outcome.fetched = _web.fetch(
+                self.corpus,
+                url,
+                allowed_domains=tool.get("allowed_domains"),
+                blocked_domains=tool.get("blocked_domains"),
+                context=context,
+                citations=bool((tool.get("citations") or {}).get("enabled")),
+                max_content_tokens=tool.get("max_content_tokens"),
+            )
+        except ToolError as exc:
+            outcome.error = exc.code
+            return _web.fetch_error_block(call_id, exc.code)
+        outcome.document_index = self.documents
+        self.documents += 1
+        return _web.fetch_result_block(call_id, outcome.fetched)
+
+    def _tool_search(self, call_id: str, tool: dict[str, Any], tool_input: dict[str, Any]) -> dict[str, Any]:
+        outcome = _Outcome("tool_search", str(tool_input.get("query")))
+        self.outcomes.append(outcome)
+        try:
+            variant = TOOL_SEARCH_TYPES[tool["type"]]
+            outcome.names = search_tools(self.request.get("tools") or (), variant, tool_input)
+        except ToolError as exc:
+            outcome.error = exc.code
+            return error_block(call_id, exc.code, exc.message)
+        return result_block(call_id, outcome.names)
+
+    # -- the answer ------------------------------------------------------------------------------
+
+    def answer(self, question: str) -> Served:
+        """After the calls: call a tool the search found, or say what the web gave."""
+        found_tools = [n for o in self.outcomes if o.kind == "tool_search" for n in o.names]
+        web = [o for o in self.outcomes if o.kind != "tool_search"]
+        if found_tools and not web:
+            return self._use_tool(found_tools[0], question)
+        if not web:
+            return self.served(None)  # nothing found: the model's own reply follows
+        self._write_web_answer(web, question)
+        return self.served(self.writer.stop or "end_turn")
+
+    def _use_tool(self, name: str, question: str) -> Served:
+        tool = next((t for t in self.request.get("tools") or () if t.get("name") == name and "input_schema" in t), None)
+        if tool is None:
+            return self.served(None)
+        self.writer.text(_prose.tool_preface(name))
+        value = generate_tool_input(
+            tool["input_schema"], seed=self.rng.getrandbits(64), context=question, strict=tool.get("strict") is True
+        )
+        if self.writer.tool_use(new_id("toolu", self.rng), name, orjson.dumps(value).decode()):
+            return self.served("tool_use")
+        return self.served(self.writer.stop)
+
+    def _write_web_answer(self, web: list[_Outcome], question: str) -> None:
+        w = self.writer
+        searches = [o for o in web if o.kind == "web_search"]
+        pages = [o for o in web if o.kind == "web_fetch" and o.fetched is not None]
+        cited = _round_robin([[(o.value, f) for f in o.found] for o in searches])[:MAX_CITED]
+        if cited:
+            w.text("Here is what I found.")
+        elif pages:
+            w.text("Here is what the page says." if len(pages) == 1 else "Here is what the pages say.")
+        else:
+            w.text("I could not find an answer on the web.")
+        for query, found in cited:
+            citation = _web.search_citation(found, query, key=self.key)
+            w.text(" " + citation["cited_text"], [citation])
+        for o in searches:
+            if o.error is not None:
+                w.text(f' The search for "{o.value}" failed ({o.error}).')
+            elif not o.found:
+                w.text(f' The search for "{o.value}" found nothing.')
+        for o in web:
+            if o.kind != "web_fetch":
+                continue
+            if o.fetched is None:
+                w.text(f" I could not fetch {o.value} ({o.error}).")
+                continue
+            title = o.fetched.title or o.fetched.url
+            citation = _web.fetch_citation(o.fetched, question, document_index=o.document_index)
+            if citation is not None:
+                w.text(f" From {title}:")
+                w.text(" " + citation["cited_text"], [citation])
+            elif o.fetched.data is not None:
+                w.text(f" {title} is a PDF document ({o.fetched.url}).")
+            else:
+                start, end = _web.best_sentence(o.fetched.text, question)
+                w.text(f" From {title}: {o.fetched.text[start:end]}".rstrip())
+
+
+def _round_robin(lists: list[list[Any]]) -> list[Any]:
+    """The first item of each list, then the second of each, and so on."""
+    out = []
+    for i in range(max((len(items) for items in lists), default=0)):
+        out += [items[i] for items in lists if i < len(items)]
+    return out
+
+
+def _fetched_document(block: dict[str, Any]) -> dict[str, Any] | None:
+    """The document a successful ``web_fetch_tool_result`` carries."""
+    if block.get("type") != "web_fetch_tool_result":
+        return None
+    content = block.get("content")
+    if not isinstance(content, dict) or content.get("type") != "web_fetch_result":
+        return None
+    document = content.get("content")
+    return document if isinstance(document, dict) else None
+
+
+def _count_documents(messages: list[dict[str, Any]]) -> int:
+    """The documents of the conversation, as citations index them: attached ones and fetched ones."""
+    count = 0
+    for message in messages:
+        for block in blocks(message.get("content")):
+            count += block.get("type") == "document" or _fetched_document(block) is not None
+    return count
+
+
+def _outcome_of(call: dict[str, Any], block: dict[str, Any], document_index: int, key: bytes) -> _Outcome:
+    """What a call of the paused answer found, read back from its result block."""
+    tool_input = call.get("input") if isinstance(call.get("input"), dict) else {}
+    content = block.get("content")
+    error = content.get("error_code") if isinstance(content, dict) else None
+    kind = block.get("type")
+    if kind == "web_search_tool_result":
+        outcome = _Outcome("web_search", str(tool_input.get("query")), error=error)
+        for result in content if isinstance(content, list) else ():
+            page = _web.open_content(key, result.get("encrypted_content") or "") if isinstance(result, dict) else None
+            if page is not None:
+                outcome.found.append(page)
+        return outcome
+    if kind == "web_fetch_tool_result":
+        outcome = _Outcome("web_fetch", str(tool_input.get("url")), error=error, document_index=document_index)
+        document = _fetched_document(block)
+        if document is not None:
+            source = document.get("source") or {}
+            text = source.get("data") if source.get("type") == "text" else None
+            outcome.fetched = Fetched(
+                str(content.get("url")),
+                document.get("title"),
+                str(content.get("retrieved_at")),
+                media_type=source.get("media_type") or "text/plain",
+                text=text or "",
+                data=None if source.get("type") == "text" else source.get("data"),
+                citations=bool((document.get("citations") or {}).get("enabled")),
+            )
+        return outcome
+    references = content.get("tool_references") if isinstance(content, dict) else None
+    names = [r.get("tool_name") for r in references or () if isinstance(r, dict)]
+    return _Outcome("tool_search", str(tool_input.get("query")), names=[n for n in names if n], error=error)
