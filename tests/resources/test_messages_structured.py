@@ -694,3 +694,11 @@ def valid_answer(http: httpx.Client, schema: dict[str, Any]) -> bool:
     answer = json.loads(ok(http, request(schema, max_tokens=64000))["content"][0]["text"])
     valid(schema, answer)
     return True
+
+
+@pytest.mark.xfail(strict=True, reason="the generator stops at depth 12; the fix for _tool_input.py is in the report")
+def test_required_members_are_followed_all_the_way_down(http: httpx.Client) -> None:
+    deep: dict[str, Any] = {"type": "string"}
+    for _ in range(20):
+        deep = _required(1, deep)
+    assert valid_answer(http, deep)
