@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .. import errors
+from .. import errors, web_corpus
 from .._content import blocks
 from ..catalog import ModelInfo
 from ..operation import Call, Stream
-from . import _model_rules, _output_schema, _structured, files
+from . import _model_rules, _output_schema, _server_tool_rules, _structured, files
 
 #: What a body becomes before validation: the deprecated ``output_format`` moved to
 #: ``output_config.format`` under its beta, refused without it (``Operation.lift``).
@@ -33,6 +33,7 @@ def check_create(call: Call) -> None:
     _model_rules.check_content(info, body)
     check_request(call, body)
     _structured.check(call, info, body)
+    _server_tool_rules.check(call, body, create=True)
     _model_rules.check_window(call, info, body)
 
 
@@ -44,11 +45,13 @@ def check_count(call: Call) -> None:
     _model_rules.check_params(call, info, body, create=False)
     _model_rules.check_content(info, body)
     check_request(call, body)
+    _server_tool_rules.check(call, body, create=False)
 
 
 async def create(call: Call) -> dict[str, Any] | Stream:
     request = await resolve_files(call, call.body)
     backend = call.backend
+    web_corpus.serve(call.state.scripter.script.web)  # what the built-in model's web tools read
     # Prompt caching, emulated for the answers Dateline makes (an upstream reports its own).
     cache = call.state.prompt_cache
     caching = None
