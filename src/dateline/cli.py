@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .cli_batch import batch_app
+from .cli_keys import keys_app
 from .cli_upgrade import check_upgrade
 
 if TYPE_CHECKING:
@@ -24,6 +25,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(batch_app, name="batch")
+app.add_typer(keys_app, name="keys")
 app.command("check-upgrade")(check_upgrade)
 
 

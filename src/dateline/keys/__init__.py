@@ -1,8 +1,8 @@
 """API keys as objects: kept hashed in the store, each with its own rate
 limits, models, spend limit and API versions; found per request in memory."""
 
-from ._key import PREFIX, Key
-from ._ring import HASH_KEY, KeyRing, Stale
+from ._key import PREFIX, Key, rfc3339
+from ._ring import HASH_KEY, KeyRing
 from ._settings import KeySettings, RateLimits
 
-__all__ = ["HASH_KEY", "PREFIX", "Key", "KeyRing", "KeySettings", "RateLimits", "Stale"]
+__all__ = ["HASH_KEY", "PREFIX", "Key", "KeyRing", "KeySettings", "RateLimits", "rfc3339"]

@@ -37,10 +37,6 @@ HASH_KEY = "api-key-hash-key"
 _RECHECK = 0.05
 
 
-class Stale(Exception):
-    """An unknown key, and the keys were read too long ago to be sure: ``refresh`` and look again."""
-
-
 class KeyRing:
     def __init__(self, store: Store, *, poll: float = 0.5, flush: float = 2.0) -> None:
         self.store = store
@@ -93,12 +89,14 @@ class KeyRing:
         return bool(self._by_hash)
 
     def find(self, secret: str) -> Key | None:
-        """The key with this secret (live or revoked), None if there is none;
-        ``Stale`` if the keys should be read again before saying so."""
-        key = self._by_hash.get(digest(self._hash_key, secret))
-        if key is None and (self._reading is not None or time.monotonic() - self._checked > _RECHECK):
-            raise Stale()
-        return key
+        """The key with this secret (live or revoked), None if there is none."""
+        return self._by_hash.get(digest(self._hash_key, secret))
+
+    @property
+    def stale(self) -> bool:
+        """Whether a key not found should make the keys be read again (``refresh``)
+        before it is refused: it may have just been made by another process."""
+        return self._reading is not None or time.monotonic() - self._checked > _RECHECK
 
     def used(self, key: Key) -> None:
         self._used[key.id] = time.time()
