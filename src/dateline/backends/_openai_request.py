@@ -7,8 +7,10 @@ What has no equivalent, and what becomes of it:
 - ``cache_control``, ``thinking``, ``context_management``, ``output_config.effort``
   and betas are not sent. Thinking blocks in the history are dropped (some
   servers refuse ``reasoning_content`` in their input).
-- Server tools (a ``type`` other than ``custom``, e.g. ``web_search_20250305``)
-  are skipped: an OpenAI server has nothing to run them with.
+- Server tools (web search and fetch, tool search, code execution, …) are
+  refused with a 400 naming the tool: an OpenAI server has nothing to run them
+  with, and an answer made without them would pass for one made with them.
+  Anthropic's client tools (bash, the text editor, …) are not sent.
 - A user turn's ``tool_result`` blocks become ``tool`` messages ahead of the
   rest of the turn (OpenAI wants them right after the call); their images,
   which a ``tool`` message cannot carry, go into the user message after them.
@@ -41,6 +43,7 @@ import orjson
 
 from .. import errors
 from .._content import block_text, blocks, content_text, system_text
+from ._tool_kinds import server_kind, upstream_cannot
 
 Message = dict[str, Any]
 
@@ -51,6 +54,7 @@ def chat_request(request: dict[str, Any], *, stream: bool, beside: dict[str, Any
     ``beside``: what the client sent that head has no place for (an older
     version's sampling parameters), passed on to an upstream that samples.
     """
+    refuse_server_tools(request.get("tools"))
     body: dict[str, Any] = {
         "model": request["model"],
         "messages": chat_messages(request),
@@ -73,6 +77,12 @@ def chat_request(request: dict[str, Any], *, stream: bool, beside: dict[str, Any
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
     return body
+
+
+def refuse_server_tools(tools: list[dict[str, Any]] | None) -> None:
+    for i, tool in enumerate(tools or ()):
+        if server_kind(tool) is not None:
+            raise errors.InvalidRequestError(upstream_cannot(f"tools.{i}.{tool.get('type')}", tool))
 
 
 def chat_messages(request: dict[str, Any]) -> list[Message]:
@@ -208,6 +218,7 @@ def prompt_text(messages: list[Message], tools: list[dict[str, Any]] | None) -> 
     """A conversation as plain text, for counting its tokens: the tools as chat
     templates show them (JSON with spaces, one a line), each message as its
     role and text, and the assistant's cue."""
+    refuse_server_tools(tools)
     lines = [json.dumps(_function(tool)) for tool in tools or () if _is_custom(tool)]
     for message in messages:
         lines.append(f"{message['role']}\n{_message_text(message)}")
