@@ -6,7 +6,7 @@ One interface, ``Limiter``, two implementations: ``MemoryLimiter`` (one process)
 ``RedisLimiter`` (every replica sharing one Redis). A request:
 
 1. ``admit(subject, input_tokens=...)`` before it runs: takes one request and its
-   uncached input (cache reads are not counted) from every bucket, or nothing; output
+   uncached input (``uncached_input``: cache reads are not counted) from every bucket, or nothing; output
    buckets must not be in debt. Refused: ``admission.error(...)`` is the 429.
 2. ``charge(subject, output_tokens=..., input_tokens=..., quota=...)`` as output is
    produced (streams: as they go or at their end): output tokens are charged as
@@ -53,6 +53,7 @@ from ._model import (
     Subject,
     Window,
     WindowUse,
+    uncached_input,
 )
 from ._redis import RedisLimiter
 
@@ -85,6 +86,7 @@ __all__ = [
     "refusal_message",
     "rfc3339",
     "spend_limit_error",
+    "uncached_input",
     "unified_headers",
 ]
 

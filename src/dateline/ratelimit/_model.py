@@ -5,9 +5,10 @@ the two limiters (``_memory``, ``_redis``) keep the levels."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 REQUESTS = "requests"
 INPUT = "input_tokens"
@@ -119,6 +120,16 @@ class Subject:
             return ()
         claims = ((FIVE_HOUR, self.quota.five_hour), (SEVEN_DAY, self.quota.seven_day))
         return tuple(Window(self.key, claim, allowance) for claim, allowance in claims if allowance is not None)
+
+
+def uncached_input(usage: Mapping[str, Any]) -> int:
+    """What a request's input draws from the input bucket: its uncached input and cache
+    writes; cache reads are not counted (``usage``: the API's usage object, or an estimate)."""
+    return sum(
+        value
+        for value in (usage.get("input_tokens"), usage.get("cache_creation_input_tokens"))
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0
+    )
 
 
 def refilled(level: float, since: float, now: float, bucket: Bucket) -> float:

@@ -79,7 +79,7 @@ for w = 1, #windows do
     if started == nil then started = now end
     used = used + amount
     redis.call('HSET', KEYS[nb + w], 'started', tostring(started), 'used', tostring(used))
-    redis.call('PEXPIREAT', KEYS[nb + w], math.ceil((started + seconds) * 1000))
+    redis.call('PEXPIRE', KEYS[nb + w], math.ceil((started + seconds - now) * 1000))
   end
   out[#out + 1] = started and tostring(started) or ''
   out[#out + 1] = tostring(used)
