@@ -9,10 +9,11 @@
   text, in order (up to 10); with no URL, when the text asks to *fetch*,
   *read*, *open*, *visit* or *summarize* and a search of the turn found a page,
   the first page found.
-- **Tool search** when a tool search tool is offered, some tools set
-  ``defer_loading``, the message asks a question (it answers no tool call),
-  names none of the tools already loaded, and the web tools have nothing to do:
-  one search from its words, as a regex (``(?i)word|word``) or a BM25 query.
+- **Tool search** when a tool search tool is offered, the message asks a
+  question (it answers no tool call) with a word found in a deferred tool's
+  name or description, names none of the tools already loaded, and the web
+  tools have nothing to do: one search from its words, as a regex
+  (``(?i)word|word``) or a BM25 query.
 - ``tool_choice`` ``none`` calls nothing; ``{"type": "tool"}`` naming a server
   tool calls that tool (with what the text gives, or its best guess);
   ``any`` with no client tool offered calls the first server tool offered.
@@ -139,14 +140,17 @@ def queries(text: str) -> list[str]:
 
 
 def _asks_for_tools(request: dict[str, Any], message: dict[str, Any], text: str) -> bool:
-    """A question (not tool results), with deferred tools to find and no loaded tool named."""
+    """A question (not tool results) with words of a deferred tool's, and no loaded tool named."""
     if any(b.get("type") == "tool_result" for b in blocks(message.get("content"))):
         return False
     tools = request.get("tools") or ()
-    if not any(t.get("defer_loading") is True and "input_schema" in t for t in tools):
-        return False
+    deferred = " ".join(
+        f"{t.get('name')} {t.get('description') or ''}".lower()
+        for t in tools
+        if t.get("defer_loading") is True and "input_schema" in t
+    )
     loaded = [t for t in tools if "input_schema" in t and t.get("defer_loading") is not True]
-    return named_tool(loaded, text) is None and bool(_words(text))
+    return named_tool(loaded, text) is None and any(word in deferred for word in _words(text))
 
 
 def _words(text: str) -> list[str]:

@@ -110,7 +110,7 @@ def serve(
         return None
     run.resume(trailing)
     if not trailing and steps:
-        run.writer.text(_preface(steps[0]))
+        run.writer.text(_preface(steps))
     paused = run.call_all(steps[run.done :])
     if run.writer.stop is not None:
         return run.served(run.writer.stop)
@@ -126,7 +126,11 @@ def _unrun(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [b for b in content if b.get("type") == "server_tool_use" and b.get("id") not in answered]
 
 
-def _preface(step: Step) -> str:
+def _preface(steps: list[Step]) -> str:
+    step = steps[0]
+    searches = sum(s.kind == "web_search" for s in steps)
+    if searches > 1:
+        return f"I'll run {searches} web searches."
     if step.kind == "web_search":
         return f'I\'ll search the web for "{step.value}".'
     if step.kind == "web_fetch":
