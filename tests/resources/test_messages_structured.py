@@ -696,7 +696,6 @@ def valid_answer(http: httpx.Client, schema: dict[str, Any]) -> bool:
     return True
 
 
-@pytest.mark.xfail(strict=True, reason="the generator stops at depth 12; the fix for _tool_input.py is in the report")
 def test_required_members_are_followed_all_the_way_down(http: httpx.Client) -> None:
     deep: dict[str, Any] = {"type": "string"}
     for _ in range(20):

@@ -41,6 +41,9 @@ __all__ = ["generate_json", "generate_tool_input", "json_text", "validate_tool_i
 _ATTEMPTS = 6  # candidates tried before settling for the least-bad one
 _SHRINK_DEPTH = 4  # from here on only required members, so recursion ends
 _MAX_DEPTH = 12  # hard stop for schemas whose recursion is required
+#: Under a grammar the schema has no recursion (structured outputs refuse it) and nests at most
+#: 64 deep: required members are followed all the way down.
+_GRAMMAR_DEPTH = 80
 _BUDGET = 5000  # values per attempt: huge minItems/minLength nest multiplicatively
 _MAX_LEN = 10_000  # longest string or array we are willing to build
 
@@ -243,7 +246,7 @@ class _Gen:
         kind = self.kind(s, shrink)
         if kind in ("boolean", "null"):
             return self.rng.random() < 0.5 if kind == "boolean" else None
-        if depth >= _MAX_DEPTH:
+        if depth >= (_GRAMMAR_DEPTH if self.grammar else _MAX_DEPTH):
             return {"object": {}, "array": [], "string": ""}.get(kind, 0)
         return getattr(self, "_" + kind)(s, name, depth, shrink)
 
@@ -253,7 +256,8 @@ class _Gen:
         required = (
             [r for r in s.get("required", ()) if isinstance(r, str)] if isinstance(s.get("required"), list) else []
         )
-        optional = [k for k in props if k not in required]
+        needed = set(required)  # a set: schemas are the client's, with thousands of members
+        optional = [k for k in props if k not in needed]
         keys = required + ([] if shrink else [k for k in optional if self.rng.random() < 0.5])
         deps = s.get("dependentRequired") or s.get("dependencies") or {}
         for k in keys:  # grows while iterating, so dependency chains are followed
@@ -275,7 +279,7 @@ class _Gen:
         out = {}
         for k in sorted(keys, key=lambda k: order.get(k, 2 * len(order))):
             sub = props.get(k, extra if isinstance(extra, dict) else {})
-            if k not in required and isinstance(sub, dict) and "default" in sub and self.rng.random() < 0.25:
+            if k not in needed and isinstance(sub, dict) and "default" in sub and self.rng.random() < 0.25:
                 out[k] = _copy(sub["default"])
             else:
                 out[k] = self.value(sub, k, depth + 1)
