@@ -22,6 +22,11 @@ if TYPE_CHECKING:
 _INLINE_BYTES = 64 * 1024
 
 
+class UnknownKey(errors.AuthenticationError):
+    """A key that is none of the store's, as far as this process knows: one
+    just made by another process would be found by reading the keys again."""
+
+
 def bearer(authorization: str | None) -> str | None:
     """The token of an ``Authorization: Bearer <token>`` value, if that is what it is."""
     if not authorization:
@@ -51,7 +56,9 @@ def authenticate(
             raise errors.AuthenticationError(refusal)
         return key, None
     found = ring.find(key)
-    if found is None or not found.live:
+    if found is None:
+        raise UnknownKey(refusal)
+    if not found.live:
         raise errors.AuthenticationError(refusal)
     ring.used(found)
     return key, found

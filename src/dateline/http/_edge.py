@@ -32,7 +32,7 @@ from ..operation import Call, Operation, perform, plan_for
 from ..state import State
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
-from ._auth import authenticate, check_admin, check_models
+from ._auth import UnknownKey, authenticate, check_admin, check_models
 from ._departure import Departure
 from ._limits import MAX_HEAD_BYTES, MAX_HEADER_FIELDS, HeadersTooLargeError
 from ._requestlog import record
@@ -44,6 +44,8 @@ _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache"}
 #: Seconds a stream may keep the event loop before letting other requests in.
 _SLICE = 0.005
+#: Seconds an unknown API key waits for the keys to be read again.
+_KEY_LOOKUP = 1.0
 #: The request log's status for a client that left before its answer (nginx's "client closed request").
 CLIENT_CLOSED = 499
 
@@ -74,11 +76,12 @@ class Endpoint:
                 call.raw = await request_body.read(scope["headers"], receive, op.max_body)
             try:
                 plan = _check_headers(call, op, self.state)
-            except errors.AuthenticationError:
+            except UnknownKey:
                 if not self.state.keys.stale:
                     raise
-                # A key not seen yet may have just been made by another process: look once more.
-                await self.state.keys.refresh()
+                # A key not seen yet may have just been made by another process: look once more
+                # (a database too slow to say leaves the key refused).
+                await self.state.keys.refresh(within=_KEY_LOOKUP)
                 plan = _check_headers(call, op, self.state)
             if op.versioned:
                 call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])

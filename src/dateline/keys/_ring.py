@@ -101,13 +101,17 @@ class KeyRing:
     def used(self, key: Key) -> None:
         self._used[key.id] = time.time()
 
-    async def refresh(self) -> None:
-        """Read what changed since the last look; callers at the same time share one read."""
+    async def refresh(self, *, within: float | None = None) -> None:
+        """Read what changed since the last look; callers at the same time share
+        one read. ``within``: seconds to wait at most (the read goes on)."""
         reading = self._reading
         if reading is None:
             reading = self._reading = asyncio.ensure_future(self._read())
             reading.add_done_callback(self._read_done)
-        await asyncio.shield(reading)
+        try:
+            await asyncio.wait_for(asyncio.shield(reading), within)
+        except TimeoutError:
+            pass
 
     def _read_done(self, reading: asyncio.Future[None]) -> None:
         if self._reading is reading:
