@@ -14,6 +14,8 @@ from typing import Any, TypeVar
 
 import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from dateline import errors
 from dateline.prompt_cache import Clock
@@ -417,3 +419,17 @@ def test_redis_time_is_the_servers_when_no_clock_is_given(redis_url: str) -> Non
     assert [answer.allowed for answer in answers] == [True, True, False]
     assert answers[2].retry_after == 30
     assert abs(answers[0].snapshot.now - datetime.datetime.now(datetime.UTC).timestamp()) < 60
+
+
+def test_an_unlimited_key_costs_no_round_trip_to_redis() -> None:
+    async def scenario() -> Admission:
+        unreachable = aioredis.Redis(host="127.0.0.1", port=1, retry=Retry(NoBackoff(), 0))
+        limiter = RedisLimiter(unreachable, clock=frozen())
+        try:
+            await limiter.charge(Subject("key_free"), output_tokens=5)
+            return await limiter.admit(Subject("key_free"), input_tokens=5)
+        finally:
+            await limiter.aclose()
+
+    admitted = asyncio.run(scenario())
+    assert admitted.allowed and admitted.snapshot.now == START

@@ -8,6 +8,7 @@ Time is the Redis server's (one clock for every replica) unless a clock is given
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 from ..prompt_cache import Clock
@@ -127,6 +128,8 @@ class RedisLimiter:
         self, subject: Subject, mode: str, costs: list[float], needs: list[float], amount: float
     ) -> tuple[Snapshot, bool]:
         buckets, windows = subject.buckets, subject.windows
+        if not buckets and not windows:  # an unlimited key costs no round trip
+            return Snapshot(time.time() if self.clock is None else self.clock.now()), True
         keys = [self.prefix + bucket.name for bucket in buckets] + [self.prefix + window.name for window in windows]
         args: list[str | float | int] = ["" if self.clock is None else repr(self.clock.now()), mode, len(buckets)]
         for bucket, cost, need in zip(buckets, costs, needs, strict=True):
