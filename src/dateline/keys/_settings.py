@@ -51,7 +51,7 @@ class KeySettings(BaseModel):
     rate_limits: RateLimits = RateLimits()
     #: Model classes with buckets of their own: a glob of model ids → limits
     #: (a rate left out is the key's). The first glob that matches wins.
-    model_rate_limits: dict[Glob, RateLimits] = {}
+    model_rate_limits: dict[str, RateLimits] = {}
     #: Globs of the models the key may use; None: every model.
     allowed_models: list[Glob] | None = None
     #: US dollars the key may spend; None: no limit.
@@ -102,7 +102,7 @@ class KeyUpdate(BaseModel):
     name: Name | None = None
     workspace_id: Workspace | None = None
     rate_limits: RateLimits | None = None
-    model_rate_limits: dict[Glob, RateLimits | None] | None = None
+    model_rate_limits: dict[str, RateLimits | None] | None = None
     allowed_models: list[Glob] | None = None
     spend_limit: Dollars | None = None
     default_version: str | None = None
@@ -124,6 +124,11 @@ def merge_patch(target: dict[str, Any], patch: dict[str, Any]) -> dict[str, Any]
 def check(settings: KeySettings) -> None:
     """Settings about to be written, checked beyond their types: every version
     named is one Dateline serves, and the default is among those accepted."""
+    for glob in settings.model_rate_limits:
+        if not 1 <= len(glob) <= 256:
+            raise errors.InvalidRequestError(
+                f"model_rate_limits: {glob[:40]!r} is no model glob (give 1 to 256 characters)"
+            )
     accepted = settings.accepted_versions
     if accepted is not None:
         if not accepted:
