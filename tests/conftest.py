@@ -20,7 +20,7 @@ from dateline.backends import Backend
 from dateline.testing import DatelineServer
 from dateline.types import Event
 
-pytest_plugins = ["postgres", "llama"]  # tests/postgres.py, tests/llama.py; tests/ is on sys.path, as for `from conftest import`
+pytest_plugins = ["postgres", "llama", "redis_server"]  # tests/postgres.py, tests/llama.py, tests/redis_server.py; tests/ is on sys.path, as for `from conftest import`
 
 
 # Servers started without a data dir (`dateline serve` in a subprocess) keep

@@ -33,7 +33,6 @@ from dateline.ratelimit import (
     uncached_input,
 )
 
-pytest_plugins = ["redis_server"]  # tests/redis_server.py
 
 T = TypeVar("T")
 START = 1_755_780_000.0  # 2025-08-21T12:40:00Z

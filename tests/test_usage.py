@@ -20,7 +20,6 @@ from dateline.catalog import Catalog, ModelInfo, Price
 from dateline.prompt_cache import Clock
 from dateline.usage import PICODOLLARS, Counts, MemorySink, RedisSink, UsageMeter, UsageSink, cost
 
-pytest_plugins = ["redis_server"]  # tests/redis_server.py
 
 T = TypeVar("T")
 CATALOG = Catalog.default()
