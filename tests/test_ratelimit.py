@@ -33,7 +33,6 @@ from dateline.ratelimit import (
     uncached_input,
 )
 
-
 T = TypeVar("T")
 START = 1_755_780_000.0  # 2025-08-21T12:40:00Z
 RFC3339 = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")

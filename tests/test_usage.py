@@ -20,7 +20,6 @@ from dateline.catalog import Catalog, ModelInfo, Price
 from dateline.prompt_cache import Clock
 from dateline.usage import PICODOLLARS, Counts, MemorySink, RedisSink, UsageMeter, UsageSink, cost
 
-
 T = TypeVar("T")
 CATALOG = Catalog.default()
 NOON = datetime.datetime(2026, 12, 14, 12, 0, tzinfo=datetime.UTC).timestamp()
