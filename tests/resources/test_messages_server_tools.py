@@ -541,3 +541,23 @@ def test_derived_keys_are_the_signing_keys_own() -> None:
     assert signer.derive(b"web") == Signer(KEY).derive(b"web") != signer.derive(b"other")
     assert signer.derive(b"web") != Signer("another key").derive(b"web")
     assert web_corpus.serving() is None  # outside a request: the built-in corpus
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the models that refuse prefill (4.6 on) take a final assistant message ending in server tool "
+    "blocks for a prefill: resources/_model_rules.py must let a paused turn go on",
+)
+def test_a_paused_turn_goes_on_on_a_model_that_refuses_prefill() -> None:
+    request = {
+        **ask("Search for " + ", ".join(f'"topic {i}"' for i in range(11)), SEARCH),
+        "model": "claude-sonnet-4-6",
+    }
+
+    async def go(client: anthropic.AsyncAnthropic) -> Message:
+        paused = await client.messages.create(**request)
+        assert paused.stop_reason == "pause_turn"
+        history = [*request["messages"], {"role": "assistant", "content": paused.content}]
+        return await client.messages.create(**{**request, "messages": history})
+
+    assert run(go).stop_reason == "end_turn"

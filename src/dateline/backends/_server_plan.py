@@ -48,7 +48,7 @@ _QUOTED = re.compile(r'"([^"\n]+)"|\u201c([^\u201d\n]+)\u201d')
 _LEAD = re.compile(
     r"^\s*(?:(?:hey|hi|ok|okay)\b[,!.]?\s*)?(?:please\s+)?(?:(?:can|could|would|will)\s+you\s+(?:please\s+)?)?"
     r"(?:(?:do\s+a\s+)?(?:web\s+)?search(?:\s+(?:the\s+)?(?:web|internet))?|look\s+up|google|find\s+out|check)\b"
-    r"\s*(?:(?:the\s+)?(?:web|internet)\s+|online\s+)?(?:for|about|on)?\s*",
+    r"\s*[:,]?\s*(?:(?:the\s+)?(?:web|internet)\s+|online\s+)?(?:for|about|on)?\s*[:,]?\s*",
     re.IGNORECASE,
 )
 _TAIL = re.compile(r"(?:\s+(?:on(?:\s+the)?\s+(?:web|internet)|online))?[\s?.!,;:]*$", re.IGNORECASE)
