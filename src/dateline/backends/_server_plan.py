@@ -32,6 +32,8 @@ from ._web_context import urls_in
 
 MAX_QUERIES = 20
 MAX_URLS = 10
+#: How much of the message the model reads for what to call (its start: a long paste follows the ask).
+MAX_TEXT = 256 * 1024
 #: Words of a search query the model writes itself (a quoted phrase is taken whole).
 _QUERY_WORDS = 32
 _TOOL_QUERY_WORDS = 8
@@ -80,7 +82,8 @@ def offered(request: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 
 def user_text(message: dict[str, Any]) -> str:
-    return "\n".join(b.get("text") or "" for b in blocks(message.get("content")) if b.get("type") == "text")
+    text = "\n".join(b.get("text") or "" for b in blocks(message.get("content")) if b.get("type") == "text")
+    return text[:MAX_TEXT]
 
 
 def plan(request: dict[str, Any], tools: dict[str, dict[str, Any]], message: dict[str, Any]) -> list[Step]:
