@@ -13,6 +13,7 @@ from typing import Any
 
 import anthropic
 import httpx2
+import pydantic
 import pytest
 from anthropic.types import (
     CitationCharLocation,
@@ -212,6 +213,17 @@ def test_a_forced_search_searches_anyway() -> None:
     message = run(lambda c: c.messages.create(**request))
     assert types(message)[1:3] == ["server_tool_use", "web_search_tool_result"]
     assert message.content[1].input == {"query": "Tide pools"}
+
+
+def test_with_an_output_format_the_answer_after_the_search_is_its_json() -> None:
+    class Born(pydantic.BaseModel):
+        name: str
+        year: int
+
+    request = ask("Search the web for Claude Shannon", SEARCH)
+    parsed = run(lambda c: c.messages.parse(**request, output_format=Born))
+    assert types(parsed) == ["server_tool_use", "web_search_tool_result", "text"]
+    assert isinstance(parsed.parsed_output, Born) and parsed.usage.server_tool_use.web_search_requests == 1
 
 
 # --------------------------------------------------------------------------

@@ -109,15 +109,17 @@ def serve(
     if not steps and not trailing:
         return None
     run.resume(trailing)
-    if not trailing and steps:
+    # With an output format every text block is the JSON answer: no words before the calls.
+    json_answer = _structured.output_schema(request) is not None
+    if not trailing and steps and not json_answer:
         run.writer.text(_preface(steps))
     paused = run.call_all(steps[run.done :])
     if run.writer.stop is not None:
         return run.served(run.writer.stop)
     if paused:
         return run.served("pause_turn")
-    if _structured.output_schema(request) is not None:
-        return run.served(None)  # the answer is the JSON the output format asks for
+    if json_answer:
+        return run.served(None)  # the model's JSON answer follows
     return run.answer(user_text(messages[last_user]))
 
 
