@@ -485,6 +485,18 @@ def test_a_resume_without_the_tool_is_refused() -> None:
     assert refused.value.body["error"]["message"].endswith("but no `web_fetch` tool was provided")
 
 
+def test_a_resumed_tool_search_with_a_bad_pattern_answers_with_its_error() -> None:
+    searcher = {"type": "tool_search_tool_regex", "name": "tool_search_tool_regex"}
+    call = {"type": "server_tool_use", "id": "srvtoolu_01", "name": "tool_search_tool_regex", "input": {"query": "(a"}}
+    request = ask("x", searcher, WEATHER, ECHO)
+    request["messages"] = [{"role": "user", "content": "Weather?"}, {"role": "assistant", "content": [call]}]
+    message = run(lambda c: c.messages.create(**request))
+    error = message.content[0].content
+    assert (message.content[0].tool_use_id, error.type) == ("srvtoolu_01", "tool_search_tool_result_error")
+    assert error.error_code == "invalid_tool_input"
+    assert error.error_message == "invalid or unsupported regular expression pattern"
+
+
 def test_a_server_call_left_beside_client_calls_is_answered_first() -> None:
     weather = {k: v for k, v in WEATHER.items() if k != "defer_loading"}
     server = {
@@ -511,10 +523,18 @@ def test_a_server_call_left_beside_client_calls_is_answered_first() -> None:
 
 
 @pytest.mark.parametrize(
-    "kind", ["code_execution_20250522", "code_execution_20250825", "code_execution_20260120", "code_execution_20260521"]
+    "tool",
+    [
+        *(
+            {"type": f"code_execution_{day}", "name": "code_execution"}
+            for day in (20250522, 20250825, 20260120, 20260521)
+        ),
+        {"type": "advisor_20260301", "name": "advisor", "model": "claude-opus-4-6"},
+    ],
 )
-def test_a_server_tool_dateline_cannot_run_is_refused(kind: str) -> None:
-    request = ask("Run print(1)", {"type": kind, "name": "code_execution"})
+def test_a_server_tool_dateline_cannot_run_is_refused(tool: dict[str, Any]) -> None:
+    kind = tool["type"]
+    request = ask("Run print(1)", tool)
     with pytest.raises(anthropic.BadRequestError) as refused:
         run(lambda c: c.messages.create(**request))
     error = refused.value.body["error"]
