@@ -97,17 +97,15 @@ def serve(
     trailing = [b for m in messages[last_user + 1 :] for b in blocks(m.get("content"))]
     if trailing and trailing[-1].get("type") == "text":
         return None  # a prefill: the model goes on with its own words
-    run = _Run(request, messages, tools, rng, signer, _Writer(budget, request, full))
-    if not trailing:
-        before = blocks(messages[last_user - 1].get("content")) if last_user else []
-        unrun = _unrun(before) if any(b.get("type") == "tool_result" for b in blocks(messages[-1]["content"])) else []
-        if unrun:  # left beside client tool calls: its result comes first, then the model's reply
-            for call in unrun:
-                run.writer.result(run.execute(call))
-            return run.served(None)
-    steps = plan(request, tools, messages[last_user])
-    if not steps and not trailing:
+    unrun = [] if trailing else _left_beside_client_calls(messages, last_user)
+    steps = [] if unrun else plan(request, tools, messages[last_user])
+    if not (trailing or unrun or steps):
         return None
+    run = _Run(request, messages, tools, rng, signer, _Writer(budget, request, full))
+    if unrun:  # their results come first, then the model's reply to the client's results
+        for call in unrun:
+            run.writer.result(run.execute(call))
+        return run.served(None)
     run.resume(trailing)
     # With an output format every text block is the JSON answer: no words before the calls.
     json_answer = _structured.output_schema(request) is not None
@@ -121,6 +119,13 @@ def serve(
     if json_answer:
         return run.served(None)  # the model's JSON answer follows
     return run.answer(user_text(messages[last_user]))
+
+
+def _left_beside_client_calls(messages: list[dict[str, Any]], last_user: int) -> list[dict[str, Any]]:
+    """Server calls the assistant turn before left unrun beside client calls the user now answers."""
+    if not last_user or not any(b.get("type") == "tool_result" for b in blocks(messages[last_user]["content"])):
+        return []
+    return _unrun(blocks(messages[last_user - 1].get("content")))
 
 
 def _unrun(content: list[dict[str, Any]]) -> list[dict[str, Any]]:
