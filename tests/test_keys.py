@@ -350,3 +350,24 @@ def test_the_secret_is_in_no_log(tmp_path: Path, caplog: pytest.LogCaptureFixtur
     assert made["partial_key_hint"] in listed and made["partial_key_hint"] in shown
     for text in (entries, listed, shown, caplog.text):
         assert secret not in text and secret[16:-4] not in text
+
+
+def test_a_key_of_dateline_s_own_never_goes_upstream(tmp_path: Path):
+    cassette = tmp_path / "exchanges.jsonl"
+    with ServerThread() as upstream:
+        with ServerThread(data_dir=str(tmp_path / "a"), anthropic_upstream=upstream.base_url, record=cassette) as front:
+            first = make_key(front)["secret"]
+            refused = post(front, first)
+            # The upstream was sent no credential, and says so.
+            assert refused.status_code == 401, refused.text
+            assert refused.json()["error"]["message"] == "x-api-key header is required"
+        with ServerThread(
+            data_dir=str(tmp_path / "b"),
+            anthropic_upstream=upstream.base_url,
+            anthropic_api_key="sk-ant-upstream-0123456789",
+        ) as front:
+            second = make_key(front)["secret"]
+            assert post(front, second).status_code == 200
+            assert upstream.requests("/v1/messages")[-1]["api_key"].endswith("6789")  # the upstream's own key
+    recorded = cassette.read_text()
+    assert first not in recorded and first[16:-4] not in recorded

@@ -44,6 +44,7 @@ _JSON = "application/json"
 _SSE_HEADERS = {"cache-control": "no-cache"}
 #: Seconds a stream may keep the event loop before letting other requests in.
 _SLICE = 0.005
+_CREDENTIALS = (b"x-api-key", b"authorization")
 #: Seconds an unknown API key waits for the keys to be read again.
 _KEY_LOOKUP = 1.0
 #: The request log's status for a client that left before its answer (nginx's "client closed request").
@@ -84,11 +85,16 @@ class Endpoint:
                 await self.state.keys.refresh(within=_KEY_LOOKUP)
                 plan = _check_headers(call, op, self.state)
             if op.versioned:
-                call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])
+                if call.key is None:
+                    call.exchange = Exchange(rid, call.version, call.betas, scope["headers"])
+                else:
+                    # A key of Dateline's own is no upstream's: backends never see it to pass it on.
+                    seen = [(name, value) for name, value in scope["headers"] if name not in _CREDENTIALS]
+                    call.exchange = Exchange(rid, call.version, call.betas, seen)
+                    if call.key.settings.default_version is not None:
+                        # A pinned key is told which version answered, whether it named one or not.
+                        call.exchange.response_headers["anthropic-version"] = call.version
                 token = begin_exchange(call.exchange)
-                if call.key is not None and call.key.settings.default_version is not None:
-                    # A pinned key is told which version answered, whether it named one or not.
-                    call.exchange.response_headers["anthropic-version"] = call.version
             raw = None
             if op.params is not None:
                 raw = call.raw = await request_body.read(scope["headers"], receive, op.max_body)
