@@ -332,6 +332,28 @@ def test_web_fetch_without_citations_and_its_errors() -> None:
     assert message.usage.server_tool_use.web_fetch_requests == 3  # failed fetches count
 
 
+def test_web_fetch_of_a_pdf_and_of_a_domain_not_allowed() -> None:
+    pdf = {
+        "pages": {
+            "https://docs.example.com/deck.pdf": {"title": "Deck", "media_type": "application/pdf", "data": "JVBERi0x"}
+        }
+    }
+    fetch = {**FETCH, "allowed_domains": ["docs.example.com"]}
+    request = ask("Read https://docs.example.com/deck.pdf and https://other.example.com/page", fetch)
+    message, folded, _ = run(lambda c: both(c, request), rules={"web": pdf})
+    same(message, folded)
+    deck, other = [b.content for b in message.content if b.type == "web_fetch_tool_result"]
+    source = deck.content.source
+    assert (source.type, source.media_type, source.data, deck.content.title) == (
+        "base64",
+        "application/pdf",
+        "JVBERi0x",
+        "Deck",
+    )
+    assert other.error_code == "url_not_allowed"
+    assert message.usage.server_tool_use.web_fetch_requests == 2
+
+
 def test_fetch_takes_only_urls_already_in_the_conversation() -> None:
     fetch = {**FETCH, "url_sources": {"user_input": {"type": "none"}}}
     message = run(lambda c: c.messages.create(**ask(f"Read {SHANNON}", fetch)))

@@ -21,29 +21,25 @@ tool search, calls the first tool found.
 
 from __future__ import annotations
 
-import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from .. import tokenizer, web_corpus
+from .. import web_corpus
 from .._content import blocks
 from ..ids import new_id
 from ..thinking import Signer
 from . import _prose, _structured, _web
+from ._server_answer import Outcome, Writer, count_documents, fetched_document, outcome_of, write_web_answer
 from ._server_plan import Step, offered, plan, user_text
-from ._server_tools import ToolError, cited_text, server_tool_use
-from ._stop import find_stop
+from ._server_tools import ToolError, server_tool_use
 from ._tool_input import generate_tool_input
 from ._tool_search import TOOL_SEARCH_TYPES, error_block, result_block, search_tools
 from ._turn import Block
-from ._web import Fetched, Found
 
 MAX_ITERATIONS = 10
-#: Search results the answer cites, across its searches.
-MAX_CITED = 3
 
 
 @dataclass
@@ -101,7 +97,7 @@ def serve(
     steps = [] if unrun else plan(request, tools, messages[last_user])
     if not (trailing or unrun or steps):
         return None
-    run = _Run(request, messages, tools, rng, signer, _Writer(budget, request, full))
+    run = _Run(request, messages, tools, rng, signer, Writer(budget, request, full))
     if unrun:  # their results come first, then the model's reply to the client's results
         for call in unrun:
             run.writer.result(run.execute(call))
@@ -145,74 +141,6 @@ def _preface(steps: list[Step]) -> str:
     return "Let me look for a tool that can help with that."
 
 
-@dataclass
-class _Outcome:
-    """What one call of this turn gave: a search's pages, a fetched page, tools found, or an error code."""
-
-    kind: str
-    value: str
-    found: list[Found] = field(default_factory=list)
-    fetched: Fetched | None = None
-    document_index: int = 0
-    names: list[str] = field(default_factory=list)
-    error: str | None = None
-
-
-class _Writer:
-    """The answer's blocks as they are written, within the output budget and the stop sequences."""
-
-    def __init__(self, budget: int, request: dict[str, Any], full: str) -> None:
-        self.blocks: list[Block] = []
-        self.used = 0
-        self.budget = budget
-        self.full = full
-        self.stops = request.get("stop_sequences") or ()
-        self.stop: str | None = None
-        self.stop_sequence: str | None = None
-
-    def raw_blocks(self) -> list[dict[str, Any]]:
-        return [b.content() for b in self.blocks]
-
-    def text(self, text: str, citations: list[dict[str, Any]] | None = None) -> None:
-        if self.stop is not None or not text:
-            return
-        cut = find_stop(text, self.stops)
-        if cut is not None:
-            text, self.stop, self.stop_sequence = text[: cut[0]], "stop_sequence", cut[1]
-        tokens = tokenizer.split(text)
-        if self.used + len(tokens) > self.budget:
-            tokens = tokens[: self.budget - self.used]
-            text, self.stop, self.stop_sequence = "".join(tokens), self.full, None
-        if text:
-            raw = cited_text(text, citations) if citations else None
-            self.blocks.append(Block("raw" if raw else "text", text, tokens=len(tokens), raw=raw))
-        self.used += len(tokens)
-
-    def call(self, block: dict[str, Any]) -> bool:
-        """Write a call, if its input fits."""
-        if self.stop is not None:
-            return False
-        cost = tokenizer.count(json.dumps(block["input"], ensure_ascii=False))
-        if self.used + cost > self.budget:
-            self.stop, self.used = self.full, self.budget
-            return False
-        self.blocks.append(Block("raw", tokens=cost, raw=block))
-        self.used += cost
-        return True
-
-    def result(self, block: dict[str, Any]) -> None:
-        self.blocks.append(Block("raw", raw=block))  # a result is the tool's, not the model's output
-
-    def tool_use(self, tool_id: str, name: str, input_json: str) -> bool:
-        cost = tokenizer.count(input_json)
-        if self.stop is not None or self.used + cost > self.budget:
-            self.stop, self.used = self.stop or self.full, self.budget
-            return False
-        self.blocks.append(Block("tool_use", tool_id=tool_id, name=name, input_json=input_json, tokens=cost))
-        self.used += cost
-        return True
-
-
 class _Run:
     """One answer's calls: their results, what they found, and the uses of each tool."""
 
@@ -223,17 +151,17 @@ class _Run:
         tools: dict[str, dict[str, Any]],
         rng: random.Random,
         signer: Signer,
-        writer: _Writer,
+        writer: Writer,
     ) -> None:
         self.request, self.messages, self.tools, self.rng = request, messages, tools, rng
         self.key = signer.derive(b"web")
         self.writer = writer
         self.corpus = web_corpus.serving()
         self.by_name = {tool["name"]: tool for tool in tools.values()}
-        self.outcomes: list[_Outcome] = []
+        self.outcomes: list[Outcome] = []
         self.uses: dict[str, int] = {}
         self.done = 0  #: the planned calls an earlier (paused) answer made
-        self.documents = _count_documents(messages)
+        self.documents = count_documents(messages)
 
     def served(self, stop_reason: str | None) -> Served:
         w = self.writer
@@ -243,12 +171,12 @@ class _Run:
         """Take up a paused answer: what its calls found, and a call it ended on, run now."""
         calls = {b.get("id"): b for b in trailing if b.get("type") == "server_tool_use"}
         self.done = len(calls)
-        index = self.documents - sum(1 for b in trailing if _fetched_document(b) is not None)
+        index = self.documents - sum(1 for b in trailing if fetched_document(b) is not None)
         for block in trailing:
             call = calls.get(block.get("tool_use_id"))
             if call is not None:
-                self.outcomes.append(_outcome_of(call, block, index, self.key))
-                index += _fetched_document(block) is not None
+                self.outcomes.append(outcome_of(call, block, index, self.key))
+                index += fetched_document(block) is not None
         for call in _unrun(trailing):
             self.writer.result(self.execute(call))
 
@@ -296,7 +224,7 @@ class _Run:
         return self._tool_search(call_id, tool, tool_input)
 
     def _search(self, call_id: str, tool: dict[str, Any], query: Any, over: bool) -> dict[str, Any]:
-        outcome = _Outcome("web_search", str(query))
+        outcome = Outcome("web_search", str(query))
         self.outcomes.append(outcome)
         try:
             if over:
@@ -314,7 +242,7 @@ class _Run:
         return _web.search_result_block(call_id, outcome.found, key=self.key)
 
     def _fetch(self, call_id: str, tool: dict[str, Any], url: Any, over: bool) -> dict[str, Any]:
-        outcome = _Outcome("web_fetch", str(url))
+        outcome = Outcome("web_fetch", str(url))
         self.outcomes.append(outcome)
         try:
             if over:
@@ -338,7 +266,7 @@ class _Run:
         return _web.fetch_result_block(call_id, outcome.fetched)
 
     def _tool_search(self, call_id: str, tool: dict[str, Any], tool_input: dict[str, Any]) -> dict[str, Any]:
-        outcome = _Outcome("tool_search", str(tool_input.get("query")))
+        outcome = Outcome("tool_search", str(tool_input.get("query")))
         self.outcomes.append(outcome)
         try:
             variant = TOOL_SEARCH_TYPES[tool["type"]]
@@ -358,7 +286,7 @@ class _Run:
             return self._use_tool(found_tools[0], question)
         if not web:
             return self.served(None)  # nothing found: the model's own reply follows
-        self._write_web_answer(web, question)
+        write_web_answer(self.writer, web, question, key=self.key)
         return self.served(self.writer.stop or "end_turn")
 
     def _use_tool(self, name: str, question: str) -> Served:
@@ -372,101 +300,3 @@ class _Run:
         if self.writer.tool_use(new_id("toolu", self.rng), name, orjson.dumps(value).decode()):
             return self.served("tool_use")
         return self.served(self.writer.stop)
-
-    def _write_web_answer(self, web: list[_Outcome], question: str) -> None:
-        w = self.writer
-        searches = [o for o in web if o.kind == "web_search"]
-        pages = [o for o in web if o.kind == "web_fetch" and o.fetched is not None]
-        cited = _round_robin([[(o.value, f) for f in o.found] for o in searches])[:MAX_CITED]
-        if cited:
-            w.text("Here is what I found.")
-        elif pages:
-            w.text("Here is what the page says." if len(pages) == 1 else "Here is what the pages say.")
-        else:
-            w.text("I could not find an answer on the web.")
-        for query, found in cited:
-            citation = _web.search_citation(found, query, key=self.key)
-            w.text(" " + citation["cited_text"], [citation])
-        for o in searches:
-            if o.error is not None:
-                w.text(f' The search for "{o.value}" failed ({o.error}).')
-            elif not o.found:
-                w.text(f' The search for "{o.value}" found nothing.')
-        for o in web:
-            if o.kind != "web_fetch":
-                continue
-            if o.fetched is None:
-                w.text(f" I could not fetch {o.value} ({o.error}).")
-                continue
-            title = o.fetched.title or o.fetched.url
-            citation = _web.fetch_citation(o.fetched, question, document_index=o.document_index)
-            if citation is not None:
-                w.text(f" From {title}:")
-                w.text(" " + citation["cited_text"], [citation])
-            elif o.fetched.data is not None:
-                w.text(f" {title} is a PDF document ({o.fetched.url}).")
-            else:
-                start, end = _web.best_sentence(o.fetched.text, question)
-                w.text(f" From {title}: {o.fetched.text[start:end]}".rstrip())
-
-
-def _round_robin(lists: list[list[Any]]) -> list[Any]:
-    """The first item of each list, then the second of each, and so on."""
-    out = []
-    for i in range(max((len(items) for items in lists), default=0)):
-        out += [items[i] for items in lists if i < len(items)]
-    return out
-
-
-def _fetched_document(block: dict[str, Any]) -> dict[str, Any] | None:
-    """The document a successful ``web_fetch_tool_result`` carries."""
-    if block.get("type") != "web_fetch_tool_result":
-        return None
-    content = block.get("content")
-    if not isinstance(content, dict) or content.get("type") != "web_fetch_result":
-        return None
-    document = content.get("content")
-    return document if isinstance(document, dict) else None
-
-
-def _count_documents(messages: list[dict[str, Any]]) -> int:
-    """The documents of the conversation, as citations index them: attached ones and fetched ones."""
-    count = 0
-    for message in messages:
-        for block in blocks(message.get("content")):
-            count += block.get("type") == "document" or _fetched_document(block) is not None
-    return count
-
-
-def _outcome_of(call: dict[str, Any], block: dict[str, Any], document_index: int, key: bytes) -> _Outcome:
-    """What a call of the paused answer found, read back from its result block."""
-    tool_input = call.get("input") if isinstance(call.get("input"), dict) else {}
-    content = block.get("content")
-    error = content.get("error_code") if isinstance(content, dict) else None
-    kind = block.get("type")
-    if kind == "web_search_tool_result":
-        outcome = _Outcome("web_search", str(tool_input.get("query")), error=error)
-        for result in content if isinstance(content, list) else ():
-            page = _web.open_content(key, result.get("encrypted_content") or "") if isinstance(result, dict) else None
-            if page is not None:
-                outcome.found.append(page)
-        return outcome
-    if kind == "web_fetch_tool_result":
-        outcome = _Outcome("web_fetch", str(tool_input.get("url")), error=error, document_index=document_index)
-        document = _fetched_document(block)
-        if document is not None:
-            source = document.get("source") or {}
-            text = source.get("data") if source.get("type") == "text" else None
-            outcome.fetched = Fetched(
-                str(content.get("url")),
-                document.get("title"),
-                str(content.get("retrieved_at")),
-                media_type=source.get("media_type") or "text/plain",
-                text=text or "",
-                data=None if source.get("type") == "text" else source.get("data"),
-                citations=bool((document.get("citations") or {}).get("enabled")),
-            )
-        return outcome
-    references = content.get("tool_references") if isinstance(content, dict) else None
-    names = [r.get("tool_name") for r in references or () if isinstance(r, dict)]
-    return _Outcome("tool_search", str(tool_input.get("query")), names=[n for n in names if n], error=error)
