@@ -200,6 +200,15 @@ def test_each_quoted_phrase_is_a_search_and_max_uses_holds() -> None:
     assert len(citations(message)) == 3  # first results first: Shannon, sourdough, then Shannon again
 
 
+@pytest.mark.parametrize("max_tokens", [5, 20, 40])
+def test_max_tokens_ends_a_server_tool_turn(max_tokens: int) -> None:
+    request = ask("Search the web for Claude Shannon", SEARCH, max_tokens=max_tokens)
+    message, folded, _ = run(lambda c: both(c, request))
+    same(message, folded)
+    assert (message.stop_reason, message.usage.output_tokens) == ("max_tokens", max_tokens)
+    assert types(message)[-1] != "server_tool_use"  # never a call without its result
+
+
 def test_no_search_without_a_reason_or_with_tool_choice_none() -> None:
     plain = run(lambda c: c.messages.create(**ask("Tell me about tide pools", SEARCH)))
     assert types(plain) == ["text"] and plain.usage.server_tool_use is None
