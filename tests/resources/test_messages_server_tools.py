@@ -606,11 +606,6 @@ def test_derived_keys_are_the_signing_keys_own() -> None:
     assert web_corpus.serving() is None  # outside a request: the built-in corpus
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the models that refuse prefill (4.6 on) take a final assistant message ending in server tool "
-    "blocks for a prefill: resources/_model_rules.py must let a paused turn go on",
-)
 def test_a_paused_turn_goes_on_on_a_model_that_refuses_prefill() -> None:
     request = {
         **ask("Search for " + ", ".join(f'"topic {i}"' for i in range(11)), SEARCH),

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeGuard
 
 from .. import errors, tokenizer
+from .._content import blocks
 from ..catalog import ModelInfo
 from ..operation import Call
 from ._image_size import dimensions
@@ -185,12 +186,22 @@ def check_content(info: ModelInfo | None, body: dict[str, Any]) -> None:
                 or type(block.get("content")) is list
             ):
                 _block(found, block, f"messages.{i}.content.{j}")
-    if known(info) and info.has("no_prefill") and messages and messages[-1].get("role") == "assistant":
+    if known(info) and info.has("no_prefill") and messages and _prefill(messages[-1]):
         raise errors.InvalidRequestError(
             "This model does not support assistant message prefill. The conversation must end with a user message."
         )
     _check_breakpoints(found, body)
     _check_media(found)
+
+
+def _prefill(message: dict[str, Any]) -> bool:
+    """A final assistant message, unless it is a paused turn sent back to go on (it ends in a
+    server tool's call or result)."""
+    if message.get("role") != "assistant":
+        return False
+    content = blocks(message.get("content"))
+    kind = str(content[-1].get("type")) if content else ""
+    return not (kind == "server_tool_use" or (kind.endswith("_tool_result") and kind != "tool_result"))
 
 
 def _tool(found: _Content, tool: dict[str, Any], i: int) -> None:
