@@ -93,6 +93,41 @@ def test_every_ring_on_the_database_finds_a_key_and_sees_it_revoked(database_url
     run(scenario())
 
 
+class CountingStore(Store):
+    """The store, counting the reads of the keys' revision (one per look at the keys)."""
+
+    looks = 0
+
+    async def key_revision(self) -> int:
+        self.looks += 1
+        return await super().key_revision()
+
+
+def test_unknown_keys_make_few_reads_and_a_new_key_is_always_found(database_url: str):
+    async def scenario() -> None:
+        store = CountingStore(database_url)
+        await store.open()
+        ring, maker = KeyRing(store), await ring_on(database_url)
+        await ring.open()
+        await maker.create({"name": "first"})
+        await ring.refresh()  # a read just now: a key made right after must still be found
+        _, secret = await maker.create({"name": "second"})
+        assert ring.find(secret) is None
+        await ring.recheck()
+        assert ring.find(secret) is not None
+        store.looks = 0
+        started = time.monotonic()
+        for _ in range(10):  # a flood of unknown keys, 500 in 0.3 s
+            await asyncio.gather(*(ring.recheck() for _ in range(50)))
+            await asyncio.sleep(0.03)
+        elapsed = time.monotonic() - started
+        assert store.looks <= elapsed / 0.05 + 2, (store.looks, elapsed)
+        for each in (ring, maker):
+            await each.store.close()
+
+    run(scenario())
+
+
 def test_a_ring_reads_nothing_more_when_nothing_changed(database_url: str):
     async def scenario() -> None:
         ring = await ring_on(database_url)

@@ -12,6 +12,7 @@ loop to other requests now and then, and stops when its client leaves.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from time import perf_counter
@@ -78,11 +79,10 @@ class Endpoint:
             try:
                 plan = _check_headers(call, op, self.state)
             except UnknownKey:
-                if not self.state.keys.stale:
-                    raise
                 # A key not seen yet may have just been made by another process: look once more
                 # (a database too slow to say leaves the key refused).
-                await self.state.keys.refresh(within=_KEY_LOOKUP)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.state.keys.recheck(), _KEY_LOOKUP)
                 plan = _check_headers(call, op, self.state)
             if op.versioned:
                 if call.key is None:

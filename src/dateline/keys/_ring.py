@@ -3,9 +3,8 @@
 A request's key is found by its keyed hash in a dict: no round trip to the
 database. Each process reads what changed every ``poll`` seconds (one query
 when nothing did), so a key revoked anywhere stops working everywhere within
-a second; a key it does not know makes it look at once (at most every
-``_RECHECK`` seconds, however many unknown keys arrive), so a key just made
-by another process works at once. When keys were last used is written every
+a second; a key it does not know makes it look again (``recheck``), so a key
+just made by another process works at once. When keys were last used is written every
 ``flush`` seconds, not per request.
 """
 
@@ -33,7 +32,7 @@ logger = logging.getLogger("dateline")
 
 #: The stored secret API keys are hashed with.
 HASH_KEY = "api-key-hash-key"
-#: Seconds between looks at the database prompted by unknown keys.
+#: Seconds at least between the reads unknown keys ask for.
 _RECHECK = 0.05
 
 
@@ -44,7 +43,7 @@ class KeyRing:
         self._hash_key = b""
         self._by_hash: dict[bytes, Key] = {}
         self._revision = 0
-        self._checked = float("-inf")
+        self._started = float("-inf")  # when the newest read began (monotonic)
         self._reading: asyncio.Future[None] | None = None
         self._used: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
@@ -92,33 +91,38 @@ class KeyRing:
         """The key with this secret (live or revoked), None if there is none."""
         return self._by_hash.get(digest(self._hash_key, secret))
 
-    @property
-    def stale(self) -> bool:
-        """Whether a key not found should make the keys be read again (``refresh``)
-        before it is refused: it may have just been made by another process."""
-        return self._reading is not None or time.monotonic() - self._checked > _RECHECK
-
     def used(self, key: Key) -> None:
         self._used[key.id] = time.time()
 
-    async def refresh(self, *, within: float | None = None) -> None:
+    async def refresh(self) -> None:
         """Read what changed since the last look; callers at the same time share
-        one read. ``within``: seconds to wait at most (the read goes on)."""
+        one read (a caller cancelled leaves it going on)."""
         reading = self._reading
         if reading is None:
             reading = self._reading = asyncio.ensure_future(self._read())
             reading.add_done_callback(self._read_done)
-        try:
-            await asyncio.wait_for(asyncio.shield(reading), within)
-        except TimeoutError:
-            pass
+        await asyncio.shield(reading)
 
     def _read_done(self, reading: asyncio.Future[None]) -> None:
         if self._reading is reading:
             self._reading = None
 
+    async def recheck(self) -> None:
+        """Read the keys in a read begun from now on, for a key not found: it
+        may have just been made by another process. Reads begin at most every
+        ``_RECHECK`` seconds, shared by every caller waiting meanwhile, so
+        unknown keys, however many, cost the database little."""
+        asked = time.monotonic()
+        while self._started < asked:
+            if self._reading is None:
+                pause = self._started + _RECHECK - time.monotonic()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                    continue  # another caller may have begun one meanwhile
+            await self.refresh()
+
     async def _read(self) -> None:
-        self._checked = time.monotonic()
+        self._started = time.monotonic()
         try:
             revision = await self.store.key_revision()
             if revision == self._revision:
@@ -136,7 +140,6 @@ class KeyRing:
             except (pydantic.ValidationError, ValueError) as exc:
                 logger.warning("API key %s is unreadable and not accepted: %s", row["id"], exc)
         self._revision = max(revision, rows[-1]["revision"] if rows else 0)
-        self._checked = time.monotonic()
 
     async def flush(self) -> None:
         """Write when keys were last used."""
