@@ -4,8 +4,8 @@ A request's key is found by its keyed hash in a dict: no round trip to the
 database. Each process reads what changed every ``poll`` seconds (one query
 when nothing did), so a key revoked anywhere stops working everywhere within
 a second; a key it does not know makes it look again (``recheck``), so a key
-just made by another process works at once. When keys were last used is written every
-``flush`` seconds, not per request.
+just made by another process works at once. When keys were last used is
+written every ``flush`` seconds, not per request.
 """
 
 from __future__ import annotations
@@ -37,6 +37,8 @@ _RECHECK = 0.05
 
 
 class KeyRing:
+    """The keys, the reads that keep them current, and the changes made to them."""
+
     def __init__(self, store: Store, *, poll: float = 0.5, flush: float = 2.0) -> None:
         self.store = store
         self.poll, self.flush_every = poll, flush
@@ -74,10 +76,14 @@ class KeyRing:
         flushed = time.monotonic()
         while True:
             await asyncio.sleep(self.poll)
-            await self.refresh()
-            if time.monotonic() - flushed >= self.flush_every:
-                flushed = time.monotonic()
-                await self.flush()
+            try:
+                await self.refresh()
+                if time.monotonic() - flushed >= self.flush_every:
+                    flushed = time.monotonic()
+                    await self.flush()
+            except Exception:
+                # Never the end of the polling: keys unread would stay unrevoked.
+                logger.exception("reading the API keys failed")
 
     # -- the hot path ---------------------------------------------------------
 
