@@ -243,6 +243,14 @@ def test_api_key_flag_keys_and_stored_keys_both_work(tmp_path: Path):
     with ServerThread(data_dir=str(tmp_path), api_keys=["sk-flag"]) as server:
         assert post(server, "sk-flag").status_code == 200
         assert post(server, "sk-other").status_code == 401
+
+        async def made_elsewhere() -> str:  # the first key, by another process (as the CLI makes one)
+            ring = await ring_on(f"sqlite:///{tmp_path}/dateline.db")
+            _, secret = await ring.create({"name": "cli"})
+            await ring.store.close()
+            return secret
+
+        assert post(server, run(made_elsewhere())).status_code == 200  # at once, not at the next poll
         made = make_key(server)
         assert post(server, made["secret"]).status_code == 200
         assert post(server, "sk-flag").status_code == 200

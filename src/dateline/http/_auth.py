@@ -53,7 +53,7 @@ def authenticate(
         return key, None
     if not ring.defined:
         if accepted is not None:
-            raise errors.AuthenticationError(refusal)
+            raise UnknownKey(refusal)  # the first key may have just been made
         return key, None
     found = ring.find(key)
     if found is None:
