@@ -114,6 +114,7 @@ def test_create_prints_the_secret_once_and_nothing_shows_it_again(tmp_path: Path
         "--workspace", "wrkspc_1",
         "--rpm", "50", "--itpm", "30000", "--otpm", "8000",
         "--model-limit", "claude-opus-*:rpm=5,otpm=1000",
+        "--unified-5h", "100000", "--unified-7d", "1000000",
         "--allow-model", "claude-*", "--allow-model", "gpt-*",
         "--spend-limit", "12.5",
         "--default-version", "2023-06-01",
@@ -132,6 +133,7 @@ def test_create_prints_the_secret_once_and_nothing_shows_it_again(tmp_path: Path
     shown = invoke(tmp_path, "show", row[0])
     details = dict(line.split("\t", 1) for line in shown.stdout.splitlines())
     assert details["  claude-opus-*"] == "rpm 5 · otpm 1,000"
+    assert details["unified windows"] == "5h 100,000 · 7d 1,000,000"
     assert details["spend limit"] == "$12.50" and details["default version"] == "2023-06-01"
     assert details["accepted versions"] == "2023-06-01, 2026-10-21" and details["status"] == "active"
     for output in (listed.output, shown.output):

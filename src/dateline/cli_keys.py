@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 if TYPE_CHECKING:
-    from .keys import Key, KeyRing, RateLimits
+    from .keys import Key, KeyRing, RateLimits, UnifiedLimits
 
 keys_app = typer.Typer(no_args_is_help=True, help="API keys: create, list, show, update and revoke them.")
 
@@ -34,12 +34,14 @@ CLEARABLE = {
     "itpm": "rate_limits.input_tokens_per_minute",
     "otpm": "rate_limits.output_tokens_per_minute",
     "model-limits": "model_rate_limits",
+    "unified": "unified_limits",
     "allowed-models": "allowed_models",
     "spend-limit": "spend_limit",
     "default-version": "default_version",
     "accepted-versions": "accepted_versions",
 }
 _RATES = {"rpm": "requests_per_minute", "itpm": "input_tokens_per_minute", "otpm": "output_tokens_per_minute"}
+_WINDOWS = {"unified_5h": "five_hour", "unified_7d": "seven_day"}
 
 DatabaseUrl = Annotated[
     str | None,
@@ -56,6 +58,12 @@ ModelLimit = Annotated[
         "--model-limit",
         help="A model class with limits of its own: GLOB:rpm=N,itpm=N,otpm=N (repeatable; a rate left out is the key's).",
     ),
+]
+Unified5h = Annotated[
+    int | None, typer.Option("--unified-5h", help="Tokens the key may use in a 5-hour window (unified headers).")
+]
+Unified7d = Annotated[
+    int | None, typer.Option("--unified-7d", help="Tokens the key may use in a 7-day window (unified headers).")
 ]
 AllowModel = Annotated[
     list[str], typer.Option("--allow-model", help="Only models matching this glob (repeatable; default: all).")
@@ -117,34 +125,24 @@ def _run(database_url: str | None, data_dir: str | None, work: Callable[[KeyRing
         _die(f"cannot open the database: {exc}", 2)
 
 
-def _settings(
-    workspace: str | None,
-    rpm: int | None,
-    itpm: int | None,
-    otpm: int | None,
-    model_limit: list[str],
-    allow_model: list[str],
-    spend_limit: float | None,
-    default_version: str | None,
-    accept_version: list[str],
-) -> dict[str, Any]:
-    """The options given, as the admin API's body (a merge patch for ``update``)."""
+def _settings(options: dict[str, Any]) -> dict[str, Any]:
+    """The setting options given to a command (its parameters, by name), as the
+    admin API's body (a merge patch for ``update``)."""
     body: dict[str, Any] = {}
-    if workspace is not None:
-        body["workspace_id"] = workspace
-    rates = {name: value for name, value in zip(_RATES.values(), (rpm, itpm, otpm)) if value is not None}
-    if rates:
-        body["rate_limits"] = rates
-    if model_limit:
-        body["model_rate_limits"] = dict(_model_limit(spec) for spec in model_limit)
-    if allow_model:
-        body["allowed_models"] = allow_model
-    if spend_limit is not None:
-        body["spend_limit"] = spend_limit
-    if default_version is not None:
-        body["default_version"] = default_version
-    if accept_version:
-        body["accepted_versions"] = accept_version
+    if options["workspace"] is not None:
+        body["workspace_id"] = options["workspace"]
+    for section, fields in (("rate_limits", _RATES), ("unified_limits", _WINDOWS)):
+        given = {field: options[option] for option, field in fields.items() if options[option] is not None}
+        if given:
+            body[section] = given
+    if options["model_limit"]:
+        body["model_rate_limits"] = dict(_model_limit(spec) for spec in options["model_limit"])
+    for option, field in (("allow_model", "allowed_models"), ("accept_version", "accepted_versions")):
+        if options[option]:
+            body[field] = options[option]
+    for field in ("spend_limit", "default_version"):
+        if options[field] is not None:
+            body[field] = options[field]
     return body
 
 
@@ -172,6 +170,8 @@ def create(
     rpm: Rpm = None,
     itpm: Itpm = None,
     otpm: Otpm = None,
+    unified_5h: Unified5h = None,
+    unified_7d: Unified7d = None,
     model_limit: ModelLimit = [],  # noqa: B006 - typer's way to a repeatable option
     allow_model: AllowModel = [],  # noqa: B006
     spend_limit: SpendLimit = None,
@@ -182,10 +182,7 @@ def create(
     data_dir: DataDir = None,
 ) -> None:
     """Create a key and print its secret: the only time it is shown."""
-    body = {"name": name}
-    body.update(
-        _settings(workspace, rpm, itpm, otpm, model_limit, allow_model, spend_limit, default_version, accept_version)
-    )
+    body = {"name": name, **_settings(locals())}
     key, secret = _run(database_url, data_dir, lambda ring: ring.create(body))
     if not quiet:
         console = Console(stderr=True)
@@ -272,6 +269,8 @@ def update(
     rpm: Rpm = None,
     itpm: Itpm = None,
     otpm: Otpm = None,
+    unified_5h: Unified5h = None,
+    unified_7d: Unified7d = None,
     model_limit: ModelLimit = [],  # noqa: B006
     allow_model: AllowModel = [],  # noqa: B006
     spend_limit: SpendLimit = None,
@@ -284,6 +283,7 @@ def update(
     data_dir: DataDir = None,
 ) -> None:
     """Change a key's name, workspace or settings; what is not named stays as it is."""
+    given = _settings(locals())
     patch: dict[str, Any] = {} if name is None else {"name": name}
     for setting in clear:
         if setting not in CLEARABLE:
@@ -293,9 +293,6 @@ def update(
         for parent in parents:
             holder = holder.setdefault(parent, {})
         holder[leaf] = None
-    given = _settings(
-        workspace, rpm, itpm, otpm, model_limit, allow_model, spend_limit, default_version, accept_version
-    )
     for field, value in given.items():
         if isinstance(value, dict) and isinstance(patch.get(field), dict):
             patch[field].update(value)
@@ -329,6 +326,7 @@ def _details(console: Console, key: Key) -> None:
         ("revoked", _when(key.revoked_at) or "—"),
         ("rate limits", _limits(settings.rate_limits)),
         *((f"  {glob}", _limits(limits)) for glob, limits in settings.model_rate_limits.items()),
+        ("unified windows", _windows(settings.unified_limits)),
         ("models", ", ".join(settings.allowed_models) if settings.allowed_models is not None else "all"),
         ("spend limit", f"${settings.spend_limit:,.2f}" if settings.spend_limit is not None else "none"),
         ("default version", settings.default_version or "none (the header is required)"),
@@ -357,6 +355,13 @@ def _table(console: Console, header: tuple[str, ...] | None, rows: list[tuple[st
 
 def _limits(limits: RateLimits) -> str:
     parts = [f"{short} {value:,}" for short, field in _RATES.items() if (value := getattr(limits, field)) is not None]
+    return " · ".join(parts) or "none"
+
+
+def _windows(limits: UnifiedLimits | None) -> str:
+    if limits is None:
+        return "none"
+    parts = [f"{label} {value:,}" for label, value in (("5h", limits.five_hour), ("7d", limits.seven_day)) if value]
     return " · ".join(parts) or "none"
 
 

@@ -18,7 +18,8 @@ STAMP = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 REQUEST_ID = re.compile(r"^req_011C[0-9A-Za-z]{20}$")
 FIELDS = {
     "type", "id", "name", "partial_key_hint", "workspace_id", "status", "created_at", "last_used_at", "revoked_at",
-    "rate_limits", "model_rate_limits", "allowed_models", "spend_limit", "default_version", "accepted_versions",
+    "rate_limits", "model_rate_limits", "unified_limits", "allowed_models", "spend_limit", "default_version",
+    "accepted_versions",
 }  # fmt: skip
 MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}]}
 
@@ -50,6 +51,7 @@ def test_a_new_key_shows_its_secret_once(admin):
         workspace_id="wrkspc_01",
         rate_limits={"requests_per_minute": 50, "input_tokens_per_minute": 30000},
         model_rate_limits={"claude-opus-*": {"requests_per_minute": 5}},
+        unified_limits={"five_hour": 100000},
         allowed_models=["claude-*"],
         spend_limit=25,
         default_version="2023-06-01",
@@ -67,6 +69,7 @@ def test_a_new_key_shows_its_secret_once(admin):
         "output_tokens_per_minute": None,
     }
     assert key["model_rate_limits"]["claude-opus-*"]["requests_per_minute"] == 5
+    assert key["unified_limits"] == {"five_hour": 100000, "seven_day": None}
     assert key["spend_limit"] == 25.0 and key["default_version"] == "2023-06-01"
     shown = admin.get(f"/_dateline/keys/{key['id']}")
     assert shown.status_code == 200 and shown.json() == key  # the same object, never the secret again
@@ -79,6 +82,7 @@ def test_defaults_of_a_plain_key(admin):
         ("requests_per_minute", "input_tokens_per_minute", "output_tokens_per_minute")
     )
     assert key["model_rate_limits"] == {} and key["allowed_models"] is None and key["spend_limit"] is None
+    assert key["unified_limits"] is None
     assert key["default_version"] is None and key["accepted_versions"] is None and key["workspace_id"] is None
 
 
@@ -157,6 +161,10 @@ def test_revoking_is_for_good_and_refuses_the_key(admin):
         (
             {"name": "k", "model_rate_limits": {"": {}}},
             "model_rate_limits: '' is no model glob (give 1 to 256 characters)",
+        ),
+        (
+            {"name": "k", "unified_limits": {"five_hour": 0}},
+            "unified_limits.five_hour: Input should be greater than or equal to 1",
         ),
         ({"name": "k", "allowed_models": "claude-*"}, "allowed_models: Input should be a valid list"),
         ({"name": "k", "spend_limit": -1}, "spend_limit: Input should be greater than or equal to 0"),

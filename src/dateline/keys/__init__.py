@@ -3,6 +3,6 @@ limits, models, spend limit and API versions; found per request in memory."""
 
 from ._key import PREFIX, Key, rfc3339
 from ._ring import HASH_KEY, KeyRing
-from ._settings import KeySettings, RateLimits
+from ._settings import KeySettings, RateLimits, UnifiedLimits
 
-__all__ = ["HASH_KEY", "PREFIX", "Key", "KeyRing", "KeySettings", "RateLimits", "rfc3339"]
+__all__ = ["HASH_KEY", "PREFIX", "Key", "KeyRing", "KeySettings", "RateLimits", "UnifiedLimits", "rfc3339"]

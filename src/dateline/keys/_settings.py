@@ -44,6 +44,16 @@ class RateLimits(BaseModel):
         return any((self.requests_per_minute, self.input_tokens_per_minute, self.output_tokens_per_minute))
 
 
+class UnifiedLimits(BaseModel):
+    """The "unified" subscription windows (what Claude Code shows as usage): the
+    tokens a key may use within 5 hours and within 7 days of a window's first use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    five_hour: Rate | None = None
+    seven_day: Rate | None = None
+
+
 class KeySettings(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -52,6 +62,8 @@ class KeySettings(BaseModel):
     #: Model classes with buckets of their own: a glob of model ids → limits
     #: (a rate left out is the key's). The first glob that matches wins.
     model_rate_limits: dict[str, RateLimits] = {}
+    #: The unified windows, with their ``anthropic-ratelimit-unified-*`` headers; None: none.
+    unified_limits: UnifiedLimits | None = None
     #: Globs of the models the key may use; None: every model.
     allowed_models: list[Glob] | None = None
     #: US dollars the key may spend; None: no limit.
@@ -77,9 +89,10 @@ class KeySettings(BaseModel):
 
     @property
     def limited(self) -> bool:
-        """Whether any rate or spend limit applies."""
+        """Whether any rate, window or spend limit applies."""
         return (
             self.spend_limit is not None
+            or self.unified_limits is not None
             or self.rate_limits.any
             or any(limits.any for limits in self.model_rate_limits.values())
         )
@@ -103,6 +116,7 @@ class KeyUpdate(BaseModel):
     workspace_id: Workspace | None = None
     rate_limits: RateLimits | None = None
     model_rate_limits: dict[str, RateLimits | None] | None = None
+    unified_limits: UnifiedLimits | None = None
     allowed_models: list[Glob] | None = None
     spend_limit: Dollars | None = None
     default_version: str | None = None
