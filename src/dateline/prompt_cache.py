@@ -28,13 +28,16 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
 from . import tokenizer
 from .catalog import Catalog, ModelInfo
 from .types import Event, EventStream
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 #: Seconds an entry lives, by ``cache_control.ttl`` (default ``5m``).
 TTLS = {"5m": 300, "1h": 3600}
@@ -113,6 +116,42 @@ class MemoryCacheState:
 
     async def clear(self) -> None:
         self._entries.clear()
+
+
+class RedisCacheState:
+    """Entries in Redis, shared by every replica: ``{prefix}{key}`` holds when the entry
+    expires (on the writer's ``Clock``) and its TTL, and Redis drops it that long after.
+
+    The clock stays per process: ``/_dateline/prompt-cache/clock`` moves the clock of the
+    replica asked, and an entry read there expires by that clock (Redis still drops it
+    after its real TTL has passed).
+    """
+
+    def __init__(self, redis: Redis, clock: Clock, *, prefix: str = "dateline:prompt-cache:") -> None:
+        self.redis = redis
+        self.clock = clock
+        self.prefix = prefix
+
+    async def get(self, keys: Sequence[str]) -> list[int | None]:
+        if not keys:
+            return []
+        now = self.clock.now()
+        out: list[int | None] = []
+        for stored in await self.redis.mget([self.prefix + key for key in keys]):
+            expires, _, ttl = (stored or b"").partition(b"|")
+            out.append(int(ttl) if stored is not None and float(expires) > now else None)
+        return out
+
+    async def put(self, key: str, ttl: int) -> None:
+        await self.redis.set(self.prefix + key, f"{self.clock.now() + ttl}|{ttl}", ex=ttl)
+
+    async def refresh(self, key: str, ttl: int) -> None:
+        # Only a live entry: XX leaves a missing one missing (an expired one is dropped by Redis).
+        await self.redis.set(self.prefix + key, f"{self.clock.now() + ttl}|{ttl}", ex=ttl, xx=True)
+
+    async def clear(self) -> None:
+        async for found in self.redis.scan_iter(match=self.prefix + "*", count=1000):
+            await self.redis.delete(found)
 
 
 # --------------------------------------------------------------------------

@@ -12,6 +12,8 @@ kept without its body.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import threading
 from collections import deque
 from typing import Any
@@ -19,6 +21,8 @@ from typing import Any
 import orjson
 
 from .credentials import REDACTED, is_credential
+
+logger = logging.getLogger("dateline")
 
 FIELDS = ("time", "request_id", "method", "path", "version", "betas", "api_key", "headers", "body", "rule", "status")
 _HEADERS, _BODY = FIELDS.index("headers"), FIELDS.index("body")
@@ -69,6 +73,96 @@ class RequestLog:
         with self._lock:
             self._entries.clear()
             self._bytes = 0
+
+    async def read(self) -> list[dict[str, Any]]:
+        """``entries``, as the admin API reads them (awaited: ``SharedRequestLog`` reads Redis)."""
+        return self.entries()
+
+    async def open(self) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        pass
+
+
+class SharedRequestLog(RequestLog):
+    """The log in Redis, one list for every replica (``{prefix}``, its bytes in ``{prefix}:bytes``).
+
+    Nothing secret may land there: an entry is made readable, credentials
+    redacted, before it leaves the process (in-process, that waits until the
+    log is read). Writes leave the request's path: entries are sent in the
+    background, several at once, each batch one script that also drops the
+    oldest past ``size`` entries or ``max_bytes`` (of JSON).
+    """
+
+    _APPEND = """
+    local size, max = tonumber(ARGV[1]), tonumber(ARGV[2])
+    local n, total = 0, 0
+    for i = 3, #ARGV do
+        n = redis.call('RPUSH', KEYS[1], ARGV[i])
+        total = redis.call('INCRBY', KEYS[2], string.len(ARGV[i]))
+    end
+    while n > size or (total > max and n > 1) do
+        total = redis.call('DECRBY', KEYS[2], string.len(redis.call('LPOP', KEYS[1])))
+        n = n - 1
+    end
+    return n
+    """
+
+    def __init__(
+        self, redis_url: str, size: int = 1000, max_bytes: int = 32 * 1024 * 1024, *, prefix: str = "dateline:requests"
+    ) -> None:
+        import redis
+        import redis.asyncio
+
+        super().__init__(size, max_bytes)
+        self.prefix = prefix
+        self._sync = redis.Redis.from_url(redis_url)
+        self._async = redis.asyncio.Redis.from_url(redis_url)
+        self._pending: list[bytes] = []
+        self._sending: Any = None
+
+    def add(self, *values: Any) -> None:
+        if not self.size:
+            return
+        entry = orjson.dumps(_readable(values))
+        if len(entry) > self.max_bytes:
+            entry = orjson.dumps(_readable((*values[:_BODY], None, *values[_BODY + 1 :])))
+        self._pending.append(entry)
+        if self._sending is None or self._sending.done():
+            self._sending = asyncio.get_running_loop().create_task(self._send())
+
+    async def _send(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending, []
+            try:
+                await self._async.eval(
+                    self._APPEND, 2, self.prefix, f"{self.prefix}:bytes", self.size, self.max_bytes, *batch
+                )
+            except Exception:
+                logger.warning("request log: entries not written to Redis", exc_info=True)
+
+    @property
+    def bytes(self) -> int:
+        return int(self._sync.get(f"{self.prefix}:bytes") or 0)
+
+    def entries(self) -> list[dict[str, Any]]:
+        return [orjson.loads(entry) for entry in self._sync.lrange(self.prefix, 0, -1)]
+
+    async def read(self) -> list[dict[str, Any]]:
+        if self._sending is not None:
+            await asyncio.shield(self._sending)  # this process's own entries first
+        return [orjson.loads(entry) for entry in await self._async.lrange(self.prefix, 0, -1)]
+
+    def clear(self) -> None:
+        self._pending.clear()
+        self._sync.delete(self.prefix, f"{self.prefix}:bytes")
+
+    async def aclose(self) -> None:
+        if self._sending is not None:
+            await self._sending
+        await self._async.aclose()
+        self._sync.close()
 
 
 def redact(value: str) -> str:

@@ -416,6 +416,12 @@ class Scripter:
     def reset(self) -> None:
         self.load(Script())
 
+    async def open(self) -> None:
+        """Nothing to do in one process (``SharedScripter`` follows Redis from here)."""
+
+    async def aclose(self) -> None:
+        pass
+
     def decide(self, request: Request) -> Decision | None:
         with self._lock:
             for i, rule in enumerate(self.script.rules):
@@ -442,3 +448,154 @@ class Scripter:
             if self.script.web is not None:
                 described["web"] = self.script.web.model_dump(exclude_none=True)
             return described
+
+
+class SharedScripter(Scripter):
+    """The rules and their hit counts in Redis, shared by every replica.
+
+    The rules live under ``{prefix}`` (JSON) with a version; a change is
+    published on ``{prefix}`` with the rules in the message, and every replica
+    swaps its local copy as it arrives: deciding costs no round trip until a
+    rule matches. A match then counts in one ``HINCRBY`` (``{prefix}:hits``,
+    fields ``version:index``), awaited only when the count decides (``times``,
+    ``replies``) so that ``times: N`` holds across replicas; otherwise counted
+    in the background, for ``describe``.
+
+    Loading, prepending and describing are rare and use a blocking client;
+    the subscriber and background counts an asyncio one.
+    """
+
+    def __init__(self, redis_url: str, script: Script | None = None, *, prefix: str = "dateline:rules") -> None:
+        import redis
+        import redis.asyncio
+
+        super().__init__()
+        self.prefix = prefix
+        self.version = 0
+        self._spent: set[tuple[int, int]] = set()
+        self._tasks: set[Any] = set()
+        self._listener: Any = None
+        self._initial = script
+        self._sync = redis.Redis.from_url(redis_url)
+        self._async = redis.asyncio.Redis.from_url(redis_url)
+
+    # -- life cycle -----------------------------------------------------------
+
+    async def open(self) -> None:
+        """Adopt the rules Redis holds (a server's own ``--script`` only when it holds none),
+        then follow every change."""
+        import asyncio
+
+        pubsub = self._async.pubsub()
+        await pubsub.subscribe(self.prefix)
+        if self._initial is not None:
+            await asyncio.to_thread(self._write, self._initial, only_if_none=True)
+        stored = await self._async.mget(self.prefix, f"{self.prefix}:version")
+        if stored[0] is not None:
+            self._apply(int(stored[1] or 0), stored[0])
+        self._listener = asyncio.create_task(self._listen(pubsub), name="dateline rules")
+
+    async def aclose(self) -> None:
+        import asyncio
+        import contextlib
+
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+        await self._async.aclose()
+        self._sync.close()
+
+    async def _listen(self, pubsub: Any) -> None:
+        async for message in pubsub.listen():
+            if message.get("type") == "message":
+                version, _, data = message["data"].partition(b"|")
+                self._apply(int(version), data)
+
+    def _apply(self, version: int, data: bytes) -> None:
+        if version <= self.version:
+            return
+        script = Script.model_validate_json(data)
+        regexes = [_compile(rule.match) for rule in script.rules]
+        with self._lock:
+            self.version = version
+            self.script = script
+            self._hits = [0] * len(script.rules)
+            self._regexes = regexes
+            self._spent = set()
+            self.active = bool(script.rules)
+
+    # -- changes --------------------------------------------------------------
+
+    def load(self, script: Script) -> None:
+        if not hasattr(self, "_sync"):  # Scripter.__init__: nothing to share yet
+            super().load(script)
+            return
+        self._write(script)
+
+    def prepend(self, rule: Rule) -> None:
+        hits = self._hit_counts()
+        self._write(Script(rules=[rule, *self.script.rules], web=self.script.web), hits=[0, *hits])
+
+    _WRITE = """
+    if ARGV[2] == '1' and redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+    local version = redis.call('INCR', KEYS[2])
+    redis.call('SET', KEYS[1], ARGV[1])
+    redis.call('DEL', KEYS[3])
+    for i = 3, #ARGV do
+        if ARGV[i] ~= '0' then redis.call('HSET', KEYS[3], version .. ':' .. (i - 3), ARGV[i]) end
+    end
+    redis.call('PUBLISH', KEYS[1], version .. '|' .. ARGV[1])
+    return version
+    """
+
+    def _write(self, script: Script, *, hits: list[int] | None = None, only_if_none: bool = False) -> None:
+        data = script.model_dump_json()
+        keys = [self.prefix, f"{self.prefix}:version", f"{self.prefix}:hits"]
+        version = self._sync.eval(self._WRITE, 3, *keys, data, int(only_if_none), *(hits or ()))
+        if version:
+            self._apply(int(version), data.encode())
+
+    # -- requests -------------------------------------------------------------
+
+    def decide(self, request: Request) -> Decision | None:
+        with self._lock:
+            version, rules, regexes = self.version, self.script.rules, self._regexes
+        for i, rule in enumerate(rules):
+            if (version, i) in self._spent or not matches(rule.match, request, regexes[i]):
+                continue
+            field = f"{version}:{i}"
+            hit = 0
+            if rule.times is not None or rule.replies is not None:
+                hit = self._sync.hincrby(f"{self.prefix}:hits", field, 1) - 1
+                if rule.times is not None and hit >= rule.times:
+                    self._spent.add((version, i))
+                    continue
+            else:
+                self._count(field)
+            reply = rule.reply
+            if rule.replies is not None:
+                reply = rule.replies[min(hit, len(rule.replies) - 1)]
+            return Decision(rule=i, name=rule.name, reply=reply, fault=rule.fault)
+        return None
+
+    def _count(self, field: str) -> None:
+        import asyncio
+
+        task = asyncio.get_running_loop().create_task(self._async.hincrby(f"{self.prefix}:hits", field, 1))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def _hit_counts(self) -> list[int]:
+        with self._lock:
+            version, rules = self.version, self.script.rules
+        stored = self._sync.hgetall(f"{self.prefix}:hits")
+        counts = [int(stored.get(f"{version}:{i}".encode(), 0)) for i in range(len(rules))]
+        # A spent rule's count went one past ``times`` for each refused match.
+        return [min(c, r.times) if r.times is not None else c for c, r in zip(counts, rules)]
+
+    def describe(self) -> dict[str, Any]:
+        hits = self._hit_counts()
+        with self._lock:
+            self._hits = hits
+        return super().describe()
