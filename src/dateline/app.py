@@ -7,6 +7,7 @@ import contextlib
 import gc
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -25,6 +26,7 @@ from .ids import request_id
 from .keys import KeyRing
 from .operation import MB, Handler, Operation
 from .prompt_cache import PromptCache
+from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
 from .requestlog import RequestLog
 from .resources import admin, batches, completions, files, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
@@ -34,6 +36,10 @@ from .state import State
 from .store import LocalBlobs, Store
 from .thinking import Signer
 from .upstream import Clients, RecordingTransport, ReplayTransport, TransportFactory
+from .usage import MemorySink, RedisSink, UsageMeter
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
 
 #: The stored secret that signs thinking blocks when no key is configured.
 SIGNING_KEY = "thinking-signature-key"
@@ -53,6 +59,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             backend = Router.from_config(config, backend, clients)
             catalog.extend(_listed(config, catalog), replace=True)
     store = Store(settings.resolved_database_url())
+    redis = _redis(settings)
+    limiter: Limiter = RedisLimiter(redis) if redis is not None else MemoryLimiter()
+    sink = RedisSink(redis) if redis is not None else MemorySink()
     state = State(
         settings=settings,
         backend=backend,
@@ -65,6 +74,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         clients=clients,
         prompt_cache=PromptCache(),
         keys=KeyRing(store),
+        limiter=limiter,
+        usage=UsageMeter(sink, catalog),
+        redis=redis,
         any_model=isinstance(backend, Router) and backend.any_model,
     )
     routes = [
@@ -132,9 +144,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         ),
         Route(
             "/v1/messages/batches/{batch_id}",
-            Endpoint(
-                state, get=Operation(batches.retrieve, "batches"), delete=Operation(batches.delete, "batches")
-            ),
+            Endpoint(state, get=Operation(batches.retrieve, "batches"), delete=Operation(batches.delete, "batches")),
         ),
         Route("/v1/messages/batches/{batch_id}/cancel", Endpoint(state, post=Operation(batches.cancel, "batches"))),
         Route("/v1/messages/batches/{batch_id}/results", Endpoint(state, get=Operation(batches.results, "batches"))),
@@ -161,6 +171,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         state.prompt_cache.use_key(await state.store.secret(CACHE_SCOPE_KEY))
         await state.keys.open()
         state.keys.start()
+        state.usage.start()
         state.processor = BatchProcessor(state)
         state.processor.start()
         # Everything built so far lives as long as the server: keep it out of
@@ -173,6 +184,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await state.processor.stop()
             state.processor = None
             await state.keys.stop()
+            await state.usage.aclose()  # the last flush
+            await state.limiter.aclose()
             await state.store.close()
             await state.clients.aclose()
             # A backend given ready-made may hold clients of its own.
@@ -189,6 +202,15 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     app.router.redirect_slashes = False
     app.state.dateline = state
     return app
+
+
+def _redis(settings: Settings) -> Redis | None:
+    """The Redis client of ``redis_url`` (connecting on first use), if one is set."""
+    if not settings.redis_url:
+        return None
+    from redis.asyncio import Redis
+
+    return Redis.from_url(settings.redis_url)
 
 
 def _transport(settings: Settings) -> TransportFactory | None:

@@ -57,13 +57,23 @@ def serve(
         None, help="Where the SQLite database and uploaded files live (default: ~/.local/share/dateline)."
     ),
     database_url: Optional[str] = typer.Option(None, help="postgresql://… to keep state in PostgreSQL instead."),
+    redis_url: Optional[str] = typer.Option(
+        None, help="redis://… to share rate limits and usage between replicas (a secret: prefer the file)."
+    ),
+    redis_url_file: Optional[str] = typer.Option(None, help="Read --redis-url from this file."),
     public_url: Optional[str] = typer.Option(None, help="This server's URL as clients see it (for results_url)."),
     forwarded_allow_ips: Optional[str] = typer.Option(
         None, help="Proxies whose X-Forwarded-Host/-Proto are believed, comma-separated (default: 127.0.0.1)."
     ),
-    batch_concurrency: Optional[int] = typer.Option(None, help="Batch requests each process works on at once (default: 32)."),
-    batch_poll_interval: Optional[float] = typer.Option(None, help="Seconds between looks for batch work (default: 1.0)."),
-    batch_lease: Optional[float] = typer.Option(None, help="Seconds a batch request is held before another may take it (default: 60)."),
+    batch_concurrency: Optional[int] = typer.Option(
+        None, help="Batch requests each process works on at once (default: 32)."
+    ),
+    batch_poll_interval: Optional[float] = typer.Option(
+        None, help="Seconds between looks for batch work (default: 1.0)."
+    ),
+    batch_lease: Optional[float] = typer.Option(
+        None, help="Seconds a batch request is held before another may take it (default: 60)."
+    ),
     config: Optional[str] = typer.Option(None, help="TOML file mapping models to upstream servers."),
     openai_upstream: Optional[str] = typer.Option(
         None, help="Serve every model from this OpenAI-compatible server (URL ending in /v1)."
@@ -129,6 +139,7 @@ def serve(
         "signing_key": ("--signing-key", None, signing_key_file),
         "openai_api_key": ("--openai-api-key", openai_api_key, openai_api_key_file),
         "anthropic_api_key": ("--anthropic-api-key", anthropic_api_key, anthropic_api_key_file),
+        "redis_url": ("--redis-url", redis_url, redis_url_file),
     }
     for name, (flag, value, path) in secrets.items():
         if value is not None and path is not None:

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from .config import Config
 
 #: The settings that are secrets, each with a ``<name>_file`` setting to read it from.
-SECRETS = ("api_keys", "admin_token", "signing_key", "openai_api_key", "anthropic_api_key")
+SECRETS = ("api_keys", "admin_token", "signing_key", "openai_api_key", "anthropic_api_key", "redis_url")
 
 _Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -61,6 +61,10 @@ class Settings(BaseSettings):
     data_dir: Path | None = None
     #: ``postgresql://…`` (or ``sqlite:///…``) instead of the embedded SQLite.
     database_url: str | None = None
+    #: ``redis://…``: rate limits and usage shared by every replica on this Redis
+    #: (none: each process keeps its own). A secret: the URL may hold a password.
+    redis_url: str | None = Field(default=None, repr=False)
+    redis_url_file: Path | None = None
     #: The server's address as clients see it (behind a proxy), for ``results_url``.
     public_url: str | None = None
     #: Proxies whose ``X-Forwarded-Host``/``-Proto`` are believed (uvicorn's

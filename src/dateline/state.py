@@ -12,16 +12,20 @@ from typing import TYPE_CHECKING, Protocol
 from .betas import KNOWN_BETAS
 
 if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
     from .backends import Backend
     from .catalog import Catalog
     from .keys import KeyRing
     from .prompt_cache import PromptCache
+    from .ratelimit import Limiter
     from .requestlog import RequestLog
     from .script import Scripter
     from .settings import Settings
     from .store import Blobs, Store
     from .thinking import Signer
     from .upstream import Clients
+    from .usage import UsageMeter
 
 
 class Worker(Protocol):
@@ -46,6 +50,12 @@ class State:
     prompt_cache: PromptCache
     #: The store's API keys, held in memory.
     keys: KeyRing
+    #: Rate limits per key (on Redis when ``redis_url`` is set, else this process's).
+    limiter: Limiter
+    #: Usage and spend per key, model and day, recorded in memory and flushed in the background.
+    usage: UsageMeter
+    #: The Redis client every replica shares, when ``redis_url`` is set (closed at shutdown).
+    redis: Redis | None = None
     known_betas: frozenset[str] = KNOWN_BETAS
     #: Whether every model id is served, listed or not (a catch-all upstream).
     any_model: bool = False
