@@ -12,6 +12,7 @@ from rich.text import Text
 from .cli_batch import batch_app
 from .cli_keys import keys_app
 from .cli_upgrade import check_upgrade
+from .cli_usage import usage
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -27,6 +28,7 @@ app = typer.Typer(
 app.add_typer(batch_app, name="batch")
 app.add_typer(keys_app, name="keys")
 app.command("check-upgrade")(check_upgrade)
+app.command("usage")(usage)
 
 
 @app.command()

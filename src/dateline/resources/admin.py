@@ -2,12 +2,13 @@
 
 Load, read and reset the rules; read back and clear the request log; the
 OpenAPI document of an API version; clear the prompt cache and move its clock;
-make, list, change and revoke API keys.
+make, list, change and revoke API keys; usage per key, model and day.
 """
 
 from __future__ import annotations
 
 import asyncio
+import datetime
 import math
 from typing import Any
 
@@ -15,6 +16,7 @@ import orjson
 
 from .. import errors, openapi, script
 from ..operation import Call
+from ..usage import Counts
 from ._paging import PageQuery, envelope
 
 
@@ -39,12 +41,42 @@ async def delete_rules(call: Call) -> dict[str, Any]:
 
 
 async def get_requests(call: Call) -> dict[str, Any]:
-    return {"data": call.state.log.entries()}
+    return {"data": await call.state.log.read()}
 
 
 async def delete_requests(call: Call) -> dict[str, Any]:
     call.state.log.clear()
     return {"data": []}
+
+
+async def get_usage(call: Call) -> dict[str, Any]:
+    """Per key, model and day (UTC): ``?key=`` (a key's id), ``?since=``, ``?until=``
+    (``YYYY-MM-DD``, inclusive). This process's counts are flushed first."""
+    query = call.query
+    since, until = _day(query, "since"), _day(query, "until")
+    meter = getattr(call.state, "usage", None)
+    if meter is None:
+        return {"data": [], "total": Counts().as_dict()}
+    await meter.flush()
+    rows = await meter.rows(key=query.get("key") or None, since=since, until=until)
+    total = Counts()
+    for row in rows:
+        total.add(row.counts)
+    return {"data": [row.as_dict() for row in rows], "total": total.as_dict()}
+
+
+def _day(query: Any, name: str) -> str | None:
+    value = query.get(name)
+    if value is None:
+        return None
+    try:
+        return datetime.date.fromisoformat(value).isoformat() if len(value) == 10 else _not_a_day(name)
+    except ValueError:
+        return _not_a_day(name)
+
+
+def _not_a_day(name: str) -> str:
+    raise errors.InvalidRequestError(f"{name}: Input should be a date, YYYY-MM-DD")
 
 
 async def get_openapi(call: Call) -> dict[str, Any]:
