@@ -23,14 +23,14 @@ from .catalog import Catalog, ModelInfo
 from .config import Config
 from .http import Endpoint, error_response
 from .ids import request_id
-from .keys import KeyRing
+from .keys import KeyChannel, KeyRing
 from .operation import MB, Handler, Operation
-from .prompt_cache import PromptCache
+from .prompt_cache import Clock, PromptCache, RedisCacheState
 from .ratelimit import Limiter, MemoryLimiter, RedisLimiter
-from .requestlog import RequestLog
-from .resources import admin, batches, completions, files, messages, models
+from .requestlog import RequestLog, SharedRequestLog
+from .resources import admin, batches, completions, files, limits, messages, models
 from .schemas import CompletionCreateParams, MessageCountTokensParams, MessageCreateParams
-from .script import Scripter, load
+from .script import Scripter, SharedScripter, load
 from .settings import Settings
 from .state import State
 from .store import LocalBlobs, Store
@@ -67,12 +67,16 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         backend=backend,
         catalog=catalog,
         signer=signer,
-        scripter=Scripter(load(settings.script) if settings.script else None),
-        log=RequestLog(settings.request_log_size, settings.request_log_bytes),
+        scripter=_scripter(settings),
+        log=(
+            SharedRequestLog(settings.redis_url, settings.request_log_size, settings.request_log_bytes)
+            if settings.redis_url
+            else RequestLog(settings.request_log_size, settings.request_log_bytes)
+        ),
         store=store,
         blobs=LocalBlobs(settings.resolved_data_dir() / "files"),
         clients=clients,
-        prompt_cache=PromptCache(),
+        prompt_cache=_prompt_cache(redis),
         keys=KeyRing(store),
         limiter=limiter,
         usage=UsageMeter(sink, catalog),
@@ -85,7 +89,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             Endpoint(
                 state,
                 post=Operation(
-                    messages.create,
+                    limits.limited(messages.create),
                     "messages",
                     MessageCreateParams,
                     check=messages.check_create,
@@ -99,7 +103,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             Endpoint(
                 state,
                 post=Operation(
-                    messages.count_tokens,
+                    limits.counted(messages.count_tokens),
                     "count_tokens",
                     MessageCountTokensParams,
                     check=messages.check_count,
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             ),
         ),
         Route("/_dateline/requests", _admin(state, get=admin.get_requests, delete=admin.delete_requests)),
+        Route("/_dateline/usage", _admin(state, get=admin.get_usage)),
         Route("/_dateline/keys", _admin(state, get=admin.list_keys, post=admin.create_key)),
         Route(
             "/_dateline/keys/{key_id}",
@@ -171,6 +176,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         state.prompt_cache.use_key(await state.store.secret(CACHE_SCOPE_KEY))
         await state.keys.open()
         state.keys.start()
+        # With Redis, the rules, the request log and key changes are every replica's.
+        channel = KeyChannel(state.keys, state.redis) if state.redis is not None else None
+        for shared in (state.scripter, state.log, channel):
+            if shared is not None:
+                await shared.open()
         state.usage.start()
         state.processor = BatchProcessor(state)
         state.processor.start()
@@ -184,6 +194,9 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             await state.processor.stop()
             state.processor = None
             await state.keys.stop()
+            for shared in (channel, state.log, state.scripter):
+                if shared is not None:
+                    await shared.aclose()
             await state.usage.aclose()  # the last flush
             await state.limiter.aclose()
             await state.store.close()
@@ -211,6 +224,19 @@ def _redis(settings: Settings) -> Redis | None:
     from redis.asyncio import Redis
 
     return Redis.from_url(settings.redis_url)
+
+
+def _scripter(settings: Settings) -> Scripter:
+    initial = load(settings.script) if settings.script else None
+    return SharedScripter(settings.redis_url, initial) if settings.redis_url else Scripter(initial)
+
+
+def _prompt_cache(redis: Redis | None) -> PromptCache:
+    """Entries in Redis when there is one (the clock stays this process's), else in memory."""
+    if redis is None:
+        return PromptCache()
+    clock = Clock()
+    return PromptCache(RedisCacheState(redis, clock), clock)
 
 
 def _transport(settings: Settings) -> TransportFactory | None:

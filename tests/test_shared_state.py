@@ -1,0 +1,152 @@
+"""Two ``dateline serve`` processes sharing one Redis behave as one test double:
+rules written through one answer on the other, ``times`` counts across both,
+the request log holds both replicas' requests with no credential in Redis, a
+key revoked through one fails on the other at once, and a prompt-cache entry
+written through one is read through the other."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import anthropic
+import httpx
+import pytest
+from processes import Served
+
+SECRET = "sk-ant-api03-" + "s3cr3tV4lue" * 8 + "AA"
+HEADERS = {"x-api-key": SECRET, "anthropic-version": "2023-06-01"}
+MESSAGE = {"model": "claude-sonnet-4-5", "max_tokens": 20, "messages": [{"role": "user", "content": "ping shared"}]}
+
+
+@pytest.fixture
+def replicas(redis_url: str, tmp_path: Path) -> Iterator[list[Served]]:
+    """Two servers on one Redis and one SQLite database (started one after the other)."""
+    flags = ["--redis-url", redis_url, "--data-dir", str(tmp_path / "data")]
+    started: list[Served] = []
+    try:
+        for i in range(2):
+            started.append(Served(tmp_path / f"serve-{i}.log", *flags).wait_ready())
+        yield started
+    finally:
+        for served in started:
+            served.stop()
+
+
+def post(served: Served, body: dict = MESSAGE, headers: dict = HEADERS) -> httpx.Response:
+    return httpx.post(f"{served.base_url}/v1/messages", json=body, headers=headers, timeout=30)
+
+
+def put_rules(served: Served, rules: str) -> dict:
+    response = httpx.put(f"{served.base_url}/_dateline/rules", content=rules, timeout=30)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def text(response: httpx.Response) -> str:
+    assert response.status_code == 200, response.text
+    return response.json()["content"][0]["text"]
+
+
+def test_a_rule_written_through_one_replica_answers_on_the_other(replicas):
+    one, other = replicas
+    put_rules(one, "- {name: shared, match: {last_user: 'ping shared'}, reply: {text: 'from the rule'}}")
+    assert text(post(other)) == "from the rule"
+    # The official SDK sees the same, on either replica.
+    client = anthropic.Anthropic(base_url=other.base_url, api_key=SECRET)
+    answer = client.messages.create(**MESSAGE)
+    assert answer.content[0].text == "from the rule"
+    # Both see the rule and both hits.
+    for served in replicas:
+        rules = httpx.get(f"{served.base_url}/_dateline/rules", timeout=30).json()["rules"]
+        assert [(r["name"], r["hits"]) for r in rules] == [("shared", 2)]
+    # Cleared through the other, the rule is gone on the first.
+    assert httpx.delete(f"{other.base_url}/_dateline/rules", timeout=30).status_code == 200
+    assert text(post(one)) != "from the rule"
+
+
+def test_times_is_counted_across_replicas(replicas):
+    one, other = replicas
+    put_rules(
+        other,
+        "- {name: twice, times: 2, match: {last_user: 'ping'}, replies: [{text: first}, {text: second}]}",
+    )
+    answers = [text(post(served)) for served in (one, other, one, other)]
+    assert answers[:2] == ["first", "second"]
+    assert "first" not in answers[2:] and "second" not in answers[2:]
+    rules = httpx.get(f"{one.base_url}/_dateline/rules", timeout=30).json()["rules"]
+    assert rules[0]["hits"] == 2
+
+
+def read_log(served: Served, count: int) -> list[dict]:
+    deadline = time.monotonic() + 2
+    while True:
+        entries = httpx.get(f"{served.base_url}/_dateline/requests", timeout=30).json()["data"]
+        if len(entries) >= count or time.monotonic() > deadline:
+            return entries
+        time.sleep(0.05)
+
+
+def redis_dump(redis_url: str) -> bytes:
+    """Every key and its value (as DUMP serializes it) in Redis."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    dumped = b""
+    for key in client.scan_iter(count=1000):
+        dumped += key + b"\n" + (client.dump(key) or b"") + b"\n"
+    client.close()
+    return dumped
+
+
+def test_the_request_log_holds_both_replicas_requests_with_no_secret_in_redis(replicas, redis_url):
+    one, other = replicas
+    assert post(one).status_code == 200
+    bearer = {"authorization": f"Bearer {SECRET}", "anthropic-version": "2023-06-01"}
+    assert post(other, headers=bearer).status_code == 200
+    for served in replicas:
+        entries = read_log(served, 2)
+        assert len(entries) == 2
+        assert {e["headers"].get("x-api-key") for e in entries} >= {f"[redacted]…{SECRET[-4:]}"}
+        assert f"Bearer [redacted]…{SECRET[-4:]}" in {e["headers"].get("authorization") for e in entries}
+        assert all(e["api_key"] == f"[redacted]…{SECRET[-4:]}" for e in entries)
+        assert SECRET not in httpx.get(f"{served.base_url}/_dateline/requests", timeout=30).text
+    dumped = redis_dump(redis_url)
+    assert b"dateline:requests" in dumped  # the log is there...
+    assert SECRET.encode() not in dumped and SECRET[:40].encode() not in dumped  # ...and no secret
+    # Cleared through one, empty on both.
+    httpx.delete(f"{one.base_url}/_dateline/requests", timeout=30)
+    assert httpx.get(f"{other.base_url}/_dateline/requests", timeout=30).json()["data"] == []
+
+
+def test_a_key_revoked_through_one_replica_fails_on_the_other_at_once(replicas):
+    one, other = replicas
+    made = httpx.post(f"{one.base_url}/_dateline/keys", json={"name": "shared"}, timeout=30).json()
+    headers = {"x-api-key": made["secret"], "anthropic-version": "2023-06-01"}
+    for served in replicas:
+        assert post(served, headers=headers).status_code == 200
+    # Revoked via one, refused by the other well before its next poll (half a second).
+    assert httpx.delete(f"{one.base_url}/_dateline/keys/{made['id']}", timeout=30).status_code == 200
+    time.sleep(0.1)
+    for served in (other, one):
+        assert post(served, headers=headers).status_code == 401
+
+
+CACHED = {
+    "model": "claude-sonnet-4-5",
+    "max_tokens": 20,
+    "system": [{"type": "text", "text": "You answer questions. " * 400, "cache_control": {"type": "ephemeral"}}],
+    "messages": [{"role": "user", "content": "What is cached?"}],
+}
+
+
+def test_a_prompt_cache_entry_written_through_one_replica_is_read_through_the_other(replicas):
+    one, other = replicas
+    written = post(one, CACHED).json()["usage"]
+    assert written["cache_creation_input_tokens"] > 0 and written["cache_read_input_tokens"] == 0
+    read = post(other, CACHED).json()["usage"]
+    assert read["cache_read_input_tokens"] == written["cache_creation_input_tokens"]
+    # Cleared through the other: written again on the first.
+    assert httpx.delete(f"{other.base_url}/_dateline/prompt-cache", timeout=30).status_code == 200
+    assert post(one, CACHED).json()["usage"]["cache_read_input_tokens"] == 0
