@@ -6,14 +6,22 @@ written through one is read through the other."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import anthropic
 import httpx
 import pytest
+import redis.asyncio as aioredis
 from processes import Served
+
+from dateline.prompt_cache import CacheState, Clock, MemoryCacheState, RedisCacheState
+from dateline.requestlog import RequestLog, SharedRequestLog
+from dateline.script import Request, Rule, Scripter, SharedScripter, loads
 
 SECRET = "sk-ant-api03-" + "s3cr3tV4lue" * 8 + "AA"
 HEADERS = {"x-api-key": SECRET, "anthropic-version": "2023-06-01"}
@@ -150,3 +158,148 @@ def test_a_prompt_cache_entry_written_through_one_replica_is_read_through_the_ot
     # Cleared through the other: written again on the first.
     assert httpx.delete(f"{other.base_url}/_dateline/prompt-cache", timeout=30).status_code == 200
     assert post(one, CACHED).json()["usage"]["cache_read_input_tokens"] == 0
+
+
+# -- each piece on its own, in one process and on Redis ---------------------------------
+# "memory": one in-process object stands for every replica; "redis": one object per
+# replica, each with its own connections to one server.
+
+T = TypeVar("T")
+
+
+def run(body: Callable[[], Awaitable[T]]) -> T:
+    return asyncio.run(body())
+
+
+@pytest.fixture(params=["memory", "redis"])
+def kind(request: pytest.FixtureRequest) -> str:
+    if request.param == "redis":
+        request.getfixturevalue("redis_url")
+    return request.param
+
+
+@contextlib.asynccontextmanager
+async def scripters(kind: str, url: str | None) -> AsyncIterator[tuple[Scripter, Scripter]]:
+    if kind == "memory":
+        one = Scripter()
+        yield one, one
+        return
+    assert url is not None
+    pair = (SharedScripter(url), SharedScripter(url))
+    for scripter in pair:
+        await scripter.open()
+    try:
+        yield pair
+    finally:
+        for scripter in pair:
+            await scripter.aclose()
+
+
+async def settled(check: Callable[[], bool]) -> None:
+    """A change published by one replica reaches the other within moments."""
+    for _ in range(100):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("not seen by the other replica")
+
+
+def request(text: str) -> Request:
+    body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": text}]}
+    return Request.of("messages", body, {}, None)
+
+
+def test_rules_and_their_hits_are_every_replicas(kind: str, request_url: str | None) -> None:
+    async def body() -> None:
+        async with scripters(kind, request_url) as (one, other):
+            one.load(loads("- {name: twice, times: 2, match: {last_user: hi}, replies: [{text: a}, {text: b}]}"))
+            await settled(lambda: other.active)
+            first, second, third = one.decide(request("hi")), other.decide(request("hi")), one.decide(request("hi"))
+            assert first is not None and first.reply is not None and first.reply.text == "a"
+            assert second is not None and second.reply is not None and second.reply.text == "b"
+            assert third is None  # spent, across both
+            assert other.decide(request("bye")) is None
+            # A rule put first keeps the others' counts; a plain rule counts its hits too.
+            other.prepend(Rule.model_validate({"name": "any", "reply": {"text": "c"}}))
+            await settled(lambda: len(one.script.rules) == 2)
+            decided = one.decide(request("hi"))
+            assert decided is not None and decided.name == "any"
+            await asyncio.sleep(0.05)  # a plain rule's count is written in the background
+            assert [(r["name"], r["hits"]) for r in other.describe()["rules"]] == [("any", 1), ("twice", 2)]
+            one.reset()
+            await settled(lambda: not other.active)
+            assert other.decide(request("hi")) is None
+            assert other.describe() == {"rules": []}
+
+    run(body)
+
+
+@pytest.fixture
+def request_url(kind: str, request: pytest.FixtureRequest) -> str | None:
+    return request.getfixturevalue("redis_url") if kind == "redis" else None
+
+
+def entry(api_key: str, body: bytes = b'{"model": "m"}', path: str = "/v1/messages") -> tuple:
+    headers = [(b"x-api-key", api_key.encode()), (b"authorization", f"Bearer {api_key}".encode())]
+    return (1.0, "req_1", "POST", path, "2023-06-01", [], api_key, headers, body, None, 200)
+
+
+def test_the_request_log_redacts_and_keeps_its_caps(kind: str, request_url: str | None) -> None:
+    def make(size: int, max_bytes: int) -> RequestLog:
+        if kind == "memory":
+            return RequestLog(size, max_bytes)
+        assert request_url is not None
+        return SharedRequestLog(request_url, size, max_bytes)
+
+    async def body() -> None:
+        log = make(3, 1_000_000)
+        for i in range(5):
+            log.add(*entry(SECRET, path=f"/v1/messages/{i}"))
+        entries = await log.read()
+        assert [e["path"] for e in entries] == ["/v1/messages/2", "/v1/messages/3", "/v1/messages/4"]
+        assert entries[0]["headers"]["x-api-key"] == f"[redacted]…{SECRET[-4:]}"
+        assert entries[0]["headers"]["authorization"] == f"Bearer [redacted]…{SECRET[-4:]}"
+        assert entries[0]["api_key"] == f"[redacted]…{SECRET[-4:]}" and entries[0]["body"] == {"model": "m"}
+        if request_url is not None:
+            assert SECRET.encode() not in redis_dump(request_url)
+        log.clear()
+        assert await log.read() == []
+        await log.aclose()
+        # By bytes: the oldest go; an entry bigger than the whole log keeps no body.
+        small = make(100, 6000)
+        for i in range(6):
+            small.add(*entry(SECRET, body=b'{"pad": "' + b"x" * 1500 + b'"}', path=f"/p/{i}"))
+        small.add(*entry(SECRET, body=b'{"pad": "' + b"y" * 10_000 + b'"}', path="/big"))
+        kept = await small.read()
+        assert kept[-1]["path"] == "/big" and kept[-1]["body"] is None
+        assert 1 < len(kept) < 7 and kept[0]["path"] != "/p/0"
+        small.clear()
+        await small.aclose()
+
+    run(body)
+
+
+def test_prompt_cache_entries_are_every_replicas(kind: str, request_url: str | None) -> None:
+    async def body() -> None:
+        clock = Clock(lambda: 1000.0)
+        if kind == "memory":
+            one: CacheState = MemoryCacheState(clock)
+            other, client = one, None
+        else:
+            assert request_url is not None
+            client = aioredis.Redis.from_url(request_url)
+            one, other = RedisCacheState(client, clock), RedisCacheState(aioredis.Redis.from_url(request_url), clock)
+        await one.put("a", 300)
+        assert await other.get(["a", "b"]) == [300, None]
+        await other.refresh("b", 300)  # a missing entry stays missing
+        await other.refresh("a", 3600)
+        assert await one.get(["a", "b"]) == [3600, None]
+        clock.advance(3601)  # expired by the clock, though Redis still holds it
+        assert await other.get(["a"]) == [None]
+        clock.advance(-3601)
+        await one.clear()
+        assert await other.get(["a"]) == [None]
+        if client is not None:
+            await client.aclose()
+
+    run(body)
