@@ -1,0 +1,166 @@
+"""A key's rate limits and spend limit around a head handler, and usage recorded for
+every answered Messages request.
+
+Wrapped around the handler, so a request is admitted only once its body is found
+valid: a 400 uses up nothing. A limited key's response carries the
+``anthropic-ratelimit-*`` headers (through the exchange's response headers, which the
+edge sends on JSON answers, streams and errors alike). Output tokens are charged as
+produced: a JSON answer when it is ready, a stream when it ends, however it ends (a
+client that leaves still pays for what was made).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+from ..keys import Key
+from ..operation import Call, Stream
+from ..ratelimit import Admission, Limits, Quota, Subject, headers, spend_limit_error, uncached_input
+from ..tokenizer import count_request
+from ..types import Event
+from ..usage import PICODOLLARS
+
+Handler = Callable[[Call], Awaitable[Any]]
+
+#: Whose usage a caller without a stored key (``--api-key``, or any key) is recorded under.
+ANONYMOUS = "default"
+#: The scope of batch requests: buckets of their own, as the API keeps batch limits apart.
+BATCH = "batch"
+#: The scope of token counting: requests only, apart from Messages.
+COUNT_TOKENS = "count_tokens"
+
+#: What an upstream's answer may carry about its own limits (the edge relays them).
+RELAYED = "anthropic-ratelimit-"
+UNIFIED = "anthropic-ratelimit-unified-"
+RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
+
+# Charges made after the request's task may be cancelled (a client gone): kept until done.
+_pending: set[asyncio.Task[Any]] = set()
+
+
+def limited(handler: Handler, *, batch: bool = False) -> Handler:
+    """``POST /v1/messages`` (or a batch's request, ``batch``) held to its key's limits."""
+
+    @functools.wraps(handler)
+    async def wrapper(call: Call) -> Any:
+        key, model = call.key, call.body["model"]
+        subject = _subject(key, model, batch) if key is not None and key.settings.limited else None
+        estimate, shown = 0, None
+        if subject is not None:
+            await _check_spend(call, key)
+            if subject.limits.input_tokens is not None or subject.quota is not None:
+                estimate = count_request(call.body)
+            shown = _show(call, await call.state.limiter.admit(subject, input_tokens=estimate))
+        result = await handler(call)
+        if shown is not None:
+            _put(call, shown)  # over an upstream's own (it relays them)
+        owner = key.id if key is not None else ANONYMOUS
+        if isinstance(result, Stream):
+            return Stream(_settled(call, result.events, subject, owner, model, estimate, batch))
+        usage = result.get("usage") if type(result) is dict else None
+        if isinstance(usage, dict):
+            call.state.usage.record(owner, model, usage, batch=batch)
+            if subject is not None:
+                # The buckets as this answer left them; the unified status stays this request's own.
+                snapshot = await _charge(call, subject, usage, estimate)
+                _put(call, {**headers(snapshot), **{k: v for k, v in (shown or {}).items() if k.startswith(UNIFIED)}})
+        return result
+
+    return wrapper
+
+
+def counted(handler: Handler) -> Handler:
+    """``POST /v1/messages/count_tokens``: its own scope, requests per minute only."""
+
+    @functools.wraps(handler)
+    async def wrapper(call: Call) -> Any:
+        key = call.key
+        rpm = key.settings.rate_limits.requests_per_minute if key is not None else None
+        if key is not None and rpm is not None:
+            subject = Subject(key.id, Limits(requests=rpm), scope=COUNT_TOKENS)
+            _show(call, await call.state.limiter.admit(subject))
+        return await handler(call)
+
+    return wrapper
+
+
+def _subject(key: Key, model: str, batch: bool) -> Subject:
+    settings = key.settings
+    glob, rates = (None, settings.rate_limits) if batch else settings.limits_for(model)
+    unified = settings.unified_limits
+    return Subject(
+        key.id,
+        Limits(rates.requests_per_minute, rates.input_tokens_per_minute, rates.output_tokens_per_minute),
+        workspace=key.workspace_id,
+        scope=BATCH if batch else glob or "default",
+        quota=Quota(unified.five_hour, unified.seven_day) if unified is not None else None,
+    )
+
+
+async def _check_spend(call: Call, key: Key) -> None:
+    limit = key.settings.spend_limit
+    if limit is not None and await call.state.usage.spent(key.id) >= round(limit * PICODOLLARS):
+        raise spend_limit_error(time.time())
+
+
+def _show(call: Call, admission: Admission) -> dict[str, str]:
+    """Let in: the headers go on the answer; refused: the 429, headers and all."""
+    if not admission.allowed:
+        raise admission.error(org=call.key.id if call.key else None, model=call.body.get("model"))
+    shown = admission.headers()
+    _put(call, shown)
+    return shown
+
+
+def _put(call: Call, values: dict[str, str]) -> None:
+    """Dateline's own limit headers, in place of any an upstream relayed."""
+    if call.exchange is None:
+        return
+    sent = call.exchange.response_headers
+    for name in [n for n in sent if n.startswith(RELAYED) or n in RETRY_HEADERS]:
+        del sent[name]
+    sent.update(values)
+
+
+async def _charge(call: Call, subject: Subject, usage: dict[str, Any], estimate: int) -> Any:
+    """The output made, and the real uncached input in place of the estimate admitted."""
+    output = usage.get("output_tokens")
+    output = output if type(output) is int and output > 0 else 0
+    real = uncached_input(usage)
+    return await call.state.limiter.charge(
+        subject, input_tokens=real - estimate, output_tokens=output, quota=real + output
+    )
+
+
+async def _settled(
+    call: Call,
+    events: AsyncIterator[Event],
+    subject: Subject | None,
+    owner: str,
+    model: str,
+    estimate: int,
+    batch: bool,
+) -> AsyncIterator[Event]:
+    """The stream as it is, its usage (message_start's, message_delta's) recorded and
+    charged however it ends."""
+    usage: dict[str, Any] = {}
+    try:
+        async for event in events:
+            data = event.data
+            if event.name == "message_start" and type(data) is dict:
+                usage.update(data.get("message", {}).get("usage") or {})
+            elif event.name == "message_delta" and type(data) is dict:
+                usage.update({k: v for k, v in (data.get("usage") or {}).items() if v is not None})
+            yield event
+    finally:
+        if usage:
+            call.state.usage.record(owner, model, usage, batch=batch)
+            if subject is not None:
+                # A task, not an await: a stream closed by a departed client runs this cancelled.
+                task = asyncio.get_running_loop().create_task(_charge(call, subject, usage, estimate))
+                _pending.add(task)
+                task.add_done_callback(_pending.discard)
