@@ -41,6 +41,8 @@ from .usage import MemorySink, RedisSink, UsageMeter
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
+#: Connections to Redis each process keeps at most.
+REDIS_CONNECTIONS = 64
 #: The stored secret that signs thinking blocks when no key is configured.
 SIGNING_KEY = "thinking-signature-key"
 #: The stored secret prompt-cache scopes are hashed with.
@@ -221,9 +223,11 @@ def _redis(settings: Settings) -> Redis | None:
     """The Redis client of ``redis_url`` (connecting on first use), if one is set."""
     if not settings.redis_url:
         return None
-    from redis.asyncio import Redis
+    from redis.asyncio import BlockingConnectionPool, Redis
 
-    return Redis.from_url(settings.redis_url)
+    # A burst of requests waits for a connection rather than failing for want of one.
+    pool = BlockingConnectionPool.from_url(settings.redis_url, max_connections=REDIS_CONNECTIONS, timeout=30)
+    return Redis.from_pool(pool)
 
 
 def _scripter(settings: Settings) -> Scripter:
