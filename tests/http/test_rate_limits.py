@@ -207,3 +207,23 @@ def test_the_sdk_retries_after_retry_after_and_succeeds(served: ServerThread) ->
     assert raw.retries_taken >= 1
     assert 0.5 < time.monotonic() - started < 10
     assert raw.parse().content
+
+
+def test_an_upstream_s_limit_headers_are_relayed_unless_the_key_has_its_own(served: ServerThread, tmp_path) -> None:
+    # The upstream is another Dateline, holding the key Dateline calls it with to 2 requests a minute.
+    upstream_secret, _ = make_key(served, rate_limits={"requests_per_minute": 2})
+    with ServerThread(
+        data_dir=str(tmp_path), anthropic_upstream=served.base_url, anthropic_api_key=upstream_secret
+    ) as front:
+        plain, _ = make_key(front)
+        own, _ = make_key(front, rate_limits={"requests_per_minute": 7})
+        relayed = post(front, plain)
+        assert relayed.status_code == 200, relayed.text
+        assert relayed.headers["anthropic-ratelimit-requests-limit"] == "2"
+        mine = post(front, own)
+        assert mine.headers["anthropic-ratelimit-requests-limit"] == "7"
+        refused = post(front, plain)  # the upstream's third request in its minute
+        assert refused.status_code == 429
+        assert refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
+        assert int(refused.headers["retry-after"]) >= 1
+        assert refused.headers["x-should-retry"] == "true"

@@ -11,7 +11,7 @@ the client's version, so an old client of an upstream that only speaks
 2023-06-01 still gets its old shapes.
 
 What the client sees of the upstream: its ``request-id``, its rate-limit
-headers and ``retry-after``, and its errors (same type, status and message).
+headers, ``retry-after`` (and ``-ms``), ``x-should-retry``, and its errors (same type, status and message).
 An upstream that cannot be reached is tried no further: the next one in the
 pool is, and when none answers the client gets 529 ``overloaded_error`` (504
 ``timeout_error`` if one timed out connecting).
@@ -46,7 +46,7 @@ from ._base import Backend
 
 #: Response headers the client is given as the upstream sent them: what its
 #: SDK reads to identify a request and to pace its retries.
-_RELAYED = frozenset({"request-id", "retry-after", "retry-after-ms"})
+_RELAYED = frozenset({"request-id", "retry-after", "retry-after-ms", "x-should-retry"})
 _RELAYED_PREFIXES = ("anthropic-ratelimit-", "anthropic-priority-", "anthropic-fast-")
 #: The client's own credentials, passed on when the upstream has no key configured.
 _CREDENTIALS = ("x-api-key", "authorization")
@@ -86,9 +86,7 @@ class AnthropicBackend(Backend):
         target, response = await self._send("/v1/messages/count_tokens", request)
         return answer.input_tokens(json_object(response, target.upstream), target.upstream)
 
-    async def _send(
-        self, path: str, request: dict[str, Any], *, stream: bool = False
-    ) -> tuple[Target, httpx.Response]:
+    async def _send(self, path: str, request: dict[str, Any], *, stream: bool = False) -> tuple[Target, httpx.Response]:
         """The target that answered and its successful response (body unread when ``stream``);
         its errors raised as the API's. A request the upstream received goes no
         further: the Claude API would bill it twice, and its error is the faithful answer."""
@@ -110,7 +108,9 @@ def _version(upstream: Upstream) -> str:
 def _in_version(path: str, request: dict[str, Any]):
     """``request`` (head) as the version each upstream is sent: the client's, or one configured."""
     endpoint, model = (
-        ("count_tokens", MessageCountTokensParams) if path.endswith("count_tokens") else ("messages", MessageCreateParams)
+        ("count_tokens", MessageCountTokensParams)
+        if path.endswith("count_tokens")
+        else ("messages", MessageCreateParams)
     )
     current = exchange()
 
@@ -134,7 +134,9 @@ def _headers(upstream: Upstream) -> dict[str, str]:
             if name in client_headers:
                 if not client_headers[name].isascii():
                     # No API key is anything but ASCII; HTTP could not carry it on anyway.
-                    raise errors.AuthenticationError(f"invalid {name}" if name == "x-api-key" else "Invalid bearer token")
+                    raise errors.AuthenticationError(
+                        f"invalid {name}" if name == "x-api-key" else "Invalid bearer token"
+                    )
                 headers[name] = client_headers[name]
     if current.betas:
         headers["anthropic-beta"] = ",".join(current.betas)
