@@ -26,10 +26,12 @@ from . import errors, exchange, faults
 from .ids import request_id
 from .operation import Call, Operation, perform, plan_for
 from .resources import messages
+from .resources.limits import limited
 from .schemas import MessageCreateParams
 from .store import ERRORED, SUCCEEDED, Claimed, Outcome
 
 if TYPE_CHECKING:
+    from .keys import Key
     from .state import State
 
 logger = logging.getLogger("dateline.batches")
@@ -51,7 +53,7 @@ class BatchProcessor:
         #: This process's name on its claims.
         self.worker = f"{os.getpid()}-{uuid.uuid4().hex[:12]}"
         self._wake = asyncio.Event()
-        self._versions: dict[str, str] = {}
+        self._origins: dict[str, tuple[str, str | None]] = {}  # batch id -> (version, key id)
         self._messages = messages_operation()
         self._task: asyncio.Task[None] | None = None
         self._swept = 0.0
@@ -94,9 +96,9 @@ class BatchProcessor:
             self._swept = now
         if not claimed:
             return False
-        missing = {c.batch_id for c in claimed} - self._versions.keys()
+        missing = {c.batch_id for c in claimed} - self._origins.keys()
         if missing:
-            self._versions.update(await self.store.versions(missing))
+            self._origins.update(await self.store.origins(missing))
         renewal = asyncio.create_task(self._renew(claimed))
         try:
             slots = asyncio.Semaphore(self.concurrency)
@@ -119,9 +121,19 @@ class BatchProcessor:
             await self.store.renew(self.worker, claimed, time.time() + self.lease)
 
     async def answer(self, claimed: Claimed) -> Outcome:
-        version = self._versions.get(claimed.batch_id, "2023-06-01")
+        version, key_id = self._origins.get(claimed.batch_id, ("2023-06-01", None))
         try:
-            message = await answer(self.state, version, claimed.params.encode(), self._messages)
+            key = await self.state.keys.get(key_id) if key_id is not None else None
+            while True:
+                try:
+                    message = await answer(self.state, version, claimed.params.encode(), self._messages, key)
+                    break
+                except errors.RateLimitError as exc:
+                    # The key's batch limits slow its batches down; they fail no request.
+                    wait = exc.headers.get("retry-after")
+                    if wait is None:
+                        raise  # the spend limit: no waiting lifts it this month
+                    await asyncio.sleep(int(wait))
         except errors.APIError as exc:
             result = {"type": "errored", "error": exc.to_dict(None)}
             return Outcome(claimed.batch_id, claimed.idx, ERRORED, orjson.dumps(result).decode())
@@ -142,13 +154,14 @@ def _check(call: Call) -> None:
 def messages_operation() -> Operation:
     """``POST /v1/messages`` for batch requests: never streamed. One per processor, as
     the edge has one per app: what it found valid was checked against that app's state."""
-    return Operation(messages.create, "messages", MessageCreateParams, check=_check, scripted=True)
+    return Operation(limited(messages.create, batch=True), "messages", MessageCreateParams, check=_check, scripted=True)
 
 
-async def answer(state: State, version: str, params: bytes, op: Operation) -> dict[str, Any]:
+async def answer(state: State, version: str, params: bytes, op: Operation, key: Key | None = None) -> dict[str, Any]:
     """One batch request (its ``params`` as stored: a JSON object, checked when the
-    batch was created), answered under the version its batch was created with."""
-    call = Call(request_id(), state, _SCOPE, version=version)
+    batch was created), answered under the version its batch was created with, for
+    the ``key`` that created it."""
+    call = Call(request_id(), state, _SCOPE, version=version, key=key)
     plan_for(call, op)
     call.exchange = exchange.Exchange(call.request_id, version)
     token = exchange.begin(call.exchange)

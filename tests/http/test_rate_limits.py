@@ -227,3 +227,22 @@ def test_an_upstream_s_limit_headers_are_relayed_unless_the_key_has_its_own(serv
         assert refused.headers["anthropic-ratelimit-requests-remaining"] == "0"
         assert int(refused.headers["retry-after"]) >= 1
         assert refused.headers["x-should-retry"] == "true"
+
+
+def test_batches_draw_on_the_key_s_batch_limits_apart(served: ServerThread) -> None:
+    secret, key_id = make_key(served, rate_limits={"requests_per_minute": 2})
+    assert [post(served, secret).status_code for _ in range(3)] == [200, 200, 429]
+    client = anthropic.Anthropic(base_url=served.base_url, api_key=secret, max_retries=0, timeout=30)
+    batch = client.messages.batches.create(
+        requests=[{"custom_id": f"r{i}", "params": BODY} for i in range(2)]  # type: ignore[list-item]
+    )
+    deadline = time.monotonic() + 30
+    while client.messages.batches.retrieve(batch.id).processing_status != "ended":
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    results = list(client.messages.batches.results(batch.id))
+    assert [r.result.type for r in results] == ["succeeded", "succeeded"]
+    # The key's own buckets are still empty: the batch drew on its batch buckets.
+    assert post(served, secret).status_code == 429
+    rows = asyncio.run(_rows(served, key_id))
+    assert sum(row.counts.requests for row in rows) == 4

@@ -57,6 +57,8 @@ async def create(call: Call) -> dict[str, Any]:
     batch = {
         "id": new_id("msgbatch"),
         "version": call.version or "2023-06-01",
+        # Its requests draw on this key's batch limits and count as its usage.
+        "api_key_id": call.key.id if call.key is not None else None,
         "processing_status": "in_progress",
         "total": len(requests),
         "created_at": now,

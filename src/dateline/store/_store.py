@@ -30,7 +30,7 @@ SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "exp
 UNFINISHED = (PENDING, RUNNING)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision (a test checks it against the migrations).
-HEAD = "0003"
+HEAD = "0004"
 _INSERT_CHUNK = 2000
 
 
@@ -205,7 +205,9 @@ class Store:
                 return None
             if status == "in_progress":
                 await conn.execute(
-                    sa.update(B).where(B.c.id == batch_id).values(processing_status="canceling", cancel_initiated_at=now)
+                    sa.update(B)
+                    .where(B.c.id == batch_id)
+                    .values(processing_status="canceling", cancel_initiated_at=now)
                 )
                 await conn.execute(
                     sa.update(R).where(R.c.batch_id == batch_id, R.c.state == PENDING).values(state=CANCELED)
@@ -255,9 +257,13 @@ class Store:
             after = rows[-1].idx
 
     async def versions(self, batch_ids: Iterable[str]) -> dict[str, str]:
+        return {batch_id: version for batch_id, (version, _) in (await self.origins(batch_ids)).items()}
+
+    async def origins(self, batch_ids: Iterable[str]) -> dict[str, tuple[str, str | None]]:
+        """Each batch's API version and the id of the key that created it (None: no stored key)."""
         async with self.reader.connect() as conn:
-            rows = await conn.execute(sa.select(B.c.id, B.c.version).where(B.c.id.in_(list(batch_ids))))
-            return {row.id: row.version for row in rows}
+            query = sa.select(B.c.id, B.c.version, B.c.api_key_id).where(B.c.id.in_(list(batch_ids)))
+            return {row.id: (row.version, row.api_key_id) for row in await conn.execute(query)}
 
     # -- the workers' side ----------------------------------------------------
 
@@ -300,8 +306,11 @@ class Store:
         if self.dialect == "postgresql":
             # One statement for the whole handful (UPDATE … FROM (VALUES …)): a round trip per row costs more.
             written = sa.values(
-                sa.column("b", sa.String), sa.column("i", sa.Integer), sa.column("s", sa.String),
-                sa.column("r", sa.Text), name="written",
+                sa.column("b", sa.String),
+                sa.column("i", sa.Integer),
+                sa.column("s", sa.String),
+                sa.column("r", sa.Text),
+                name="written",
             ).data([(o.batch_id, o.idx, o.state, o.result) for o in outcomes])
             key = (R.c.batch_id == written.c.b, R.c.idx == written.c.i)
             values: dict[str, Any] = {"state": written.c.s, "result": written.c.r}
@@ -384,7 +393,6 @@ class Store:
         async with self.writer.begin() as conn:
             await conn.execute(made.on_conflict_do_nothing(index_elements=[S.c.name]))
             return (await conn.execute(sa.select(S.c.value).where(S.c.name == name))).scalar_one()
-
 
     # -- API keys -------------------------------------------------------------
 

@@ -27,6 +27,8 @@ batches = sa.Table(
     sa.Column("errored", sa.Integer, nullable=False, server_default="0"),
     sa.Column("canceled", sa.Integer, nullable=False, server_default="0"),
     sa.Column("expired", sa.Integer, nullable=False, server_default="0"),
+    # The key that created the batch (its id, never its secret): whose batch limits and usage.
+    sa.Column("api_key_id", sa.String(64)),
 )
 
 #: One request of a batch, its result once it has one, and who is working on it.
