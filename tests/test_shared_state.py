@@ -218,7 +218,8 @@ def test_rules_and_their_hits_are_every_replicas(kind: str, request_url: str | N
         async with scripters(kind, request_url) as (one, other):
             one.load(loads("- {name: twice, times: 2, match: {last_user: hi}, replies: [{text: a}, {text: b}]}"))
             await settled(lambda: other.active)
-            first, second, third = one.decide(request("hi")), other.decide(request("hi")), one.decide(request("hi"))
+            first, second = one.decide(request("hi")), await other.adecide(request("hi"))
+            third = await one.adecide(request("hi"))
             assert first is not None and first.reply is not None and first.reply.text == "a"
             assert second is not None and second.reply is not None and second.reply.text == "b"
             assert third is None  # spent, across both

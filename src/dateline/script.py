@@ -437,6 +437,10 @@ class Scripter:
                 return Decision(rule=i, name=rule.name, reply=reply, fault=rule.fault)
         return None
 
+    async def adecide(self, request: Request) -> Decision | None:
+        """``decide``, for callers on the event loop (``SharedScripter`` awaits Redis here)."""
+        return self.decide(request)
+
     def describe(self) -> dict[str, Any]:
         with self._lock:
             described: dict[str, Any] = {
@@ -559,32 +563,60 @@ class SharedScripter(Scripter):
     # -- requests -------------------------------------------------------------
 
     def decide(self, request: Request) -> Decision | None:
+        """As ``adecide``, with a blocking round trip when a count decides."""
         with self._lock:
             version, rules, regexes = self.version, self.script.rules, self._regexes
         for i, rule in enumerate(rules):
             if (version, i) in self._spent or not matches(rule.match, request, regexes[i]):
                 continue
-            field = f"{version}:{i}"
-            hit = 0
-            if rule.times is not None or rule.replies is not None:
-                hit = self._sync.hincrby(f"{self.prefix}:hits", field, 1) - 1
-                if rule.times is not None and hit >= rule.times:
-                    self._spent.add((version, i))
-                    continue
-            else:
-                self._count(field)
-            reply = rule.reply
-            if rule.replies is not None:
-                reply = rule.replies[min(hit, len(rule.replies) - 1)]
-            return Decision(rule=i, name=rule.name, reply=reply, fault=rule.fault)
+            hit = self._sync.hincrby(*self._hit(version, i), 1) - 1 if self._counted(rule) else self._count(version, i)
+            decision = self._decision(version, i, rule, hit)
+            if decision is not None:
+                return decision
         return None
 
-    def _count(self, field: str) -> None:
+    async def adecide(self, request: Request) -> Decision | None:
+        """The first rule that matches and is not spent: one ``HINCRBY`` awaited when
+        its count decides (``times``, ``replies``), none otherwise."""
+        with self._lock:
+            version, rules, regexes = self.version, self.script.rules, self._regexes
+        for i, rule in enumerate(rules):
+            if (version, i) in self._spent or not matches(rule.match, request, regexes[i]):
+                continue
+            hit = (
+                await self._async.hincrby(*self._hit(version, i), 1) - 1
+                if self._counted(rule)
+                else self._count(version, i)
+            )
+            decision = self._decision(version, i, rule, hit)
+            if decision is not None:
+                return decision
+        return None
+
+    @staticmethod
+    def _counted(rule: Rule) -> bool:
+        return rule.times is not None or rule.replies is not None
+
+    def _hit(self, version: int, index: int) -> tuple[str, str]:
+        return f"{self.prefix}:hits", f"{version}:{index}"
+
+    def _decision(self, version: int, index: int, rule: Rule, hit: int) -> Decision | None:
+        if rule.times is not None and hit >= rule.times:
+            self._spent.add((version, index))  # no more round trips for it
+            return None
+        reply = rule.reply
+        if rule.replies is not None:
+            reply = rule.replies[min(hit, len(rule.replies) - 1)]
+        return Decision(rule=index, name=rule.name, reply=reply, fault=rule.fault)
+
+    def _count(self, version: int, index: int) -> int:
+        """Count a match whose count decides nothing, in the background (for ``describe``)."""
         import asyncio
 
-        task = asyncio.get_running_loop().create_task(self._async.hincrby(f"{self.prefix}:hits", field, 1))
+        task = asyncio.get_running_loop().create_task(self._async.hincrby(*self._hit(version, index), 1))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return 0
 
     def _hit_counts(self) -> list[int]:
         with self._lock:
