@@ -308,3 +308,18 @@ def test_prompt_cache_entries_are_every_replicas(kind: str, request_url: str | N
             await client.aclose()
 
     run(body)
+
+
+def test_a_replica_started_with_rules_adopts_those_redis_holds(redis_url: str) -> None:
+    async def body() -> None:
+        first = SharedScripter(redis_url, loads("- {name: first, reply: {text: a}}"))
+        await first.open()
+        assert first.decide(request("hi")) is not None  # counted: the count must survive the next start
+        await asyncio.sleep(0.05)
+        later = SharedScripter(redis_url, loads("- {name: later, reply: {text: b}}"))
+        await later.open()
+        assert [(r["name"], r["hits"]) for r in later.describe()["rules"]] == [("first", 1)]
+        for scripter in (first, later):
+            await scripter.aclose()
+
+    run(body)

@@ -15,7 +15,9 @@ Its entries are readable once its answer begins (``commit``), so concurrent
 identical requests both miss; a hit refreshes the entry's time to live.
 
 Entries live behind ``CacheState`` (string keys, seconds to live), in this
-process by default; time comes from a ``Clock`` that tests may move forward.
+process by default or in Redis, shared by every replica (``RedisCacheState``);
+time comes from a ``Clock`` that tests may move forward (always this
+process's own).
 """
 
 from __future__ import annotations

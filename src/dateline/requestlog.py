@@ -8,6 +8,10 @@ redacted down to its last few characters, enough to tell keys apart.
 The log is bounded twice: by entries (``size``) and by the bytes they hold
 (``max_bytes``), oldest dropped first. An entry bigger than the whole log is
 kept without its body.
+
+With Redis (``SharedRequestLog``) every replica writes to one log, under the
+same bounds; there an entry is made readable, credentials redacted, before it
+leaves the process, so that nothing secret is ever stored.
 """
 
 from __future__ import annotations
