@@ -301,6 +301,8 @@ def test_prompt_cache_entries_are_every_replicas(kind: str, request_url: str | N
         assert await one.get(["a", "b"]) == [3600, None]
         clock.advance(3601)  # expired by the clock, though Redis still holds it
         assert await other.get(["a"]) == [None]
+        await one.refresh("a", 300)  # and not brought back
+        assert await other.get(["a"]) == [None]
         clock.advance(-3601)
         await one.clear()
         assert await other.get(["a"]) == [None]

@@ -147,13 +147,22 @@ class RedisCacheState:
     async def put(self, key: str, ttl: int) -> None:
         await self.redis.set(self.prefix + key, f"{self.clock.now() + ttl}|{ttl}", ex=ttl)
 
+    # Only a live entry, by this process's clock: a missing or expired one stays so.
+    _REFRESH = """
+    local stored = redis.call('GET', KEYS[1])
+    if stored and tonumber(string.match(stored, '^[^|]+')) > tonumber(ARGV[1]) then
+        redis.call('SET', KEYS[1], ARGV[2], 'EX', ARGV[3])
+    end
+    """
+
     async def refresh(self, key: str, ttl: int) -> None:
-        # Only a live entry: XX leaves a missing one missing (an expired one is dropped by Redis).
-        await self.redis.set(self.prefix + key, f"{self.clock.now() + ttl}|{ttl}", ex=ttl, xx=True)
+        now = self.clock.now()
+        await self.redis.eval(self._REFRESH, 1, self.prefix + key, repr(now), f"{now + ttl}|{ttl}", ttl)
 
     async def clear(self) -> None:
-        async for found in self.redis.scan_iter(match=self.prefix + "*", count=1000):
-            await self.redis.delete(found)
+        found = [key async for key in self.redis.scan_iter(match=self.prefix + "*", count=1000)]
+        for start in range(0, len(found), 1000):
+            await self.redis.unlink(*found[start : start + 1000])
 
 
 # --------------------------------------------------------------------------
