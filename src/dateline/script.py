@@ -494,10 +494,13 @@ class SharedScripter(Scripter):
         await pubsub.subscribe(self.prefix)
         if self._initial is not None:
             await asyncio.to_thread(self._write, self._initial, only_if_none=True)
+        await self._read()
+        self._listener = asyncio.create_task(self._listen(pubsub), name="dateline rules")
+
+    async def _read(self) -> None:
         stored = await self._async.mget(self.prefix, f"{self.prefix}:version")
         if stored[0] is not None:
             self._apply(int(stored[1] or 0), stored[0])
-        self._listener = asyncio.create_task(self._listen(pubsub), name="dateline rules")
 
     async def aclose(self) -> None:
         import asyncio
@@ -511,10 +514,24 @@ class SharedScripter(Scripter):
         self._sync.close()
 
     async def _listen(self, pubsub: Any) -> None:
-        async for message in pubsub.listen():
-            if message.get("type") == "message":
-                version, _, data = message["data"].partition(b"|")
-                self._apply(int(version), data)
+        import asyncio
+        import logging
+
+        while True:
+            try:
+                async for message in pubsub.listen():
+                    if message.get("type") == "message":
+                        version, _, data = message["data"].partition(b"|")
+                        self._apply(int(version), data)
+            except Exception:
+                # Redis gone for a moment: subscribe again, then read what was missed.
+                logging.getLogger("dateline").warning("rules: lost Redis; following it again", exc_info=True)
+                await asyncio.sleep(0.5)
+                try:
+                    await pubsub.subscribe(self.prefix)
+                    await self._read()
+                except Exception:
+                    pass
 
     def _apply(self, version: int, data: bytes) -> None:
         if version <= self.version:

@@ -43,12 +43,24 @@ class KeyChannel:
         await self.redis.publish(self.channel, key_id)
 
     async def _listen(self) -> None:
-        async for message in self._pubsub.listen():
-            if message.get("type") == "message":
-                try:
-                    await self.ring.recheck()
-                except Exception:
-                    logger.warning("keys: cannot read them after a change was announced", exc_info=True)
+        while True:
+            try:
+                async for message in self._pubsub.listen():
+                    if message.get("type") == "message":
+                        await self._recheck()
+            except Exception:
+                # Redis gone for a moment: subscribe again, and read what may have been missed.
+                logger.warning("keys: lost Redis; following it again", exc_info=True)
+                await asyncio.sleep(0.5)
+                with contextlib.suppress(Exception):
+                    await self._pubsub.subscribe(self.channel)
+                    await self._recheck()
+
+    async def _recheck(self) -> None:
+        try:
+            await self.ring.recheck()
+        except Exception:
+            logger.warning("keys: cannot read them after a change was announced", exc_info=True)
 
     async def aclose(self) -> None:
         with contextlib.suppress(ValueError):
