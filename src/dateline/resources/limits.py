@@ -3,26 +3,30 @@ every answered Messages request.
 
 Wrapped around the handler, so a request is admitted only once its body is found
 valid: a 400 uses up nothing. A limited key's response carries the
-``anthropic-ratelimit-*`` headers (through the exchange's response headers, which the
-edge sends on JSON answers, streams and errors alike). Output tokens are charged as
-produced: a JSON answer when it is ready, a stream when it ends, however it ends (a
-client that leaves still pays for what was made).
+``anthropic-ratelimit-*`` headers as its admission left the buckets (through the
+exchange's response headers, which the edge sends on JSON answers, streams and errors
+alike). Output tokens are charged as produced: a JSON answer when it is ready, a stream
+when it ends, however it ends (a client that leaves still pays for what was made). The
+charges owed at one moment go to the limiter together, one per key, not one per answer.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 from ..keys import Key
 from ..operation import Call, Stream
-from ..ratelimit import Admission, Limits, Quota, Subject, headers, spend_limit_error, uncached_input
+from ..ratelimit import Admission, Limits, Quota, Subject, spend_limit_error, uncached_input
 from ..tokenizer import count_request
 from ..types import Event
 from ..usage import PICODOLLARS
+
+logger = logging.getLogger("dateline")
 
 Handler = Callable[[Call], Awaitable[Any]]
 
@@ -35,10 +39,14 @@ COUNT_TOKENS = "count_tokens"
 
 #: What an upstream's answer may carry about its own limits (the edge relays them).
 RELAYED = "anthropic-ratelimit-"
-UNIFIED = "anthropic-ratelimit-unified-"
 RETRY_HEADERS = ("retry-after", "retry-after-ms", "x-should-retry")
 
-# Charges made after the request's task may be cancelled (a client gone): kept until done.
+#: (key id, model, batch) -> (the key's settings, its subject); emptied when full.
+_subjects: dict[tuple[str, str, bool], tuple[Any, Subject]] = {}
+_SUBJECTS = 10_000
+#: Charges not sent yet, per limiter and subject: (input tokens, output tokens, quota).
+_owed: dict[Any, dict[Subject, tuple[int, int, int]]] = {}
+# The tasks sending them, kept until done.
 _pending: set[asyncio.Task[Any]] = set()
 
 
@@ -65,9 +73,7 @@ def limited(handler: Handler, *, batch: bool = False) -> Handler:
         if isinstance(usage, dict):
             call.state.usage.record(owner, model, usage, batch=batch)
             if subject is not None:
-                # The buckets as this answer left them; the unified status stays this request's own.
-                snapshot = await _charge(call, subject, usage, estimate)
-                _put(call, {**headers(snapshot), **{k: v for k, v in (shown or {}).items() if k.startswith(UNIFIED)}})
+                _charge(call, subject, usage, estimate)
         return result
 
     return wrapper
@@ -89,6 +95,17 @@ def counted(handler: Handler) -> Handler:
 
 
 def _subject(key: Key, model: str, batch: bool) -> Subject:
+    """The key's subject for ``model``, made once per key settings (its buckets are worked out once)."""
+    cached = _subjects.get((key.id, model, batch))
+    if cached is not None and cached[0] is key.settings:
+        return cached[1]
+    if len(_subjects) >= _SUBJECTS:
+        _subjects.clear()
+    subject = _subjects[(key.id, model, batch)] = (key.settings, _new_subject(key, model, batch))
+    return subject[1]
+
+
+def _new_subject(key: Key, model: str, batch: bool) -> Subject:
     settings = key.settings
     glob, rates = (None, settings.rate_limits) if batch else settings.limits_for(model)
     unified = settings.unified_limits
@@ -126,14 +143,32 @@ def _put(call: Call, values: dict[str, str]) -> None:
     sent.update(values)
 
 
-async def _charge(call: Call, subject: Subject, usage: dict[str, Any], estimate: int) -> Any:
-    """The output made, and the real uncached input in place of the estimate admitted."""
+def _charge(call: Call, subject: Subject, usage: dict[str, Any], estimate: int) -> None:
+    """The output made, and the real uncached input in place of the estimate admitted:
+    owed now, sent with whatever else is owed by then (one round trip for many answers)."""
     output = usage.get("output_tokens")
     output = output if type(output) is int and output > 0 else 0
     real = uncached_input(usage)
-    return await call.state.limiter.charge(
-        subject, input_tokens=real - estimate, output_tokens=output, quota=real + output
-    )
+    limiter = call.state.limiter
+    owed = _owed.setdefault(limiter, {})
+    total = owed.get(subject, (0, 0, 0))
+    owed[subject] = (total[0] + real - estimate, total[1] + output, total[2] + real + output)
+    if len(owed) == 1 and sum(map(len, _owed.values())) == 1:
+        task = asyncio.get_running_loop().create_task(_settle())
+        _pending.add(task)
+        task.add_done_callback(_pending.discard)
+
+
+async def _settle() -> None:
+    """Send what is owed: one charge per subject, however many answers it sums."""
+    await asyncio.sleep(0)  # let the answers finishing alongside add theirs
+    while _owed:
+        limiter, owed = _owed.popitem()
+        for subject, (input_tokens, output_tokens, quota) in owed.items():
+            try:
+                await limiter.charge(subject, input_tokens=input_tokens, output_tokens=output_tokens, quota=quota)
+            except Exception:
+                logger.warning("rate limits: a charge failed (%s)", subject.key, exc_info=True)
 
 
 async def _settled(
@@ -160,7 +195,5 @@ async def _settled(
         if usage:
             call.state.usage.record(owner, model, usage, batch=batch)
             if subject is not None:
-                # A task, not an await: a stream closed by a departed client runs this cancelled.
-                task = asyncio.get_running_loop().create_task(_charge(call, subject, usage, estimate))
-                _pending.add(task)
-                task.add_done_callback(_pending.discard)
+                # Owed, not awaited: a stream closed by a departed client runs this cancelled.
+                _charge(call, subject, usage, estimate)
