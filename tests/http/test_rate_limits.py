@@ -108,6 +108,8 @@ def test_a_bad_request_uses_up_nothing(served: ServerThread) -> None:
     for _ in range(5):
         refused = post(served, secret, {**BODY, "max_tokens": "many"})
         assert refused.status_code == 400
+        # Every response to a limited key carries its headers, a refusal before admission too.
+        assert refused.headers["anthropic-ratelimit-requests-remaining"] == "2"
     assert [post(served, secret).status_code for _ in range(3)] == [200, 200, 429]
 
 

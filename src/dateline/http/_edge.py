@@ -30,6 +30,7 @@ from ..exchange import end as end_exchange
 from ..ids import request_id as new_request_id
 from ..keys import Key
 from ..operation import Call, Operation, perform, plan_for
+from ..resources.limits import standing
 from ..state import State
 from ..types import Event, EventStream
 from ..versions import VERSIONS, Plan, StreamMigrator
@@ -48,6 +49,8 @@ _SLICE = 0.005
 _CREDENTIALS = (b"x-api-key", b"authorization")
 #: Seconds an unknown API key waits for the keys to be read again.
 _KEY_LOOKUP = 1.0
+#: The endpoints a key's rate limits apply to.
+_LIMITED = frozenset({"messages", "count_tokens"})
 #: The request log's status for a client that left before its answer (nginx's "client closed request").
 CLIENT_CLOSED = 499
 
@@ -135,6 +138,11 @@ class Endpoint:
             if call is not None and call.exchange is not None:
                 for name, value in _sendable(call.exchange.response_headers).items():
                     response.headers.setdefault(name, value)
+            if call is not None and call.key is not None and op is not None and op.endpoint in _LIMITED:
+                if not any(name.startswith("anthropic-ratelimit-") for name in response.headers):
+                    # Refused before admission (a 400…): the key's limit headers all the same.
+                    for name, value in (await standing(call, op.endpoint)).items():
+                        response.headers.setdefault(name, value)
         except faults.DropConnection:
             # Asked to break before any answer: start one and never finish it,
             # so the server closes the connection.

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..keys import Key
 from ..operation import Call, Stream
-from ..ratelimit import Admission, Limits, Quota, Subject, spend_limit_error, uncached_input
+from ..ratelimit import Admission, Limits, Quota, Subject, headers, spend_limit_error, uncached_input
 from ..tokenizer import count_request
 from ..types import Event
 from ..usage import PICODOLLARS
@@ -197,3 +197,25 @@ async def _settled(
             if subject is not None:
                 # Owed, not awaited: a stream closed by a departed client runs this cancelled.
                 _charge(call, subject, usage, estimate)
+
+
+async def standing(call: Call, endpoint: str) -> dict[str, str]:
+    """A limited key's headers as its buckets stand, for an answer refused before it was
+    admitted (a 400, a 404…): every response to such a key carries them."""
+    key = call.key
+    if key is None or not key.settings.limited:
+        return {}
+    if endpoint == "count_tokens":
+        rpm = key.settings.rate_limits.requests_per_minute
+        subject = Subject(key.id, Limits(requests=rpm), scope=COUNT_TOKENS) if rpm is not None else None
+    else:
+        body = call.body if type(call.body) is dict else {}
+        model = body.get("model")
+        subject = _subject(key, model if type(model) is str else "", False)
+    if subject is None:
+        return {}
+    try:
+        return headers(await call.state.limiter.snapshot(subject))
+    except Exception:  # a limiter out of reach does not turn the refusal into a 500
+        logger.warning("rate limits: no snapshot for an error's headers", exc_info=True)
+        return {}
