@@ -62,6 +62,7 @@ def test_two_replicas_share_one_key_s_buckets(replicas: list[Served], redis_url:
     # Usage of both is counted together, on Redis.
     for replica in replicas:
         replica.stop()
+        assert redis_url not in replica.log_path.read_text(errors="replace")  # a secret: it may hold a password
     client = redis.Redis.from_url(redis_url)
     try:
         assert client.keys("dateline:usage:*")
