@@ -307,7 +307,7 @@ async def apply_script(call: Call, endpoint: str) -> Fault | None:
     if header is None or not faults.is_immediate(header):
         if state.scripter.active:
             request = Request.of(endpoint, call.body or {}, _headers(call), call.api_key)
-            call.decision = state.scripter.decide(request)
+            call.decision = await state.scripter.adecide(request)
     if header is not None:
         # The header overrides a rule's fault; a rule's scripted reply still
         # answers when the header only slows or breaks the stream.
