@@ -6,6 +6,7 @@ the database, the models a key may use, and no database read per request."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -139,6 +140,25 @@ def test_a_ring_reads_nothing_more_when_nothing_changed(database_url: str):
         await ring.store.close()
 
     run(scenario())
+
+
+def test_a_recheck_right_after_a_read_ends_reads_again(database_url: str):
+    # A read just ended whose done-callback has not run yet: awaiting it does not yield, so the
+    # recheck must begin a read of its own rather than wait on that one forever (a busy loop).
+    async def scenario() -> None:
+        ring = await ring_on(database_url)
+        done = asyncio.get_running_loop().create_future()
+        done.set_result(None)
+        ring._reading, ring._started = done, 0.0
+        await ring.recheck()
+        assert ring._started > 0.0
+        await ring.store.close()
+
+    outcome: list[Any] = []
+    worker = threading.Thread(target=lambda: outcome.append(run(scenario())), daemon=True)
+    worker.start()
+    worker.join(10)
+    assert outcome == [None], "the recheck never ended"
 
 
 def test_concurrent_changes_to_one_key_are_all_kept(database_url: str):

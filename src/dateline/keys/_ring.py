@@ -104,7 +104,8 @@ class KeyRing:
         """Read what changed since the last look; callers at the same time share
         one read (a caller cancelled leaves it going on)."""
         reading = self._reading
-        if reading is None:
+        # A read just done may not have had its callback yet: awaiting it would not yield.
+        if reading is None or reading.done():
             reading = self._reading = asyncio.ensure_future(self._read())
             reading.add_done_callback(self._read_done)
         await asyncio.shield(reading)
@@ -120,7 +121,7 @@ class KeyRing:
         unknown keys, however many, cost the database little."""
         asked = time.monotonic()
         while self._started < asked:
-            if self._reading is None:
+            if self._reading is None or self._reading.done():
                 pause = self._started + _RECHECK - time.monotonic()
                 if pause > 0:
                     await asyncio.sleep(pause)
