@@ -295,9 +295,16 @@ def test_the_catalog_is_the_data_file(catalog: Catalog) -> None:
 def test_every_word_the_code_reads_is_a_described_feature() -> None:
     words = """complete messages image pdf citations batch think adaptive between no_disable low_disable
     effort effort_max effort_xhigh structured ctx_edit compact web_search code_exec ptc
-    no_forced_tool no_prefill no_sampling system_mid window_stop""".split()
+    no_forced_tool no_prefill no_sampling system_mid window_stop ctx_1m""".split()
     assert FEATURES == frozenset(words)
     assert all(FEATURE_WORDS[word].strip() for word in words)
+
+
+def test_the_1m_beta_opens_only_ctx_1m_models() -> None:
+    catalog = Catalog.default()
+    sonnet, haiku = catalog.get("claude-sonnet-4-5"), catalog.get("claude-haiku-4-5")
+    assert sonnet.context_window() == 200_000 and sonnet.context_window(["context-1m-2025-08-07"]) == 1_000_000
+    assert haiku.context_window(["context-1m-2025-08-07"]) == haiku.max_input_tokens == 200_000
 
 
 def test_a_model_added_to_the_file_is_in_the_catalog() -> None:

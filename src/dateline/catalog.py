@@ -40,6 +40,10 @@ __all__ = [
 EPOCH = "1970-01-01T00:00:00Z"
 """``created_at`` for models whose release date is unknown (as the API does)."""
 
+#: The beta that opens a ``ctx_1m`` model's window to ``LONG_CONTEXT`` tokens.
+LONG_CONTEXT_BETA = "context-1m-2025-08-07"
+LONG_CONTEXT = 1_000_000
+
 LIFECYCLES = ("active", "deprecated", "retired")
 MODEL_LINES = ("haiku", "sonnet", "opus", "fable", "mythos")
 EFFORT_LEVELS = ("low", "medium", "high", "xhigh", "max")
@@ -167,6 +171,12 @@ class ModelInfo:
                 raise ValueError(f"{self.id}: unknown feature(s) {sorted(unknown)}")
             set_(self, "features", features)
             _check_features(self)
+
+    def context_window(self, betas: Collection[str] = ()) -> int | None:
+        """The context window a request gets: 1M on a ``ctx_1m`` model with its beta."""
+        if LONG_CONTEXT_BETA in betas and self.has("ctx_1m"):
+            return LONG_CONTEXT
+        return self.max_input_tokens
 
     def has(self, feature: str) -> bool:
         return self.features is not None and feature in self.features

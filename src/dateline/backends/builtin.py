@@ -34,10 +34,6 @@ from ._turn import Block, Turn, turn_events, turn_message
 
 #: How much of the user's text the prose is drawn from.
 _CONTEXT_CHARS = 256 * 1024
-#: The beta that opens these 200K models to a 1M window (as the Messages resource reads it).
-_LONG_CONTEXT_BETA = "context-1m-2025-08-07"
-_LONG_CONTEXT = 1_000_000
-_LONG_CONTEXT_MODELS = frozenset({"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"})
 
 
 class BuiltinModel(Backend):
@@ -125,9 +121,7 @@ class BuiltinModel(Backend):
         info = self.catalog.get(request["model"]) if self.catalog is not None else None
         if info is None or not info.has("window_stop"):
             return None
-        if info.id in _LONG_CONTEXT_MODELS and _LONG_CONTEXT_BETA in exchange().betas:
-            return _LONG_CONTEXT
-        return info.max_input_tokens
+        return info.context_window(exchange().betas)
 
     def _room(self, request: dict[str, Any], input_tokens: int | None) -> int | None:
         """What the context window leaves for the reply, when that is less than ``max_tokens``."""

@@ -29,10 +29,6 @@ _ABOVE_HIGH = ("xhigh", "max")
 #: An older client's sampling parameters, and the values that mean "not set".
 _SAMPLING_DEFAULTS = {"temperature": 1.0, "top_p": 1.0, "top_k": None}
 
-_LONG_CONTEXT_BETA = "context-1m-2025-08-07"
-_LONG_CONTEXT = 1_000_000
-#: Models of a 200K window that the 1M beta opens to 1M (limits-and-models.md, model table).
-_LONG_CONTEXT_MODELS = frozenset({"claude-sonnet-4-20250514", "claude-sonnet-4-5-20250929"})
 
 _MAX_MEDIA = 100  # images and documents in one request
 _MAX_IMAGE_BYTES = 5 * 1024 * 1024  # of base64 data
@@ -328,9 +324,7 @@ def _check_media(found: _Content) -> None:
 
 
 def context_window(call: Call, info: ModelInfo) -> int | None:
-    if info.id in _LONG_CONTEXT_MODELS and _LONG_CONTEXT_BETA in call.betas:
-        return _LONG_CONTEXT
-    return info.max_input_tokens
+    return info.context_window(call.betas)
 
 
 def check_window(call: Call, info: ModelInfo | None, body: dict[str, Any]) -> None:
