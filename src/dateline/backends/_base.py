@@ -16,20 +16,14 @@ import orjson
 
 from ..types import EventStream
 
-#: The backends (by ``name``) whose usage Dateline's prompt caching accounts for:
-#: its own model and scripted replies. An upstream reports its own usage.
-_EMULATE_CACHING = frozenset({"builtin", "script"})
-
 
 class Backend:
     """Base class of model backends; ``messages`` and ``count_tokens`` are required."""
 
     name: str
-
-    @property
-    def emulates_caching(self) -> bool:
-        """Whether ``prompt_cache`` puts cache reads and writes in this backend's usage."""
-        return self.name in _EMULATE_CACHING
+    #: Whether ``prompt_cache`` puts cache reads and writes in this backend's usage: true for
+    #: the answers Dateline makes itself; an upstream reports its own usage.
+    emulates_caching: bool = False
 
     def route(self, request: dict[str, Any]) -> Backend:
         """The backend that answers ``request``: this one (a router picks one by model)."""

@@ -38,6 +38,7 @@ _CONTEXT_CHARS = 256 * 1024
 
 class BuiltinModel(Backend):
     name = "builtin"
+    emulates_caching = True
 
     #: Replies remembered, so a repeated request (the common case in a test
     #: suite) skips composing. The model is deterministic, so this is exact.

@@ -30,6 +30,7 @@ class ScriptedReply(Backend):
     """A backend that answers one request with the reply it was given."""
 
     name = "script"
+    emulates_caching = True
 
     def __init__(self, reply: Reply, signer: Signer, *, token_delay: float = 0.0) -> None:
         self.reply = reply
