@@ -12,6 +12,13 @@ kept without its body.
 With Redis (``SharedRequestLog``) every replica writes to one log, under the
 same bounds; there an entry is made readable, credentials redacted, before it
 leaves the process, so that nothing secret is ever stored.
+
+Beside ``FIELDS`` an entry may hold what the inspector shows (``DETAIL``): the
+answer as its client got it (the JSON bytes, or a stream's ``Trace``: every
+frame with when it went out, the head events beside them when a migration
+changed the stream) and when it was answered. A stream's frames are counted
+against the log's bytes once it ends (with Redis, the entry is written then).
+Readers wait for new entries on ``added``, a count of entries ever added.
 """
 
 from __future__ import annotations
@@ -19,7 +26,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections import deque
+from time import perf_counter
 from typing import Any
 
 import orjson
@@ -30,13 +39,43 @@ logger = logging.getLogger("dateline")
 
 FIELDS = ("time", "request_id", "method", "path", "version", "betas", "api_key", "headers", "body", "rule", "status")
 _HEADERS, _BODY = FIELDS.index("headers"), FIELDS.index("body")
+#: Kept beside FIELDS for the inspector, not shown by ``/_dateline/requests``.
+DETAIL = ("answer", "answered")
+_ANSWER = len(FIELDS)
+
+#: A stream's events kept at most; the rest are counted (``Trace.dropped``), not kept.
+STREAM_EVENTS = 1000
 
 #: A credential shows its last characters only when it is at least this long (real keys are ~100).
 SHOWN_FROM = 12
 _SHOWN = 4
 
-# Rough costs in memory, beyond the bytes themselves: the tuple and its small values, and per header.
-_ENTRY_COST, _HEADER_COST = 1024, 100
+# Rough costs in memory, beyond the bytes themselves: the tuple and its small values, per header, per frame.
+_ENTRY_COST, _HEADER_COST, _FRAME_COST = 1024, 100, 80
+
+
+class Trace:
+    """One streamed answer as its client got it: ``frames`` of (``perf_counter()``
+    when sent, the bytes sent, the head event's frame or None), filled by the edge."""
+
+    __slots__ = ("log", "zero", "frames", "migrated", "dropped", "charged", "values")
+
+    def __init__(self, log: RequestLog, received: float, migrated: bool) -> None:
+        self.log = log
+        #: The ``perf_counter()`` of the request's arrival, so that frames read as seconds since it.
+        self.zero = perf_counter() - (time.time() - received)
+        self.frames: list[tuple[float, bytes, bytes | None]] = []
+        self.migrated = migrated
+        self.dropped = 0
+        self.charged = 0
+        self.values: tuple[Any, ...] | None = None
+
+    def end(self) -> None:
+        """The stream is over (however it ended): its frames count now."""
+        self.log.finish(self)
+
+    def cost(self) -> int:
+        return sum(len(sent) + (len(head) if head else 0) + _FRAME_COST for _, sent, head in self.frames)
 
 
 class RequestLog:
@@ -48,20 +87,80 @@ class RequestLog:
         self._entries: deque[tuple[int, tuple[Any, ...]]] = deque()
         self._bytes = 0
         self._lock = threading.Lock()
+        #: Entries ever added (readers wait for it to move).
+        self.added = 0
+        #: Set when an entry arrives, while someone waits for one.
+        self._arrival: tuple[asyncio.AbstractEventLoop, asyncio.Event] | None = None
 
     def add(self, *values: Any) -> None:
-        """One entry: the values of ``FIELDS``, in order (``headers`` a list of byte pairs, ``body`` bytes)."""
+        """One entry: the values of ``FIELDS``, in order (``headers`` a list of byte pairs, ``body`` bytes),
+        then optionally those of ``DETAIL`` (``answer`` bytes or a ``Trace``, ``answered`` a time)."""
         if not self.size:
             return
         cost = _cost(values)
         if cost > self.max_bytes:
-            values = (*values[:_BODY], None, *values[_BODY + 1 :])
+            values = _without_bodies(values)
             cost = _cost(values)
+        if len(values) > _ANSWER and type(values[_ANSWER]) is Trace:
+            values[_ANSWER].values = values  # while kept: its frames count once it ends
         with self._lock:
             self._entries.append((cost, values))
             self._bytes += cost
-            while len(self._entries) > self.size or (self._bytes > self.max_bytes and len(self._entries) > 1):
-                self._bytes -= self._entries.popleft()[0]
+            self.added += 1
+            self._trim()
+        if self._arrival is not None:
+            self._arrived()
+
+    def _trim(self) -> None:
+        while len(self._entries) > self.size or (self._bytes > self.max_bytes and len(self._entries) > 1):
+            cost, values = self._entries.popleft()
+            self._bytes -= cost + _dropped(values)
+
+    def _arrived(self) -> None:
+        arrival, self._arrival = self._arrival, None
+        if arrival is not None:
+            loop, event = arrival
+            loop.call_soon_threadsafe(event.set)
+
+    def finish(self, trace: Trace) -> None:
+        """A stream's frames, counted once it ended; all of them dropped if they alone outgrow the log."""
+        cost = trace.cost()
+        if cost > self.max_bytes:
+            trace.dropped += len(trace.frames)
+            trace.frames = []
+            cost = 0
+        with self._lock:
+            if trace.values is None:
+                return  # its entry is gone already
+            trace.charged = cost
+            self._bytes += cost
+            self._trim()
+
+    async def wait(self, seen: int, timeout: float) -> int:
+        """``added`` once it is past ``seen``, or after ``timeout`` seconds, whichever is first."""
+        if self.added > seen:
+            return self.added
+        if self._arrival is None:
+            self._arrival = (asyncio.get_running_loop(), asyncio.Event())
+        event = self._arrival[1]
+        try:
+            await asyncio.wait_for(event.wait(), timeout)
+        except TimeoutError:
+            pass
+        return self.added
+
+    async def since(self, seen: int) -> tuple[int, list[dict[str, Any]]]:
+        """``added``, and the entries (``detailed``) added after the first ``seen`` that are still kept."""
+        with self._lock:
+            added, kept = self.added, len(self._entries)
+            newer = [values for _, values in list(self._entries)[kept - min(kept, added - seen) :]]
+        return added, [detailed(values) for values in newer]
+
+    async def find(self, request_id: str) -> dict[str, Any] | None:
+        """The entry of ``request_id`` (``detailed``), if still kept."""
+        with self._lock:
+            found = next((values for _, values in reversed(self._entries) if values[1] == request_id), None)
+        return None if found is None else detailed(found)
 
     @property
     def bytes(self) -> int:
@@ -75,6 +174,8 @@ class RequestLog:
 
     def clear(self) -> None:
         with self._lock:
+            for _, values in self._entries:
+                _dropped(values)
             self._entries.clear()
             self._bytes = 0
 
@@ -90,7 +191,8 @@ class RequestLog:
 
 
 class SharedRequestLog(RequestLog):
-    """The log in Redis, one list for every replica (``{prefix}``, its bytes in ``{prefix}:bytes``).
+    """The log in Redis, one list for every replica (``{prefix}``, its bytes in ``{prefix}:bytes``,
+    the entries ever added in ``{prefix}:added``).
 
     Nothing secret may land there: an entry is made readable, credentials
     redacted, before it leaves the process (in-process, that waits until the
@@ -106,6 +208,7 @@ class SharedRequestLog(RequestLog):
         n = redis.call('RPUSH', KEYS[1], ARGV[i])
         total = redis.call('INCRBY', KEYS[2], string.len(ARGV[i]))
     end
+    redis.call('INCRBY', KEYS[3], #ARGV - 2)
     while n > size or (total > max and n > 1) do
         total = redis.call('DECRBY', KEYS[2], string.len(redis.call('LPOP', KEYS[1])))
         n = n - 1
@@ -126,12 +229,26 @@ class SharedRequestLog(RequestLog):
         self._pending: list[bytes] = []
         self._sending: Any = None
 
+    #: Seconds between a waiting reader's looks at ``{prefix}:added``.
+    POLL = 0.25
+
     def add(self, *values: Any) -> None:
         if not self.size:
             return
-        entry = orjson.dumps(_readable(values))
+        answer = values[_ANSWER] if len(values) > _ANSWER else None
+        if type(answer) is Trace:
+            answer.values = values  # written once the stream has ended, frames and all
+            return
+        self._write(values)
+
+    def finish(self, trace: Trace) -> None:
+        if trace.values is not None:
+            self._write(trace.values)
+
+    def _write(self, values: tuple[Any, ...]) -> None:
+        entry = orjson.dumps(detailed(values))
         if len(entry) > self.max_bytes:
-            entry = orjson.dumps(_readable((*values[:_BODY], None, *values[_BODY + 1 :])))
+            entry = orjson.dumps(detailed(_without_bodies(values)))
         self._pending.append(entry)
         if self._sending is None or self._sending.done():
             self._sending = asyncio.get_running_loop().create_task(self._send())
@@ -141,7 +258,14 @@ class SharedRequestLog(RequestLog):
             batch, self._pending = self._pending, []
             try:
                 await self._async.eval(
-                    self._APPEND, 2, self.prefix, f"{self.prefix}:bytes", self.size, self.max_bytes, *batch
+                    self._APPEND,
+                    3,
+                    self.prefix,
+                    f"{self.prefix}:bytes",
+                    f"{self.prefix}:added",
+                    self.size,
+                    self.max_bytes,
+                    *batch,
                 )
             except Exception:
                 logger.warning("request log: entries not written to Redis", exc_info=True)
@@ -151,16 +275,39 @@ class SharedRequestLog(RequestLog):
         return int(self._sync.get(f"{self.prefix}:bytes") or 0)
 
     def entries(self) -> list[dict[str, Any]]:
-        return [orjson.loads(entry) for entry in self._sync.lrange(self.prefix, 0, -1)]
+        return [_fields(orjson.loads(entry)) for entry in self._sync.lrange(self.prefix, 0, -1)]
 
     async def read(self) -> list[dict[str, Any]]:
         if self._sending is not None:
             await asyncio.shield(self._sending)  # this process's own entries first
-        return [orjson.loads(entry) for entry in await self._async.lrange(self.prefix, 0, -1)]
+        return [_fields(orjson.loads(entry)) for entry in await self._async.lrange(self.prefix, 0, -1)]
+
+    async def _added(self) -> int:
+        return int(await self._async.get(f"{self.prefix}:added") or 0)
+
+    async def wait(self, seen: int, timeout: float) -> int:
+        deadline = perf_counter() + timeout
+        while (added := await self._added()) <= seen and perf_counter() < deadline:
+            await asyncio.sleep(self.POLL)
+        return added
+
+    async def since(self, seen: int) -> tuple[int, list[dict[str, Any]]]:
+        added = await self._added()
+        newer = min(added - seen, self.size)
+        if newer <= 0:
+            return added, []
+        return added, [orjson.loads(entry) for entry in await self._async.lrange(self.prefix, -newer, -1)]
+
+    async def find(self, request_id: str) -> dict[str, Any] | None:
+        for raw in reversed(await self._async.lrange(self.prefix, 0, -1)):
+            entry = orjson.loads(raw)
+            if entry["request_id"] == request_id:
+                return entry
+        return None
 
     def clear(self) -> None:
         self._pending.clear()
-        self._sync.delete(self.prefix, f"{self.prefix}:bytes")
+        self._sync.delete(self.prefix, f"{self.prefix}:bytes")  # not :added: readers wait on it
 
     async def aclose(self) -> None:
         if self._sending is not None:
@@ -187,11 +334,70 @@ def _cost(values: tuple[Any, ...]) -> int:
     cost = _ENTRY_COST + (len(body) if isinstance(body, (bytes, str)) else 0)
     if headers:
         cost += sum(len(name) + len(value) + _HEADER_COST for name, value in headers)
+    if len(values) > _ANSWER and type(values[_ANSWER]) is bytes:
+        cost += len(values[_ANSWER])
     return cost
 
 
+def _dropped(values: tuple[Any, ...]) -> int:
+    """An entry leaving the log: what its stream's frames were counted as (0 until it ended)."""
+    answer = values[_ANSWER] if len(values) > _ANSWER else None
+    if type(answer) is not Trace:
+        return 0
+    answer.values = None
+    return answer.charged
+
+
+def _without_bodies(values: tuple[Any, ...]) -> tuple[Any, ...]:
+    """An entry too big for the whole log: kept without its body or its answer."""
+    kept = list(values)
+    kept[_BODY] = None
+    if len(kept) > _ANSWER and type(kept[_ANSWER]) is bytes:
+        kept[_ANSWER] = None
+    return tuple(kept)
+
+
+def _fields(entry: dict[str, Any]) -> dict[str, Any]:
+    """An entry as ``/_dateline/requests`` shows it: ``FIELDS`` only."""
+    return {name: entry[name] for name in FIELDS}
+
+
+def detailed(values: tuple[Any, ...]) -> dict[str, Any]:
+    """An entry as the inspector reads it: ``FIELDS`` made readable, and the answer.
+
+    ``answer`` is the JSON the client got (None when it was a stream, or not
+    kept); ``events`` a stream's frames as ``[seconds since arrival, text sent,
+    head event's text or None]``; ``dropped`` the frames not kept; ``answered``
+    when the answer was complete (a stream's last frame), if known.
+    """
+    entry = _readable(values)
+    answer = values[_ANSWER] if len(values) > _ANSWER else None
+    entry["answer"], entry["events"], entry["dropped"] = None, None, 0
+    entry["answered"] = values[_ANSWER + 1] if len(values) > _ANSWER + 1 else None
+    entry["migrated"] = False
+    if type(answer) is bytes:
+        try:
+            entry["answer"] = orjson.loads(answer) if answer else None
+        except orjson.JSONDecodeError:
+            entry["answer"] = answer.decode("utf-8", "replace")
+    elif type(answer) is Trace:
+        zero = answer.zero
+        entry["events"] = [
+            [
+                round(at - zero, 6),
+                sent.decode("utf-8", "replace"),
+                None if head is None else head.decode("utf-8", "replace"),
+            ]
+            for at, sent, head in answer.frames
+        ]
+        entry["dropped"], entry["migrated"] = answer.dropped, answer.migrated
+        if answer.frames:
+            entry["answered"] = entry["time"] + entry["events"][-1][0]
+    return entry
+
+
 def _readable(values: tuple[Any, ...]) -> dict[str, Any]:
-    entry = dict(zip(FIELDS, values))
+    entry = dict(zip(FIELDS, values))  # DETAIL's values, if any, left out
     headers = entry["headers"]
     if headers is None:
         entry["headers"] = {}

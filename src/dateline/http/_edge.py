@@ -30,6 +30,7 @@ from ..exchange import end as end_exchange
 from ..ids import request_id as new_request_id
 from ..keys import Key
 from ..operation import Call, Operation, perform, plan_for
+from ..requestlog import STREAM_EVENTS, Trace
 from ..resources.limits import standing
 from ..state import State
 from ..types import Event, EventStream
@@ -37,7 +38,7 @@ from ..versions import VERSIONS, Plan, StreamMigrator
 from ._auth import UnknownKey, authenticate, check_admin, check_models
 from ._departure import Departure
 from ._limits import MAX_HEAD_BYTES, MAX_HEADER_FIELDS, HeadersTooLargeError
-from ._requestlog import record
+from ._requestlog import record, trace
 from ._sse import frame
 
 logger = logging.getLogger("dateline")
@@ -69,7 +70,7 @@ class Endpoint:
         rid = new_request_id()
         plan: Plan | None = None
         call = op = None
-        token = departure = None
+        token = departure = kept = None
         try:
             op = self.operations.get(scope["method"])
             if op is None:
@@ -111,7 +112,9 @@ class Endpoint:
                     result.headers["request-id"] = rid
                 elif type(result) is not dict:
                     events = faults.faulty(result.events, fault) if fault is not None else result.events
-                    result = await _stream_response(events, plan, rid, call.exchange)
+                    if op.scripted:
+                        kept = trace(call, plan is not None and bool(plan.stream_down))
+                    result = await _stream_response(events, plan, rid, call.exchange, kept)
             finally:
                 if departure is not None:
                     departure.stop()
@@ -119,7 +122,7 @@ class Endpoint:
                 # The hot path: two ASGI messages, no Response object.
                 body = orjson.dumps(result)
                 if op.scripted:
-                    record(call, 200)  # before the answer, so a client that has it can read its entry
+                    record(call, 200, body)  # before the answer, so a client that has it can read its entry
                 headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
                 extra = _sendable(call.exchange.response_headers) if call.exchange is not None else None
                 if extra:
@@ -164,7 +167,7 @@ class Endpoint:
             logger.exception("unexpected error serving request %s", rid)
             response = error_response(errors.InternalServerError(), rid, plan)
         if call is not None and op is not None and op.scripted:
-            record(call, response.status_code)
+            record(call, response.status_code, kept or response)
         try:
             await response(scope, receive, send)
         except faults.DropConnection:
@@ -257,45 +260,70 @@ def _version(versions: list[str], key: Key | None) -> str:
     return version
 
 
-async def _stream_response(events: EventStream, plan: Plan | None, rid: str, exchange: Exchange | None) -> Response:
+async def _stream_response(
+    events: EventStream, plan: Plan | None, rid: str, exchange: Exchange | None, kept: Trace | None = None
+) -> Response:
     # Pull the first event before committing to a 200: a failure this early
     # is still an ordinary HTTP error.
     first = await anext(events)
     migrator = StreamMigrator(plan) if plan is not None and plan.stream_down else None
     extra = _sendable(exchange.response_headers) if exchange is not None else {}
     return StreamingResponse(
-        _frames(first, events, migrator, rid),
+        _frames(first, events, migrator, rid, kept),
         media_type="text/event-stream; charset=utf-8",
         headers={"request-id": rid, **_SSE_HEADERS, **extra},
     )
 
 
-async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | None, rid: str):
+async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | None, rid: str, kept: Trace | None):
+    # With the request log on, every frame is kept as sent, with when it went
+    # out (a bounded number), and the head event beside it when migrated.
+    frames = kept.frames if kept is not None else None
+
     def encode(event: Event) -> bytes:
         if migrator is None:
-            return frame(event)
+            data = frame(event)
+            if frames is not None:
+                keep(data, None)
+            return data
+        head = frame(event) if frames is not None else None  # before the migrations change it in place
         events = migrator.feed(event)
-        return frame(events[0]) if len(events) == 1 else b"".join(frame(e) for e in events)
+        data = frame(events[0]) if len(events) == 1 else b"".join(frame(e) for e in events)
+        if frames is not None:
+            keep(data, head)
+        return data
+
+    def keep(data: bytes, head: bytes | None) -> None:
+        if len(frames) < STREAM_EVENTS:
+            frames.append((perf_counter(), data, head))
+        else:
+            kept.dropped += 1
 
     try:
-        yield encode(first)
-        # A fast reader never makes sending wait, and a backend with its answer
-        # ready never waits either: without giving way now and then, a long
-        # stream would hold the loop (and not notice its client leave) to the end.
-        give_way = perf_counter() + _SLICE
-        async for event in events:
-            yield encode(event)
-            if perf_counter() > give_way:
-                await asyncio.sleep(0)
-                give_way = perf_counter() + _SLICE
-    except errors.APIError as exc:
-        yield encode(Event("error", exc.to_dict(rid)))
-    except faults.DropConnection:
-        raise  # the server then closes the connection mid-stream, as asked
-    except Exception:
-        logger.exception("unexpected error in stream of request %s", rid)
-        yield encode(Event("error", errors.InternalServerError().to_dict(rid)))
-    if migrator is not None:
-        tail = b"".join(frame(e) for e in migrator.close())
-        if tail:
-            yield tail
+        try:
+            yield encode(first)
+            # A fast reader never makes sending wait, and a backend with its answer
+            # ready never waits either: without giving way now and then, a long
+            # stream would hold the loop (and not notice its client leave) to the end.
+            give_way = perf_counter() + _SLICE
+            async for event in events:
+                yield encode(event)
+                if perf_counter() > give_way:
+                    await asyncio.sleep(0)
+                    give_way = perf_counter() + _SLICE
+        except errors.APIError as exc:
+            yield encode(Event("error", exc.to_dict(rid)))
+        except faults.DropConnection:
+            raise  # the server then closes the connection mid-stream, as asked
+        except Exception:
+            logger.exception("unexpected error in stream of request %s", rid)
+            yield encode(Event("error", errors.InternalServerError().to_dict(rid)))
+        if migrator is not None:
+            tail = b"".join(frame(e) for e in migrator.close())
+            if tail:
+                if frames is not None:
+                    keep(tail, None)
+                yield tail
+    finally:
+        if kept is not None:
+            kept.end()
