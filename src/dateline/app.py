@@ -22,6 +22,7 @@ from .batch_processor import BatchProcessor
 from .catalog import Catalog, ModelInfo
 from .config import Config
 from .http import Endpoint, error_response
+from .http._chat import ChatEndpoint
 from .ids import request_id
 from .keys import KeyChannel, KeyRing
 from .operation import MB, Handler, Operation
@@ -114,6 +115,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
                 ),
             ),
         ),
+        Route("/v1/chat/completions", ChatEndpoint(state)),
         Route(
             "/v1/complete",
             Endpoint(state, post=Operation(completions.create, "complete", CompletionCreateParams, scripted=True)),
