@@ -21,8 +21,9 @@ from .backends.router import Router
 from .batch_processor import BatchProcessor
 from .catalog import Catalog, ModelInfo
 from .config import Config
-from .http import Endpoint, error_response
+from .http import Endpoint, _probes, error_response
 from .http._chat import ChatEndpoint
+from .http._observe import ObservedClients, ObservedUsage
 from .ids import request_id
 from .keys import KeyChannel, KeyRing
 from .operation import MB, Handler, Operation
@@ -37,7 +38,7 @@ from .state import State
 from .store import LocalBlobs, Store
 from .thinking import Signer
 from .upstream import Clients, RecordingTransport, ReplayTransport, TransportFactory
-from .usage import MemorySink, RedisSink, UsageMeter
+from .usage import MemorySink, RedisSink
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     settings = settings or Settings()
     signer = Signer(settings.signing_key)
     catalog = Catalog.default()
-    clients = Clients(_transport(settings))
+    clients = ObservedClients(_transport(settings))
     if backend is None:
         backend = BuiltinModel(signer, token_delay=settings.token_delay, catalog=catalog)
         config = settings.upstream_config()
@@ -65,6 +66,8 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
     redis = _redis(settings)
     limiter: Limiter = RedisLimiter(redis) if redis is not None else MemoryLimiter()
     sink = RedisSink(redis) if redis is not None else MemorySink()
+    usage = ObservedUsage(sink, catalog)
+    usage.observe_metrics = clients.observe_metrics = settings.metrics
     state = State(
         settings=settings,
         backend=backend,
@@ -82,7 +85,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         prompt_cache=_prompt_cache(redis),
         keys=KeyRing(store),
         limiter=limiter,
-        usage=UsageMeter(sink, catalog),
+        usage=usage,
         redis=redis,
         any_model=isinstance(backend, Router) and backend.any_model,
     )
@@ -169,6 +172,10 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
         Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),
     ]
+    # For load balancers and Prometheus (/metrics guarded like the admin API).
+    routes += [Route("/health", _probes.health), Route("/ready", _probes.ready)]
+    if settings.metrics:
+        routes.append(Route("/metrics", _probes.scrape))
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

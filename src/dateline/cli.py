@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Optional
 
 import typer
@@ -40,6 +42,12 @@ def serve(
     token_delay: Optional[float] = typer.Option(None, help="Seconds the built-in model waits per streamed token."),
     workers: Optional[int] = typer.Option(None, help="Worker processes."),
     log_level: Optional[str] = typer.Option(None, help="debug, info, warning or error."),
+    log_format: Optional[str] = typer.Option(
+        None, help="json or text: one line per request, uvicorn's lines alike (default: text on a terminal, else json)."
+    ),
+    metrics: Optional[bool] = typer.Option(
+        None, "--metrics/--no-metrics", help="Serve Prometheus metrics at /metrics (default: on)."
+    ),
     script: Optional[str] = typer.Option(None, help="Rules file (YAML or JSON) of scripted replies and faults."),
     admin_token: Optional[str] = typer.Option(
         None, help="Token guarding the /_dateline/ admin API (required on a --host beyond loopback)."
@@ -114,6 +122,8 @@ def serve(
             "token_delay": token_delay,
             "workers": workers,
             "log_level": log_level,
+            "log_format": log_format,
+            "metrics": metrics,
             "script": script,
             "request_log_size": request_log_size,
             "request_log_bytes": request_log_bytes,
@@ -244,6 +254,8 @@ def _run(settings: Settings) -> None:
     from uvicorn.supervisors import Multiprocess
 
     from .http import server_options
+    from .logs import config as log_config
+    from .logs import default_format
 
     config = uvicorn.Config(
         _App(settings),
@@ -252,18 +264,46 @@ def _run(settings: Settings) -> None:
         port=settings.port,
         workers=settings.workers,
         log_level=settings.log_level,
-        access_log=False,
+        log_config=log_config(settings.log_format or default_format(), settings.log_level),
+        access_log=False,  # the request's own line (dateline.request) says more
         # Forwarded headers count only from settings.forwarded_allow_ips, and only where used (results_url).
         proxy_headers=False,
         **server_options(),  # request heads within their limits, refused as they arrive
     )
     if config.workers > 1:
-        Multiprocess(config, sockets=[config.bind_socket()]).run()
+        with _metrics_dir():
+            Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
         raise typer.Exit(3)  # uvicorn's start-up failure
+
+
+@contextlib.contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """Where the workers write their metrics for any of them to serve summed
+    (prometheus-client's multiprocess mode): ``PROMETHEUS_MULTIPROC_DIR`` if set,
+    emptied of an earlier run's values, else a temp dir for this run. Set before the
+    workers start, which read it when they first import the client."""
+    import os
+    import shutil
+    import tempfile
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
+        yield
+        return
+    made = tempfile.mkdtemp(prefix="dateline-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = made
+    try:
+        yield
+    finally:
+        del os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        shutil.rmtree(made, ignore_errors=True)
 
 
 async def _migrate(store: Store) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import AliasChoices, Field, PrivateAttr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     batch_expiry: float = Field(default=86400.0, gt=0)
     #: Let uploaded files be downloaded (the API allows it only for files tools made).
     files_downloadable: bool = False
+    #: Serve ``GET /metrics`` and count for it (guarded like the admin API).
+    metrics: bool = True
+    #: ``json`` (one object a line) or ``text``; none: text on a terminal, JSON otherwise.
+    log_format: Literal["json", "text"] | None = None
 
     _proxies: tuple[bool, tuple[_Network, ...], frozenset[str]] = PrivateAttr()
 

@@ -38,6 +38,7 @@ from ..versions import VERSIONS, Plan, StreamMigrator
 from ._auth import UnknownKey, authenticate, check_admin, check_models
 from ._departure import Departure
 from ._limits import MAX_HEAD_BYTES, MAX_HEADER_FIELDS, HeadersTooLargeError
+from ._observe import Observed
 from ._requestlog import record, trace
 from ._sse import frame
 
@@ -65,8 +66,17 @@ class Endpoint:
         if "GET" in self.operations and "HEAD" not in self.operations:
             self.operations["HEAD"] = self.operations["GET"]
         self.allow = ", ".join(sorted(self.operations))
+        #: The endpoint's name in the metrics and the request's log line.
+        self.name = next(iter(self.operations.values())).endpoint if self.operations else ""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observed = Observed(self.name, scope, self.state.settings.metrics)
+        try:
+            await self._answer(scope, receive, send, observed)
+        finally:
+            observed.done()  # counted and logged once its answer is out (a stream's last event too)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, observed: Observed) -> None:
         rid = new_request_id()
         plan: Plan | None = None
         call = op = None
@@ -75,7 +85,7 @@ class Endpoint:
             op = self.operations.get(scope["method"])
             if op is None:
                 raise errors.MethodNotAllowedError(headers={"allow": self.allow})
-            call = Call(rid, self.state, scope, receive=receive)
+            call = observed.call = Call(rid, self.state, scope, receive=receive)
             if op.admin:
                 _check_size(scope["headers"])
                 check_admin(scope["headers"], self.state.settings.admin_token)
@@ -114,13 +124,14 @@ class Endpoint:
                     events = faults.faulty(result.events, fault) if fault is not None else result.events
                     if op.scripted:
                         kept = trace(call, plan is not None and bool(plan.stream_down))
-                    result = await _stream_response(events, plan, rid, call.exchange, kept)
+                    result = await _stream_response(events, plan, rid, call.exchange, kept, observed)
             finally:
                 if departure is not None:
                     departure.stop()
             if type(result) is dict:
                 # The hot path: two ASGI messages, no Response object.
                 body = orjson.dumps(result)
+                observed.status = 200
                 if op.scripted:
                     record(call, 200, body)  # before the answer, so a client that has it can read its entry
                 headers = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
@@ -137,6 +148,7 @@ class Endpoint:
                 return
             response: Response = result
         except errors.APIError as exc:
+            observed.error = exc
             response = error_response(exc, rid, plan)
             if call is not None and call.exchange is not None:
                 for name, value in _sendable(call.exchange.response_headers).items():
@@ -149,6 +161,7 @@ class Endpoint:
         except faults.DropConnection:
             # Asked to break before any answer: start one and never finish it,
             # so the server closes the connection.
+            observed.status = 200
             if call is not None and op is not None and op.scripted:
                 record(call, 200)
             await send({"type": "http.response.start", "status": 200, "headers": [(b"request-id", rid.encode())]})
@@ -158,6 +171,7 @@ class Endpoint:
                 raise
             # Nobody to answer: the request is logged as proxies log it, 499 "client closed request".
             asyncio.current_task().uncancel()
+            observed.status = CLIENT_CLOSED
             if call is not None and op is not None and op.scripted:
                 record(call, CLIENT_CLOSED)
             if token is not None:
@@ -166,6 +180,7 @@ class Endpoint:
         except Exception:
             logger.exception("unexpected error serving request %s", rid)
             response = error_response(errors.InternalServerError(), rid, plan)
+        observed.status = response.status_code
         if call is not None and op is not None and op.scripted:
             record(call, response.status_code, kept or response)
         try:
@@ -261,21 +276,35 @@ def _version(versions: list[str], key: Key | None) -> str:
 
 
 async def _stream_response(
-    events: EventStream, plan: Plan | None, rid: str, exchange: Exchange | None, kept: Trace | None = None
+    events: EventStream,
+    plan: Plan | None,
+    rid: str,
+    exchange: Exchange | None,
+    kept: Trace | None = None,
+    observed: Observed | None = None,
 ) -> Response:
     # Pull the first event before committing to a 200: a failure this early
     # is still an ordinary HTTP error.
     first = await anext(events)
     migrator = StreamMigrator(plan) if plan is not None and plan.stream_down else None
     extra = _sendable(exchange.response_headers) if exchange is not None else {}
+    if observed is not None:
+        observed.stream_opened()
     return StreamingResponse(
-        _frames(first, events, migrator, rid, kept),
+        _frames(first, events, migrator, rid, kept, observed),
         media_type="text/event-stream; charset=utf-8",
         headers={"request-id": rid, **_SSE_HEADERS, **extra},
     )
 
 
-async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | None, rid: str, kept: Trace | None):
+async def _frames(
+    first: Event,
+    events: EventStream,
+    migrator: StreamMigrator | None,
+    rid: str,
+    kept: Trace | None,
+    observed: Observed | None = None,
+):
     # With the request log on, every frame is kept as sent, with when it went
     # out (a bounded number), and the head event beside it when migrated.
     frames = kept.frames if kept is not None else None
@@ -306,7 +335,11 @@ async def _frames(first: Event, events: EventStream, migrator: StreamMigrator | 
             # ready never waits either: without giving way now and then, a long
             # stream would hold the loop (and not notice its client leave) to the end.
             give_way = perf_counter() + _SLICE
+            waiting = observed is not None  # for the first token, timed for the metrics
             async for event in events:
+                if waiting and event.name == "content_block_delta":
+                    observed.first_token = perf_counter()
+                    waiting = False
                 yield encode(event)
                 if perf_counter() > give_way:
                     await asyncio.sleep(0)

@@ -1,0 +1,213 @@
+"""What the edge tells operators about each request: the Prometheus metrics
+(``metrics.py``) and one log line, both at the request's end (``Observed.done``).
+
+Facts found below the edge reach the request's ``Observed`` through a context
+variable: its usage from the usage meter (``ObservedUsage``: every answered
+Messages request is recorded there, a stream when it ends), the upstream that
+answered from the upstream clients' transport (``ObservedClients``, which also
+counts upstream requests, failures and cool-downs).
+"""
+
+from __future__ import annotations
+
+import logging
+from contextvars import ContextVar
+from time import perf_counter
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .. import errors, metrics
+from ..logs import REQUESTS
+from ..upstream import Client, Clients, Upstream, struggling
+from ..usage import Counts, UsageMeter
+
+if TYPE_CHECKING:
+    from ..operation import Call
+    from ..types import Scope
+
+logger = logging.getLogger(REQUESTS)
+
+#: Whose usage a caller without a stored key is counted under (as ``resources/limits.py`` records it).
+ANONYMOUS = "default"
+_STATUS = {code: str(code) for code in range(100, 600)}
+
+
+class Observed:
+    """One request as the edge saw it; ``done()`` counts it and writes its line."""
+
+    __slots__ = (
+        "call",
+        "endpoint",
+        "error",
+        "first_token",
+        "metrics",
+        "scope",
+        "started",
+        "status",
+        "streamed",
+        "upstream",
+        "usage",
+    )
+
+    def __init__(self, endpoint: str, scope: Scope, metrics: bool) -> None:
+        self.endpoint = endpoint
+        self.scope = scope
+        self.metrics = metrics
+        self.started = perf_counter()
+        self.call: Call | None = None
+        self.status = 500
+        self.error: errors.APIError | None = None
+        self.first_token: float | None = None
+        self.streamed = False
+        self.upstream: str | None = None
+        self.usage: Any = None
+        _current.set(self)
+
+    def stream_opened(self) -> None:
+        self.streamed = True
+        if self.metrics:
+            metrics.OPEN_STREAMS.inc()
+
+    def done(self) -> None:
+        elapsed = perf_counter() - self.started
+        call = self.call
+        key = model = version = ""
+        if call is not None:
+            version = call.version or ""
+            if call.key is not None:
+                key = call.key.id
+            elif call.api_key is not None:
+                key = ANONYMOUS
+            body = call.body
+            if type(body) is dict and type(body.get("model")) is str:
+                model = body["model"]
+                # A refused request's model may be anything a client made up: not a label of its own.
+                if self.status >= 400 and call.state.catalog.get(model) is None and not call.state.any_model:
+                    model = "other"
+        status = _STATUS.get(self.status) or str(self.status)
+        if self.metrics:
+            if self.streamed:
+                metrics.OPEN_STREAMS.dec()
+            metrics.child(metrics.REQUESTS, self.endpoint, self.scope["method"], version, model, status, key).inc()
+            metrics.child(metrics.LATENCY, self.endpoint, model).observe(elapsed)
+            if self.first_token is not None:
+                metrics.child(metrics.FIRST_TOKEN, model).observe(self.first_token - self.started)
+            if self.status == 429 and self._own_limit():
+                metrics.child(metrics.RATE_LIMITED, self.endpoint, key).inc()
+        if logger.isEnabledFor(logging.INFO):
+            self._log(elapsed, version, model, key)
+
+    def _own_limit(self) -> bool:
+        """A 429 of a key's own limits: no upstream's, no rule's or fault's."""
+        call = self.call
+        return (
+            isinstance(self.error, errors.RateLimitError)
+            and self.upstream is None
+            and call is not None
+            and call.decision is None
+            and call.key is not None
+        )
+
+    def _log(self, elapsed: float, version: str, model: str, key: str) -> None:
+        scope = self.scope
+        call = self.call
+        fields: dict[str, Any] = {
+            "request_id": call.request_id if call is not None else None,
+            "method": scope["method"],
+            "path": scope["path"],
+            "endpoint": self.endpoint,
+            "version": version or None,
+            "model": model or None,
+            "key": key or None,
+            "status": self.status,
+            "latency_ms": round(elapsed * 1000, 3),
+        }
+        if self.streamed:
+            fields["stream"] = True
+            if self.first_token is not None:
+                fields["first_token_ms"] = round((self.first_token - self.started) * 1000, 3)
+        usage = self.usage
+        if usage is not None:
+            fields["input_tokens"] = usage.input_tokens
+            fields["output_tokens"] = usage.output_tokens
+            fields["cache_read_input_tokens"] = usage.cache_read_input_tokens
+            fields["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
+        if self.upstream is not None:
+            fields["upstream"] = self.upstream
+        if self.error is not None:
+            fields["error"] = self.error.type
+        if call is not None and call.decision is not None:
+            fields["rule"] = call.decision.name if call.decision.name is not None else call.decision.rule
+        logger.info("%s %s %s", scope["method"], scope["path"], self.status, extra={"fields": fields})
+
+
+_current: ContextVar[Observed | None] = ContextVar("dateline_observed", default=None)
+
+
+class ObservedUsage(UsageMeter):
+    """The usage meter, also counting tokens and handing a request's usage to its ``Observed``."""
+
+    observe_metrics = True
+
+    def record(self, key: str, model: str, usage: Any, *, batch: bool = False) -> Counts:
+        added = super().record(key, model, usage, batch=batch)
+        if self.observe_metrics:
+            metrics.count_tokens(key, model, usage, batch=batch)
+        if not batch:
+            seen = _current.get()
+            if seen is not None:
+                seen.usage = added
+        return added
+
+
+class ObservedClients(Clients):
+    """Upstream clients whose every request is counted, and named on the request's line."""
+
+    observe_metrics = True
+
+    def get(self, upstream: Upstream) -> Client:
+        client = super().get(upstream)
+        if type(client.transport) is not _Counted:
+            client.transport = _Counted(client.transport, upstream.name, self.observe_metrics)
+        return client
+
+
+class _Counted(httpx.AsyncBaseTransport):
+    def __init__(self, inner: httpx.AsyncBaseTransport, name: str, counted: bool) -> None:
+        self.inner = inner
+        self.name = name
+        self.counted = counted
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        seen = _current.get()
+        if seen is not None:
+            seen.upstream = self.name
+        try:
+            response = await self.inner.handle_async_request(request)
+        except httpx.TransportError as exc:
+            if self.counted:
+                if isinstance(exc, httpx.TimeoutException):
+                    reason = "timeout"
+                elif isinstance(exc, httpx.ConnectError):
+                    reason = "unreachable"
+                else:
+                    reason = "broken"
+                self._failed("error", reason)
+            raise
+        if self.counted:
+            status = response.status_code
+            if struggling(status):
+                self._failed(_STATUS.get(status) or str(status), "status")
+            else:
+                metrics.child(metrics.UPSTREAM_REQUESTS, self.name, _STATUS.get(status) or str(status)).inc()
+        return response
+
+    def _failed(self, status: str, reason: str) -> None:
+        # Fail-over sets every upstream that fails this way to sit out its cool-down (upstream/_failover.py).
+        metrics.child(metrics.UPSTREAM_REQUESTS, self.name, status).inc()
+        metrics.child(metrics.UPSTREAM_FAILURES, self.name, reason).inc()
+        metrics.child(metrics.UPSTREAM_COOLDOWNS, self.name).inc()
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()

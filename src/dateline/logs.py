@@ -1,0 +1,83 @@
+"""Log lines: one JSON object a line (``--log-format json``), or plain text,
+for Dateline's own lines and uvicorn's alike.
+
+A request's line (the ``dateline.request`` logger) carries its facts as
+``fields``, a dict made once at the request's end: the JSON formatter writes
+them beside the time and level, the text formatter as ``name=value`` pairs.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from typing import Any
+
+import orjson
+
+FORMATS = ("json", "text")
+#: The logger of the one line per request.
+REQUESTS = "dateline.request"
+#: The loggers given the chosen format: uvicorn's and Dateline's.
+_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "dateline")
+
+
+def default_format() -> str:
+    """Text for a person at a terminal, JSON for whatever collects the output."""
+    return "text" if sys.stderr.isatty() else "json"
+
+
+def _time(created: float) -> str:
+    seconds = int(created)
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds)) + f".{int((created - seconds) * 1000):03d}Z"
+
+
+class JSONFormatter(logging.Formatter):
+    """``{"time", "level", "logger", "message", …fields, "exc_info"}`` on one line."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        line: dict[str, Any] = {
+            "time": _time(record.created),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        fields = getattr(record, "fields", None)
+        if fields:
+            line.update(fields)
+        if record.exc_info:
+            line["exc_info"] = self.formatException(record.exc_info)
+        return orjson.dumps(line, default=str).decode()
+
+
+class TextFormatter(logging.Formatter):
+    """``time LEVEL logger: message name=value…``, and a traceback below when there is one."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = f"{_time(record.created)} {record.levelname:<7} {record.name}: {record.getMessage()}"
+        fields = getattr(record, "fields", None)
+        if fields:
+            text += " " + " ".join(f"{name}={_shown(value)}" for name, value in fields.items() if value is not None)
+        if record.exc_info:
+            text += "\n" + self.formatException(record.exc_info)
+        return text
+
+
+def _shown(value: Any) -> str:
+    text = str(value)
+    return text if text and " " not in text and '"' not in text else orjson.dumps(text).decode()
+
+
+def config(log_format: str, level: str) -> dict[str, Any]:
+    """The ``logging.config.dictConfig`` uvicorn applies in each process it serves from."""
+    formatter = JSONFormatter if log_format == "json" else TextFormatter
+    loggers: dict[str, Any] = {name: {"handlers": ["stderr"], "propagate": False} for name in _LOGGERS}
+    # uvicorn sets its own loggers' levels from --log-level; Dateline's follow the same flag.
+    loggers["dateline"]["level"] = level.upper()
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"chosen": {"()": f"{__name__}.{formatter.__name__}"}},
+        "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "chosen", "stream": "ext://sys.stderr"}},
+        "loggers": loggers,
+    }
