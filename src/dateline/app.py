@@ -25,6 +25,7 @@ from .http import Endpoint, _probes, error_response
 from .http._chat import ChatEndpoint
 from .http._observe import ObservedClients, ObservedUsage
 from .ids import request_id
+from .inspector import routes as inspector_routes
 from .keys import KeyChannel, KeyRing
 from .operation import MB, Handler, Operation
 from .prompt_cache import Clock, PromptCache, RedisCacheState
@@ -171,6 +172,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         Route("/v1/files/{file_id}/content", Endpoint(state, get=Operation(files.download, "files"))),
         Route("/v1/models", Endpoint(state, get=Operation(models.list_models, "models"))),
         Route("/v1/models/{model_id:path}", Endpoint(state, get=Operation(models.retrieve, "models"))),
+        *inspector_routes(state),  # the web pages under /_dateline/
     ]
     # For load balancers and Prometheus (/metrics guarded like the admin API).
     routes += [Route("/health", _probes.health), Route("/ready", _probes.ready)]
