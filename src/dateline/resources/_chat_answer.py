@@ -95,8 +95,8 @@ class Chunks:
             kind = delta.get("type")
             if kind == "text_delta":
                 return [self._chunk({"content": delta.get("text") or ""})]
-            if kind == "input_json_delta" and data.get("index") in self._calls:
-                call = {"index": self._calls[data["index"]], "function": {"arguments": delta.get("partial_json") or ""}}
+            if kind == "input_json_delta" and delta.get("partial_json") and data.get("index") in self._calls:
+                call = {"index": self._calls[data["index"]], "function": {"arguments": delta["partial_json"]}}
                 return [self._chunk({"tool_calls": [call]})]
             return []  # thinking, signatures, citations: not shown
         if name == "content_block_start":

@@ -15,6 +15,7 @@ from typing import Any
 import orjson
 
 from .. import errors
+from ..exchange import exchange
 
 #: ``max_tokens`` when a request sets none and its model is not in the catalog (Dateline's choice).
 DEFAULT_MAX_TOKENS = 4096
@@ -46,11 +47,8 @@ def to_head(defaults: Mapping[str, int], body: dict[str, Any], betas: list[str])
     head: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": _max_tokens(defaults, body, model)}
     if system:
         head["system"] = system
-    temperature = body.get("temperature")
-    if temperature is not None:
-        is_number = type(temperature) in (int, float)
-        head["temperature"] = 1 if is_number and temperature > 1 else temperature  # capped, as documented
-    for name in ("top_p", "stream", "thinking"):
+    _sampling(body)
+    for name in ("stream", "thinking"):
         if body.get(name) is not None:
             head[name] = body[name]
     stop = _stop(body.get("stop"))
@@ -63,6 +61,25 @@ def to_head(defaults: Mapping[str, int], body: dict[str, Any], betas: list[str])
     if choice is not None:
         head["tool_choice"] = choice
     return head
+
+
+def _sampling(body: dict[str, Any]) -> None:
+    """``temperature`` (capped at 1, as documented) and ``top_p``: head has no place for them,
+    so they travel beside the request, as an older client's do (an upstream that samples gets them)."""
+    beside = exchange().beside
+    for name, high in (("temperature", None), ("top_p", 1)):
+        value = body.get(name)
+        if value is None:
+            continue
+        if type(value) not in (int, float):
+            raise _type_error(name, "a number", value)
+        if value < 0 or high is not None and value > high:
+            bound = "below minimum" if value < 0 else "above maximum"
+            expected = ">= 0" if value < 0 else f"<= {high}"
+            raise ChatRequestError(
+                f"Invalid '{name}': decimal {bound} value. Expected a value {expected}, but got {value} instead.", name
+            )
+        beside[name] = min(value, 1)
 
 
 def include_usage(body: Any) -> bool:
@@ -190,10 +207,12 @@ def _image(image: Any, where: str) -> dict[str, Any]:
     return {"type": "image", "source": {"type": "base64", "media_type": media_type, "data": data}}
 
 
-def _assistant_content(message: dict[str, Any], i: int, where: str) -> tuple[list[Any], str | None]:
+def _assistant_content(message: dict[str, Any], i: int, where: str) -> tuple[Any, str | None]:
     """An assistant message's blocks (text, then its calls), and the id of its legacy
     ``function_call``, if it made one."""
     content = message.get("content")
+    if type(content) is str and content and not message.get("tool_calls") and not message.get("function_call"):
+        return content, None  # as it came: the string shorthand is the native request's too
     if content is None or content == "":
         blocks: list[Any] = []
     elif type(content) is str:
