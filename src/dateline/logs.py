@@ -40,6 +40,7 @@ class JSONFormatter(logging.Formatter):
             "time": _time(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
+            "pid": record.process,  # which worker, with --workers N
             "message": record.getMessage(),
         }
         fields = getattr(record, "fields", None)
