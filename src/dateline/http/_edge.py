@@ -207,8 +207,8 @@ def error_response(exc: errors.APIError, rid: str, plan: Plan | None = None) -> 
 def _sendable(headers: dict[str, str]) -> dict[str, str]:
     """Headers that can go on the wire as they are: a value from elsewhere (an
     upstream) that is not plain printable ASCII is left out, never a broken answer."""
-    if all(_SENDABLE.fullmatch(value) for value in headers.values()):
-        return headers
+    if all(value.isascii() and value.isprintable() for value in headers.values()):
+        return headers  # the usual case, checked without a pattern (a tab is printable ASCII too: below)
     return {name: value for name, value in headers.items() if _SENDABLE.fullmatch(value)}
 
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 import datetime
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from .. import errors
-from ._model import INPUT, KEY, OUTPUT, REQUESTS, Level, Shortfall, Snapshot, WindowUse
+from ._model import INPUT, KEY, OUTPUT, REQUESTS, Shortfall, Snapshot, WindowUse
 
 PREFIX = "anthropic-ratelimit-"
 _HEADER_KINDS = ((REQUESTS, "requests"), (INPUT, "input-tokens"), (OUTPUT, "output-tokens"))
@@ -28,55 +27,74 @@ UNIFIED_REJECTED = "This request would exceed your account's rate limit. Please 
 
 def rfc3339(epoch: float) -> str:
     """``2025-08-21T12:40:59Z``: whole seconds, rounded up (never before the moment meant)."""
-    return datetime.datetime.fromtimestamp(math.ceil(epoch), datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    second = math.ceil(epoch)
+    text = _STAMPS.get(second)
+    if text is None:
+        if len(_STAMPS) >= 4096:
+            _STAMPS.clear()
+        text = _STAMPS[second] = datetime.datetime.fromtimestamp(second, datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return text
+
+
+# Every limited answer shows a few reset times, mostly the same seconds: formatted once each.
+_STAMPS: dict[int, str] = {}
 
 
 def nearest_thousand(tokens: int) -> int:
     return (tokens + 500) // 1000 * 1000
 
 
+def _names(name: str) -> tuple[str, str, str]:
+    return f"{PREFIX}{name}-limit", f"{PREFIX}{name}-remaining", f"{PREFIX}{name}-reset"
+
+
+_HEADER_NAMES = tuple((kind, _names(name)) for kind, name in _HEADER_KINDS)
+_TOKENS = _names("tokens")
+
+
 def rate_limit_headers(snapshot: Snapshot) -> dict[str, str]:
     """``anthropic-ratelimit-{requests,tokens,input-tokens,output-tokens}-{limit,remaining,reset}``.
 
     Of a key's and its workspace's buckets of one kind, the most restrictive (least
-    remaining) is shown; ``tokens-*`` is input and output together, of the owner with
-    the least remaining. Token remainders are rounded to the nearest thousand.
+    remaining; at a tie, the one full again last) is shown; ``tokens-*`` is input and
+    output together, of the owner with the least remaining. Token remainders are rounded
+    to the nearest thousand. (One pass: every limited answer carries these.)
     """
-    headers: dict[str, str] = {}
     now = snapshot.now
-    for kind, name in _HEADER_KINDS:
-        levels = [level for level in snapshot.levels if level.bucket.kind == kind]
-        if levels:
-            tightest = min(levels, key=lambda level: (level.remaining, -level.full_at(now)))
-            remaining = tightest.remaining if kind == REQUESTS else nearest_thousand(tightest.remaining)
-            _put(headers, name, tightest.bucket.limit, remaining, tightest.full_at(now))
-    totals = _token_totals(snapshot.levels, now)
-    if totals:
-        limit, remaining, reset = min(totals, key=lambda total: (total[1], -total[2]))
-        _put(headers, "tokens", limit, nearest_thousand(remaining), reset)
+    tightest: dict[str, tuple[int, float, int]] = {}  # kind -> (remaining, full at, limit)
+    owners: dict[str, list[Any]] = {}  # owner -> [limits, remainders, full at]: input and output together
+    for level in snapshot.levels:
+        bucket = level.bucket
+        limit, kind = bucket.limit, bucket.kind
+        remaining = max(0, math.floor(level.level))
+        full = now + max(0.0, limit - level.level) / bucket.rate
+        held = tightest.get(kind)
+        if held is None or remaining < held[0] or (remaining == held[0] and full > held[1]):
+            tightest[kind] = (remaining, full, limit)
+        if kind != REQUESTS:
+            total = owners.get(bucket.owner)
+            if total is None:
+                owners[bucket.owner] = [limit, remaining, full]
+            else:
+                total[0] += limit
+                total[1] += remaining
+                total[2] = max(total[2], full)
+    headers: dict[str, str] = {}
+    for kind, names in _HEADER_NAMES:
+        held = tightest.get(kind)
+        if held is not None:
+            remaining, full, limit = held
+            _put(headers, names, limit, remaining if kind == REQUESTS else nearest_thousand(remaining), full)
+    if owners:
+        limit, remaining, full = min(owners.values(), key=lambda total: (total[1], -total[2]))
+        _put(headers, _TOKENS, limit, nearest_thousand(remaining), full)
     return headers
 
 
-def _token_totals(levels: Sequence[Level], now: float) -> list[tuple[int, int, float]]:
-    """Per owner: input and output limits summed, remainders summed, full when both are."""
-    owners: dict[str, list[Level]] = {}
-    for level in levels:
-        if level.bucket.kind != REQUESTS:
-            owners.setdefault(level.bucket.owner, []).append(level)
-    return [
-        (
-            sum(level.bucket.limit for level in owned),
-            sum(level.remaining for level in owned),
-            max(level.full_at(now) for level in owned),
-        )
-        for owned in owners.values()
-    ]
-
-
-def _put(headers: dict[str, str], name: str, limit: int, remaining: int, reset: float) -> None:
-    headers[f"{PREFIX}{name}-limit"] = str(limit)
-    headers[f"{PREFIX}{name}-remaining"] = str(remaining)
-    headers[f"{PREFIX}{name}-reset"] = rfc3339(reset)
+def _put(headers: dict[str, str], names: tuple[str, str, str], limit: int, remaining: int, reset: float) -> None:
+    headers[names[0]] = str(limit)
+    headers[names[1]] = str(remaining)
+    headers[names[2]] = rfc3339(reset)
 
 
 def window_status(use: WindowUse) -> str:
@@ -119,7 +137,10 @@ def unified_headers(windows: Sequence[WindowUse]) -> dict[str, str]:
 
 def headers(snapshot: Snapshot) -> dict[str, str]:
     """Every rate-limit header a response carries for this snapshot."""
-    return {**rate_limit_headers(snapshot), **unified_headers(snapshot.windows)}
+    out = rate_limit_headers(snapshot)
+    if snapshot.windows:
+        out.update(unified_headers(snapshot.windows))
+    return out
 
 
 def refusal_message(shortfall: Shortfall, *, org: str | None = None, model: str | None = None) -> str:
@@ -140,8 +161,7 @@ def refusal_message(shortfall: Shortfall, *, org: str | None = None, model: str 
     )
 
 
-@dataclass(frozen=True)
-class Admission:
+class Admission(NamedTuple):
     """A limiter's answer before a request runs: let in (and charged), or refused
     (nothing taken) with what fell short."""
 
@@ -168,7 +188,7 @@ class Admission:
 
     def headers(self) -> dict[str, str]:
         out = headers(self.snapshot)
-        if self.retry_after is not None:
+        if self.shortfalls or self.rejected:
             out["retry-after"] = str(self.retry_after)
         if self.rejected:
             out["x-should-retry"] = "true"

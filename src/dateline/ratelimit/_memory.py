@@ -28,16 +28,22 @@ class MemoryLimiter:
 
     async def admit(self, subject: Subject, *, input_tokens: int = 0) -> Admission:
         now = self.clock.now()
-        windows = self._uses(subject, now)
+        windows = self._uses(subject, now) if subject.windows else ()
         levels = self._levels(subject, now)
-        rejected = tuple(use for use in windows if use.exhausted)
         costs, needs = admission_costs(subject, input_tokens)
-        shortfalls = tuple(
-            Shortfall(level, need) for level, need in zip(levels, needs, strict=True) if level.level < need
-        )
-        if rejected or shortfalls:
-            return Admission(Snapshot(now, levels, windows), shortfalls, rejected)
+        short = any(level.level < need for level, need in zip(levels, needs, strict=True))
+        if short or any(use.exhausted for use in windows):
+            return self._refusal(Snapshot(now, levels, windows), needs)
         return Admission(Snapshot(now, self._take(levels, costs, now), windows))
+
+    @staticmethod
+    def _refusal(snapshot: Snapshot, needs: list[float]) -> Admission:
+        """Nothing taken, and what fell short."""
+        rejected = tuple(use for use in snapshot.windows if use.exhausted)
+        shortfalls = tuple(
+            Shortfall(level, need) for level, need in zip(snapshot.levels, needs, strict=True) if level.level < need
+        )
+        return Admission(snapshot, shortfalls, rejected)
 
     async def charge(
         self, subject: Subject, *, input_tokens: int = 0, output_tokens: int = 0, quota: float = 0
@@ -54,22 +60,23 @@ class MemoryLimiter:
         pass
 
     def _levels(self, subject: Subject, now: float) -> tuple[Level, ...]:
+        stored = self._buckets.get
         out = []
         for bucket in subject.buckets:
-            stored = self._buckets.get(bucket.name)
-            level = float(bucket.limit) if stored is None else refilled(stored[0], stored[1], now, bucket)
-            out.append(Level(bucket, level))
+            kept = stored(bucket.name)
+            out.append(Level(bucket, float(bucket.limit) if kept is None else refilled(kept[0], kept[1], now, bucket)))
         return tuple(out)
 
     def _take(self, levels: tuple[Level, ...], costs: list[float], now: float) -> tuple[Level, ...]:
         out = []
         for level, cost in zip(levels, costs, strict=True):
-            after = min(float(level.bucket.limit), level.level - cost)
-            if after >= level.bucket.limit:
-                self._buckets.pop(level.bucket.name, None)  # full: as if never used
+            bucket = level.bucket
+            after = min(bucket.limit, level.level - cost)
+            if after >= bucket.limit:
+                self._buckets.pop(bucket.name, None)  # full: as if never used
             else:
-                self._buckets[level.bucket.name] = (after, now)
-            out.append(Level(level.bucket, after))
+                self._buckets[bucket.name] = (after, now)
+            out.append(Level(bucket, after))
         return tuple(out)
 
     def _uses(self, subject: Subject, now: float) -> tuple[WindowUse, ...]:

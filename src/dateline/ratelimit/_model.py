@@ -8,7 +8,7 @@ import math
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, NamedTuple
 
 REQUESTS = "requests"
 INPUT = "input_tokens"
@@ -64,11 +64,11 @@ class Bucket:
     kind: str
     limit: int
 
-    @property
+    @cached_property
     def name(self) -> str:
         return f"{self.owner}:{self.owner_id}:{self.scope}:{self.kind}"
 
-    @property
+    @cached_property
     def rate(self) -> float:
         """Refill per second."""
         return self.limit / 60
@@ -114,6 +114,18 @@ class Subject:
             for kind, limit in limits.items()
         )
 
+    def __hash__(self) -> int:
+        return self._hash  # a key of the limiters' dicts on every request: hashed once
+
+    @cached_property
+    def _hash(self) -> int:
+        return hash((self.key, self.limits, self.workspace, self.workspace_limits, self.scope, self.quota))
+
+    @cached_property
+    def kinds(self) -> tuple[str, ...]:
+        """Each bucket's kind, in order (one of ``KINDS`` itself, so ``is`` compares)."""
+        return tuple(KINDS[KINDS.index(bucket.kind)] for bucket in self.buckets)
+
     @cached_property
     def windows(self) -> tuple[Window, ...]:
         if self.quota is None:
@@ -143,22 +155,20 @@ def admission_costs(subject: Subject, input_tokens: int) -> tuple[list[float], l
     One request; its uncached input (cache reads are not counted); no output yet
     (charged as produced), but an output bucket must not be in debt.
     """
-    costs: list[float] = []
-    needs: list[float] = []
-    for bucket in subject.buckets:
-        cost = {REQUESTS: 1, INPUT: input_tokens, OUTPUT: 0}[bucket.kind]
-        costs.append(cost)
-        needs.append(max(cost, 1) if bucket.kind != INPUT else cost)
+    costs = [1 if kind is REQUESTS else input_tokens if kind is INPUT else 0 for kind in subject.kinds]
+    needs = [cost if kind is INPUT else max(cost, 1) for kind, cost in zip(subject.kinds, costs, strict=True)]
     return costs, needs
 
 
 def charge_costs(subject: Subject, input_tokens: int, output_tokens: int) -> list[float]:
     """What a charge takes from each bucket (a negative input charge gives back an overestimate)."""
-    return [{REQUESTS: 0, INPUT: input_tokens, OUTPUT: output_tokens}[bucket.kind] for bucket in subject.buckets]
+    return [0 if kind is REQUESTS else input_tokens if kind is INPUT else output_tokens for kind in subject.kinds]
 
 
-@dataclass(frozen=True)
-class Level:
+# What a limiter answers on every request: named tuples, cheap to make.
+
+
+class Level(NamedTuple):
     """A bucket's level at a moment."""
 
     bucket: Bucket
@@ -177,8 +187,7 @@ class Level:
         return max(0.0, min(need, self.bucket.limit) - self.level) / self.bucket.rate
 
 
-@dataclass(frozen=True)
-class WindowUse:
+class WindowUse(NamedTuple):
     """A unified window at a moment: used so far, and when it resets (epoch seconds)."""
 
     window: Window
@@ -194,8 +203,7 @@ class WindowUse:
         return self.used >= self.window.allowance
 
 
-@dataclass(frozen=True)
-class Snapshot:
+class Snapshot(NamedTuple):
     """Every bucket and window of a subject at ``now`` (epoch seconds)."""
 
     now: float
@@ -203,8 +211,7 @@ class Snapshot:
     windows: tuple[WindowUse, ...] = ()
 
 
-@dataclass(frozen=True)
-class Shortfall:
+class Shortfall(NamedTuple):
     """A bucket that could not give a request what it needed."""
 
     level: Level

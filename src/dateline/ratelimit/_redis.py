@@ -1,5 +1,10 @@
-"""The limiter shared by every replica: levels in Redis, each admission or charge one
-Lua script, so it is atomic across processes and costs one round trip.
+"""The limiter shared by every replica: levels in Redis, updated only by one Lua script,
+so every admission and charge is atomic across processes.
+
+What one process asks of Redis at one moment goes together: the admissions and charges
+queued for a subject while the previous round trip was under way are one script call,
+and the calls for several subjects one pipeline. Under load a round trip serves many
+requests (a round trip costs far more than the script's work), in the order they came.
 
 A bucket is a hash ``{level, at}`` that expires when it would be full again (absent =
 full); a unified window a hash ``{started, used}`` that expires when the window ends.
@@ -8,8 +13,11 @@ Time is the Redis server's (one clock for every replica) unless a clock is given
 
 from __future__ import annotations
 
+import asyncio
 import time
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
+
+from redis.exceptions import NoScriptError
 
 from ..prompt_cache import Clock
 from ._answer import Admission
@@ -18,36 +26,25 @@ from ._model import Level, Shortfall, Snapshot, Subject, WindowUse, admission_co
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-# KEYS: the buckets, then the windows. ARGV: now ('' = the server's TIME), mode
-# ('admit', 'charge' or 'peek'), the bucket count, then per bucket limit, cost and need,
-# then per window its seconds, allowance and amount. Returns now, allowed (1/0), each
-# bucket's level, then each window's started ('' when none is open) and used; numbers as
-# strings, since Redis would cut a Lua number to an integer.
+# KEYS: the buckets, then the windows. ARGV: now ('' = the server's TIME), the bucket
+# count, per bucket its limit, per window its seconds and allowance; then per operation
+# its mode ('admit', 'charge' or 'peek'), per bucket its cost and need, and the amount it
+# adds to the windows. Operations apply in order. Returns now, then per operation:
+# applied (1/0), each bucket's level after it, each window's started ('' when none is
+# open) and used; numbers as strings, since Redis would cut a Lua number to an integer.
 SCRIPT = """
 local now = tonumber(ARGV[1])
 if now == nil then
   local t = redis.call('TIME')
   now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
-local mode = ARGV[2]
-local nb = tonumber(ARGV[3])
-local allowed = mode == 'admit'
-local windows = {}
-local a = 4 + 3 * nb
-for w = 1, #KEYS - nb do
-  local seconds, allowance, amount = tonumber(ARGV[a]), tonumber(ARGV[a + 1]), tonumber(ARGV[a + 2])
-  a = a + 3
-  local stored = redis.call('HMGET', KEYS[nb + w], 'started', 'used')
-  local started, used = tonumber(stored[1]), tonumber(stored[2]) or 0
-  if started == nil or started + seconds <= now then
-    started, used = nil, 0
-  end
-  if used >= allowance then allowed = false end
-  windows[w] = {seconds, amount, started, used}
-end
-local levels = {}
+local nb = tonumber(ARGV[2])
+local nw = #KEYS - nb
+local a = 3
+local limits, levels = {}, {}
 for b = 1, nb do
-  local limit, cost, need = tonumber(ARGV[1 + 3 * b]), tonumber(ARGV[2 + 3 * b]), tonumber(ARGV[3 + 3 * b])
+  local limit = tonumber(ARGV[a])
+  a = a + 1
   local stored = redis.call('HMGET', KEYS[b], 'level', 'at')
   local level = tonumber(stored[1])
   if level == nil then
@@ -55,38 +52,74 @@ for b = 1, nb do
   else
     level = math.min(limit, level + math.max(0, now - tonumber(stored[2])) * limit / 60)
   end
-  if level < need then allowed = false end
-  levels[b] = {limit, cost, level}
+  limits[b], levels[b] = limit, level
 end
-local out = {tostring(now), '0'}
-if allowed or mode == 'charge' then
-  out[2] = '1'
+local seconds, allowances, started, used = {}, {}, {}, {}
+for w = 1, nw do
+  seconds[w], allowances[w] = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+  a = a + 2
+  local stored = redis.call('HMGET', KEYS[nb + w], 'started', 'used')
+  local s, u = tonumber(stored[1]), tonumber(stored[2]) or 0
+  if s == nil or s + seconds[w] <= now then
+    s, u = nil, 0
+  end
+  started[w], used[w] = s, u
+end
+local out = {tostring(now)}
+local taken, opened = false, false
+while a <= #ARGV do
+  local mode = ARGV[a]
+  local costs, applies = {}, mode ~= 'peek'
   for b = 1, nb do
-    local limit, cost, level = levels[b][1], levels[b][2], levels[b][3]
-    level = math.min(limit, level - cost)
-    levels[b][3] = level
-    if level >= limit then
+    costs[b] = tonumber(ARGV[a + 2 * b - 1])
+    if mode == 'admit' and levels[b] < tonumber(ARGV[a + 2 * b]) then applies = false end
+  end
+  local amount = tonumber(ARGV[a + 2 * nb + 1])
+  a = a + 2 * nb + 2
+  if mode == 'admit' then
+    for w = 1, nw do
+      if used[w] >= allowances[w] then applies = false end
+    end
+  end
+  if applies then
+    taken = true
+    for b = 1, nb do levels[b] = math.min(limits[b], levels[b] - costs[b]) end
+  end
+  if mode == 'charge' and amount > 0 then
+    opened = true
+    for w = 1, nw do
+      if started[w] == nil then started[w] = now end
+      used[w] = used[w] + amount
+    end
+  end
+  out[#out + 1] = applies and '1' or '0'
+  for b = 1, nb do out[#out + 1] = tostring(levels[b]) end
+  for w = 1, nw do
+    out[#out + 1] = started[w] and tostring(started[w]) or ''
+    out[#out + 1] = tostring(used[w])
+  end
+end
+if taken then
+  for b = 1, nb do
+    if levels[b] >= limits[b] then
       redis.call('DEL', KEYS[b])
     else
-      redis.call('HSET', KEYS[b], 'level', tostring(level), 'at', tostring(now))
-      redis.call('PEXPIRE', KEYS[b], math.ceil((limit - level) * 60000 / limit) + 1000)
+      redis.call('HSET', KEYS[b], 'level', tostring(levels[b]), 'at', tostring(now))
+      redis.call('PEXPIRE', KEYS[b], math.ceil((limits[b] - levels[b]) * 60000 / limits[b]) + 1000)
     end
   end
 end
-for b = 1, nb do out[#out + 1] = tostring(levels[b][3]) end
-for w = 1, #windows do
-  local seconds, amount, started, used = windows[w][1], windows[w][2], windows[w][3], windows[w][4]
-  if mode == 'charge' and amount > 0 then
-    if started == nil then started = now end
-    used = used + amount
-    redis.call('HSET', KEYS[nb + w], 'started', tostring(started), 'used', tostring(used))
-    redis.call('PEXPIRE', KEYS[nb + w], math.ceil((started + seconds - now) * 1000))
+if opened then
+  for w = 1, nw do
+    redis.call('HSET', KEYS[nb + w], 'started', tostring(started[w]), 'used', tostring(used[w]))
+    redis.call('PEXPIRE', KEYS[nb + w], math.ceil((started[w] + seconds[w] - now) * 1000))
   end
-  out[#out + 1] = started and tostring(started) or ''
-  out[#out + 1] = tostring(used)
 end
 return out
 """
+
+#: An operation waiting for the next round trip: mode, costs, needs, window amount, its answer.
+_Operation = tuple[str, list[float], list[float], float, "asyncio.Future[tuple[Snapshot, bool]]"]
 
 
 class RedisLimiter:
@@ -97,6 +130,8 @@ class RedisLimiter:
         self.clock = clock
         self.prefix = prefix
         self._script = redis.register_script(SCRIPT)
+        self._queued: dict[Subject, list[_Operation]] = {}
+        self._sender: asyncio.Task[None] | None = None
 
     async def admit(self, subject: Subject, *, input_tokens: int = 0) -> Admission:
         costs, needs = admission_costs(subject, input_tokens)
@@ -122,28 +157,95 @@ class RedisLimiter:
         return snapshot
 
     async def aclose(self) -> None:
+        if self._sender is not None:
+            await asyncio.wait([self._sender])
         await self.redis.aclose()
 
-    async def _run(
+    def _run(
         self, subject: Subject, mode: str, costs: list[float], needs: list[float], amount: float
-    ) -> tuple[Snapshot, bool]:
+    ) -> asyncio.Future[tuple[Snapshot, bool]]:
+        """Queued for the next round trip (none for a subject without limits)."""
+        loop = asyncio.get_running_loop()
+        answer: asyncio.Future[tuple[Snapshot, bool]] = loop.create_future()
+        if not subject.buckets and not subject.windows:  # an unlimited key costs no round trip
+            answer.set_result((Snapshot(time.time() if self.clock is None else self.clock.now()), True))
+            return answer
+        queued = self._queued.get(subject)
+        if queued is None:
+            queued = self._queued[subject] = []
+        queued.append((mode, costs, needs, amount, answer))
+        if self._sender is None:
+            self._sender = loop.create_task(self._send())
+        return answer
+
+    async def _send(self) -> None:
+        """Round trips while anything is queued, each taking all that is."""
+        try:
+            await asyncio.sleep(0)  # let the requests that came in alongside queue theirs
+            while self._queued:
+                batch, self._queued = self._queued, {}
+                try:
+                    replies = await self._call([self._arguments(subject, ops) for subject, ops in batch.items()])
+                except Exception as exc:  # Redis out of reach: every request waiting on it fails
+                    replies = [exc] * len(batch)
+                except BaseException:  # cancelled, the loop closing: nobody is left waiting
+                    self._queued.update(batch)
+                    raise
+                for (subject, ops), reply in zip(batch.items(), replies, strict=True):
+                    _answer(subject, ops, reply)
+        finally:
+            self._sender = None
+            stopped, self._queued = self._queued, {}
+            for subject, ops in stopped.items():
+                _answer(subject, ops, ConnectionError("the rate limiter stopped"))
+
+    def _arguments(self, subject: Subject, ops: list[_Operation]) -> tuple[list[str], list[Any]]:
         buckets, windows = subject.buckets, subject.windows
-        if not buckets and not windows:  # an unlimited key costs no round trip
-            return Snapshot(time.time() if self.clock is None else self.clock.now()), True
         keys = [self.prefix + bucket.name for bucket in buckets] + [self.prefix + window.name for window in windows]
-        args: list[str | float | int] = ["" if self.clock is None else repr(self.clock.now()), mode, len(buckets)]
-        for bucket, cost, need in zip(buckets, costs, needs, strict=True):
-            args += [bucket.limit, repr(float(cost)), repr(float(need))]
+        args: list[Any] = ["" if self.clock is None else repr(self.clock.now()), len(buckets)]
+        args += [bucket.limit for bucket in buckets]
         for window in windows:
-            args += [window.seconds, window.allowance, repr(float(amount))]
-        reply = [item.decode() if isinstance(item, bytes) else item for item in await self._script(keys, args)]
-        now = float(reply[0])
-        split = 2 + len(buckets)
-        levels = tuple(Level(bucket, float(value)) for bucket, value in zip(buckets, reply[2:split], strict=True))
+            args += [window.seconds, window.allowance]
+        for mode, costs, needs, amount, _ in ops:
+            args.append(mode)
+            for cost, need in zip(costs, needs, strict=True):
+                args += [repr(float(cost)), repr(float(need))]
+            args.append(repr(float(amount)))
+        return keys, args
+
+    async def _call(self, calls: list[tuple[list[str], list[Any]]]) -> list[Any]:
+        """One script call, or one pipeline of them (evalsha; the script is loaded when missing)."""
+        if len(calls) == 1:
+            return [await self._script(*calls[0])]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for keys, args in calls:
+                pipe.evalsha(self._script.sha, len(keys), *keys, *args)
+            replies = await pipe.execute(raise_on_error=False)
+        for index, reply in enumerate(replies):
+            if isinstance(reply, NoScriptError):
+                replies[index] = await self._script(*calls[index])
+        return replies
+
+
+def _answer(subject: Subject, ops: list[_Operation], reply: Any) -> None:
+    """Each queued operation's snapshot and verdict, out of one script's reply."""
+    if isinstance(reply, Exception):
+        for *_, answer in ops:
+            if not answer.done():
+                answer.set_exception(reply)
+        return
+    reply = [item.decode() if isinstance(item, bytes) else item for item in reply]
+    buckets, windows = subject.buckets, subject.windows
+    now = float(reply[0])
+    at = 1
+    for *_, answer in ops:
+        applied = reply[at] == "1"
+        levels = tuple(Level(bucket, float(reply[at + 1 + index])) for index, bucket in enumerate(buckets))
+        at += 1 + len(buckets)
         uses = []
-        rest = reply[split:]
-        for index, window in enumerate(windows):
-            started, used = rest[2 * index], float(rest[2 * index + 1])
-            resets_at = (now if started == "" else float(started)) + window.seconds
-            uses.append(WindowUse(window, used, resets_at))
-        return Snapshot(now, levels, tuple(uses)), reply[1] == "1"
+        for window in windows:
+            started, used = reply[at], float(reply[at + 1])
+            at += 2
+            uses.append(WindowUse(window, used, (now if started == "" else float(started)) + window.seconds))
+        if not answer.done():  # its request may have gone
+            answer.set_result((Snapshot(now, levels, tuple(uses)), applied))

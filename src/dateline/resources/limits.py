@@ -64,8 +64,10 @@ def limited(handler: Handler, *, batch: bool = False) -> Handler:
                 estimate = count_request(call.body)
             shown = _show(call, await call.state.limiter.admit(subject, input_tokens=estimate))
         result = await handler(call)
-        if shown is not None:
-            _put(call, shown)  # over an upstream's own (it relays them)
+        if shown is not None and call.exchange is not None:
+            sent = call.exchange.response_headers
+            if any(sent.get(name) is not value for name, value in shown.items()):
+                _put(call, shown)  # over an upstream's own (it relays them)
         owner = key.id if key is not None else ANONYMOUS
         if isinstance(result, Stream):
             return Stream(_settled(call, result.events, subject, owner, model, estimate, batch))
@@ -138,8 +140,9 @@ def _put(call: Call, values: dict[str, str]) -> None:
     if call.exchange is None:
         return
     sent = call.exchange.response_headers
-    for name in [n for n in sent if n.startswith(RELAYED) or n in RETRY_HEADERS]:
-        del sent[name]
+    if sent:
+        for name in [n for n in sent if n.startswith(RELAYED) or n in RETRY_HEADERS]:
+            del sent[name]
     sent.update(values)
 
 
@@ -149,14 +152,18 @@ def _charge(call: Call, subject: Subject, usage: dict[str, Any], estimate: int) 
     output = usage.get("output_tokens")
     output = output if type(output) is int and output > 0 else 0
     real = uncached_input(usage)
-    limiter = call.state.limiter
-    owed = _owed.setdefault(limiter, {})
-    total = owed.get(subject, (0, 0, 0))
-    owed[subject] = (total[0] + real - estimate, total[1] + output, total[2] + real + output)
-    if len(owed) == 1 and sum(map(len, _owed.values())) == 1:
+    if not _owed:
         task = asyncio.get_running_loop().create_task(_settle())
         _pending.add(task)
         task.add_done_callback(_pending.discard)
+    owed = _owed.get(call.state.limiter)
+    if owed is None:
+        owed = _owed[call.state.limiter] = {}
+    total = owed.get(subject)
+    if total is None:
+        owed[subject] = (real - estimate, output, real + output)
+    else:
+        owed[subject] = (total[0] + real - estimate, total[1] + output, total[2] + real + output)
 
 
 async def _settle() -> None:
