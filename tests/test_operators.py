@@ -17,6 +17,7 @@ import httpx
 import httpx2
 import pytest
 from conftest import free_port
+from fake_openai import FakeOpenAI
 from postgres import PostgresServer
 from processes import clean_env, dateline_command
 from prometheus_client.parser import text_string_to_metric_families
@@ -338,3 +339,44 @@ def test_ready_fails_while_postgresql_is_down_and_recovers(tmp_path: Path) -> No
             server.stop()
     finally:
         postgres.stop()
+
+
+def test_upstream_requests_failures_and_cooldowns_are_counted(tmp_path: Path) -> None:
+    config = tmp_path / "upstreams.toml"
+    config.write_text(
+        f"""cooldown = 60
+[upstreams.gone]
+kind = "openai"
+base_url = "http://127.0.0.1:{free_port()}/v1"
+[upstreams.local]
+kind = "openai"
+[models."{MODEL}"]
+upstreams = ["gone", "local"]
+upstream_model = "tiny"
+"""
+    )
+    with FakeOpenAI() as fake:
+        text = config.read_text().replace(
+            '[upstreams.local]\nkind = "openai"', f'[upstreams.local]\nkind = "openai"\nbase_url = "{fake.base_url}/v1"'
+        )
+        config.write_text(text)
+        server = Server(tmp_path, "--config", str(config), "--data-dir", str(tmp_path / "data"), "--log-format", "json")
+        try:
+            url = server.wait().url
+            headers = {"x-api-key": "k", "anthropic-version": VERSION}
+            body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+            # The first goes to `gone` first, fails over to `local`; `gone` then sits out its cool-down.
+            for _ in range(3):
+                answer = httpx.post(f"{url}/v1/messages", headers=headers, json=body, timeout=30)
+                assert answer.status_code == 200, answer.text
+            samples = scrape(url)
+        finally:
+            server.stop()
+    assert value(samples, "dateline_upstream_requests_total", upstream="gone", status="error") == 1
+    assert value(samples, "dateline_upstream_failures_total", upstream="gone", reason="unreachable") == 1
+    assert value(samples, "dateline_upstream_cooldowns_total", upstream="gone") == 1
+    assert value(samples, "dateline_upstream_requests_total", upstream="local", status="200") == 3
+    assert total(samples, "dateline_upstream_failures_total", upstream="local") == 0
+    lines = [json.loads(line) for line in server.stderr().splitlines() if line.strip()]
+    served = [line for line in lines if line["logger"] == "dateline.request"]
+    assert [line["upstream"] for line in served] == ["local"] * 3
