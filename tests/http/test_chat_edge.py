@@ -6,6 +6,7 @@ bad input of every kind answered with a 400 (never a 500), a limited key's
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -336,3 +337,16 @@ def test_an_upstream_that_breaks_off_mid_stream_ends_the_stream(
         assert time.monotonic() - started < 5
     assert "".join(c.choices[0].delta.content or "" for c in seen if c.choices) == "Hel"
     assert raised.value.body["type"] == ("api_error" if how == "reset" else "timeout_error")
+
+
+def test_the_request_log_keeps_the_answer_as_sent_and_the_head_events_beside(served: ServerThread, raw) -> None:
+    sent = raw.post(PATH, json=BODY)
+    found = asyncio.run(served.state.log.find(sent.headers["request-id"]))
+    assert found is not None and found["answer"] == sent.json() and found["status"] == 200
+    streamed = raw.post(PATH, json={**BODY, "stream": True})
+    found = asyncio.run(served.state.log.find(streamed.headers["request-id"]))
+    assert found is not None and found["migrated"]
+    frames_kept = found["events"]
+    assert "".join(text for _, text, _ in frames_kept) == streamed.text  # every byte, in order
+    heads = [head for _, _, head in frames_kept if head is not None]
+    assert heads[0].startswith("event: message_start") and heads[-1].startswith("event: message_stop")

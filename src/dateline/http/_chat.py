@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import logging
 from time import perf_counter
-from typing import Any
 
 import orjson
 from starlette.responses import Response, StreamingResponse
@@ -28,19 +27,24 @@ from ..exchange import begin as begin_exchange
 from ..exchange import end as end_exchange
 from ..ids import request_id as new_request_id
 from ..operation import Call, perform
+from ..requestlog import STREAM_EVENTS, Trace
 from ..resources import chat_completions
 from ..resources.limits import standing
 from ..state import State
-from ..types import EventStream
+from ..types import Event, EventStream
 from ..versions import VERSIONS
 from ._auth import UnknownKey, check_models
 from ._chat_headers import openai_limits
 from ._departure import Departure
 from ._edge import _CREDENTIALS, _KEY_LOOKUP, _SLICE, CLIENT_CLOSED, _check_headers, _sendable
-from ._requestlog import record
+from ._observe import Observed
+from ._requestlog import record, trace
+from ._sse import frame
 
 logger = logging.getLogger("dateline")
 
+#: The endpoint's name in the metrics and the request's log line.
+ENDPOINT = "chat_completions"
 #: Sent on every answer, as the layer does.
 OPENAI_VERSION = ("openai-version", "2020-10-01")
 _DONE = b"data: [DONE]\n\n"
@@ -55,13 +59,20 @@ class ChatEndpoint:
         self.head = VERSIONS.head.date
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        observed = Observed(ENDPOINT, scope, self.state.settings.metrics)
+        try:
+            await self._answer(scope, receive, send, observed)
+        finally:
+            observed.done()  # counted and logged once its answer is out (a stream's last frame too)
+
+    async def _answer(self, scope: Scope, receive: Receive, send: Send, observed: Observed) -> None:
         rid = new_request_id()
         op, state = self.op, self.state
-        call = token = departure = None
+        call = token = departure = kept = None
         try:
             if scope["method"] != "POST":
                 raise errors.MethodNotAllowedError(headers={"allow": "POST"})
-            call = Call(rid, state, scope, receive=receive)
+            call = observed.call = Call(rid, state, scope, receive=receive)
             try:
                 _check_headers(call, op, state)
             except UnknownKey:
@@ -81,15 +92,26 @@ class ChatEndpoint:
             departure = Departure(receive)  # from here until the answer starts, a client that leaves cancels it
             try:
                 result, fault = await perform(op, call, raw=raw)
-                if type(result) is dict:
-                    response = _json(chat_completions.completion(result), _answer_headers(call, rid))
-                else:
+                if type(result) is not dict:
                     events = faults.faulty(result.events, fault) if fault is not None else result.events
+                    kept = trace(call, True)  # the head event beside each chunk frame
                     usage = chat_completions.include_usage(call.sent)
-                    response = await _stream(events, usage, rid, _answer_headers(call, rid))
+                    response = await _stream(events, usage, rid, _answer_headers(call, rid), kept, observed)
             finally:
                 departure.stop()
+            if type(result) is dict:
+                # The hot path: two ASGI messages, no Response object.
+                body = orjson.dumps(chat_completions.completion(result))
+                observed.status = 200
+                record(call, 200, body)  # before the answer, so a client that has it can read its entry
+                sent = [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]
+                sent += [(k.encode("latin-1"), v.encode("latin-1")) for k, v in _answer_headers(call, rid).items()]
+                await send({"type": "http.response.start", "status": 200, "headers": sent})
+                await send({"type": "http.response.body", "body": body})
+                end_exchange(token)
+                return
         except errors.APIError as exc:
+            observed.error = exc
             response = _error(exc, rid)
             if call is not None and call.exchange is not None:
                 for name, value in _answer_headers(call, rid).items():
@@ -101,6 +123,7 @@ class ChatEndpoint:
                         response.headers.setdefault(name, value)
         except faults.DropConnection:
             # Asked to break before any answer: start one and never finish it.
+            observed.status = 200
             if call is not None:
                 record(call, 200)
             await send({"type": "http.response.start", "status": 200, "headers": [(b"request-id", rid.encode())]})
@@ -109,6 +132,7 @@ class ChatEndpoint:
             if departure is None or not departure.left:
                 raise
             asyncio.current_task().uncancel()
+            observed.status = CLIENT_CLOSED
             if call is not None:
                 record(call, CLIENT_CLOSED)
             if token is not None:
@@ -117,8 +141,9 @@ class ChatEndpoint:
         except Exception:
             logger.exception("unexpected error serving request %s", rid)
             response = _error(errors.InternalServerError(), rid)
+        observed.status = response.status_code
         if call is not None:
-            record(call, response.status_code)
+            record(call, response.status_code, kept or response)
         try:
             await response(scope, receive, send)
         except faults.DropConnection:
@@ -137,10 +162,6 @@ def _answer_headers(call: Call, rid: str) -> dict[str, str]:
     return headers
 
 
-def _json(body: dict[str, Any], headers: dict[str, str]) -> Response:
-    return Response(orjson.dumps(body), media_type="application/json", headers=headers)
-
-
 def _error(exc: errors.APIError, rid: str) -> Response:
     # Worth retrying as the SDKs' own rule has it: conflicts, rate limits, server errors.
     retry = exc.status_code >= 500 or exc.status_code in (409, 429)
@@ -155,41 +176,68 @@ def _error(exc: errors.APIError, rid: str) -> Response:
     )
 
 
-async def _stream(events: EventStream, usage: bool, rid: str, headers: dict[str, str]) -> Response:
+async def _stream(
+    events: EventStream, usage: bool, rid: str, headers: dict[str, str], kept: Trace | None, observed: Observed
+) -> Response:
     # The first event before committing to a 200: a failure this early is an ordinary HTTP error.
     first = await anext(events)
+    observed.stream_opened()
     return StreamingResponse(
-        _frames(first, events, usage, rid),
+        _frames(first, events, usage, rid, kept, observed),
         media_type="text/event-stream; charset=utf-8",
         headers={**headers, "cache-control": "no-cache"},
     )
 
 
-async def _frames(first: Any, events: EventStream, usage: bool, rid: str):
+async def _frames(first: Event, events: EventStream, usage: bool, rid: str, kept: Trace | None, observed: Observed):
     chunks = chat_completions.Chunks()
+    # With the request log on, every frame is kept as sent (a bounded number), its head event beside it.
+    frames = kept.frames if kept is not None else None
 
-    def encode(event: Any) -> bytes:
-        return b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks.feed(event.name, event.data))
+    def encode(event: Event) -> bytes:
+        data = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks.feed(event.name, event.data))
+        if frames is not None:
+            keep(data, frame(event))
+        return data
+
+    def keep(data: bytes, head: bytes | None) -> None:
+        if len(frames) < STREAM_EVENTS:
+            frames.append((perf_counter(), data, head))
+        else:
+            kept.dropped += 1
+
+    def last(data: bytes) -> bytes:
+        if frames is not None:
+            keep(data, None)
+        return data
 
     try:
-        yield encode(first)
-        give_way = perf_counter() + _SLICE
-        async for event in events:
-            framed = encode(event)
-            if framed:
-                yield framed
-            if perf_counter() > give_way:  # a long stream still lets other requests (and a departure) in
-                await asyncio.sleep(0)
-                give_way = perf_counter() + _SLICE
-    except errors.APIError as exc:
-        yield b"data: " + orjson.dumps(chat_completions.error_body(exc)) + b"\n\n"
-        return
-    except faults.DropConnection:
-        raise  # the server then closes the connection mid-stream, as asked
-    except Exception:
-        logger.exception("unexpected error in stream of request %s", rid)
-        yield b"data: " + orjson.dumps(chat_completions.error_body(errors.InternalServerError())) + b"\n\n"
-        return
-    if usage:
-        yield b"data: " + orjson.dumps(chunks.usage_chunk()) + b"\n\n"
-    yield _DONE
+        try:
+            yield encode(first)
+            give_way = perf_counter() + _SLICE
+            waiting = True  # for the first token, timed for the metrics
+            async for event in events:
+                if waiting and event.name == "content_block_delta":
+                    observed.first_token = perf_counter()
+                    waiting = False
+                framed = encode(event)
+                if framed:
+                    yield framed
+                if perf_counter() > give_way:  # a long stream still lets other requests (and a departure) in
+                    await asyncio.sleep(0)
+                    give_way = perf_counter() + _SLICE
+        except errors.APIError as exc:
+            yield last(b"data: " + orjson.dumps(chat_completions.error_body(exc)) + b"\n\n")
+            return
+        except faults.DropConnection:
+            raise  # the server then closes the connection mid-stream, as asked
+        except Exception:
+            logger.exception("unexpected error in stream of request %s", rid)
+            yield last(b"data: " + orjson.dumps(chat_completions.error_body(errors.InternalServerError())) + b"\n\n")
+            return
+        if usage:
+            yield last(b"data: " + orjson.dumps(chunks.usage_chunk()) + b"\n\n")
+        yield last(_DONE)
+    finally:
+        if kept is not None:
+            kept.end()
