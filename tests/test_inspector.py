@@ -128,6 +128,21 @@ def test_a_request_appears_live_and_opens_to_its_detail(page: Any, inspected: Se
     assert "Bearer [redacted]…0042" in page.page_source and "sk-ant-inspected-key-0042" not in page.page_source
 
 
+def test_a_streams_row_shows_it_streaming_then_its_latency(page: Any, inspected: ServerThread):
+    until(page, lambda b: find(b, "#live-state").text == "live")
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01", "dateline-fault": "token_delay=0.05"}
+    with httpx.Client(base_url=inspected.base_url, timeout=30) as http:
+        with http.stream("POST", "/v1/messages", json={**MESSAGE, "stream": True}, headers=headers) as slow:
+            rid = slow.headers["request-id"]
+            row = until(page, lambda b: finds(b, f"#row-{rid}"))[0]
+            assert "streaming" in row.text
+            slow.read()
+    latency = until(page, lambda b: [r for r in finds(b, f"#row-{rid}") if "streaming" not in r.text])[0]
+    cells = latency.find_elements("css selector", "td")
+    assert cells[5].text.endswith(" s") or float(cells[5].text.split()[0]) >= 100  # 30 deltas, 50 ms apart
+    assert len(finds(page, f"#row-{rid}")) == 1  # replaced, not added again
+
+
 def test_an_old_clients_stream_shows_the_changes_it_went_through(page: Any, inspected: ServerThread):
     headers = {"x-api-key": "k", "anthropic-version": "2023-01-01"}
     sent = httpx.post(f"{inspected.base_url}/v1/complete", json={**COMPLETE, "stream": True}, headers=headers)

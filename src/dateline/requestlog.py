@@ -58,7 +58,7 @@ class Trace:
     """One streamed answer as its client got it: ``frames`` of (``perf_counter()``
     when sent, the bytes sent, the head event's frame or None), filled by the edge."""
 
-    __slots__ = ("log", "zero", "frames", "migrated", "dropped", "charged", "values")
+    __slots__ = ("log", "zero", "frames", "migrated", "dropped", "charged", "values", "ended")
 
     def __init__(self, log: RequestLog, received: float, migrated: bool) -> None:
         self.log = log
@@ -69,9 +69,11 @@ class Trace:
         self.dropped = 0
         self.charged = 0
         self.values: tuple[Any, ...] | None = None
+        self.ended = False
 
     def end(self) -> None:
         """The stream is over (however it ended): its frames count now."""
+        self.ended = True
         self.log.finish(self)
 
     def cost(self) -> int:
@@ -135,9 +137,11 @@ class RequestLog:
             trace.charged = cost
             self._bytes += cost
             self._trim()
+        if self._arrival is not None:
+            self._arrived()  # a reader showing it streaming shows it ended
 
     async def wait(self, seen: int, timeout: float) -> int:
-        """``added`` once it is past ``seen``, or after ``timeout`` seconds, whichever is first."""
+        """``added`` once it is past ``seen`` or a stream has ended, or after ``timeout`` seconds."""
         if self.added > seen:
             return self.added
         if self._arrival is None:
@@ -367,14 +371,15 @@ def detailed(values: tuple[Any, ...]) -> dict[str, Any]:
 
     ``answer`` is the JSON the client got (None when it was a stream, or not
     kept); ``events`` a stream's frames as ``[seconds since arrival, text sent,
-    head event's text or None]``; ``dropped`` the frames not kept; ``answered``
-    when the answer was complete (a stream's last frame), if known.
+    head event's text or None]``; ``dropped`` the frames not kept; ``streaming``
+    whether a stream is still going; ``answered`` when the answer was complete
+    (a stream's last frame), if known.
     """
     entry = _readable(values)
     answer = values[_ANSWER] if len(values) > _ANSWER else None
     entry["answer"], entry["events"], entry["dropped"] = None, None, 0
     entry["answered"] = values[_ANSWER + 1] if len(values) > _ANSWER + 1 else None
-    entry["migrated"] = False
+    entry["migrated"] = entry["streaming"] = False
     if type(answer) is bytes:
         try:
             entry["answer"] = orjson.loads(answer) if answer else None
@@ -390,7 +395,7 @@ def detailed(values: tuple[Any, ...]) -> dict[str, Any]:
             ]
             for at, sent, head in answer.frames
         ]
-        entry["dropped"], entry["migrated"] = answer.dropped, answer.migrated
+        entry["dropped"], entry["migrated"], entry["streaming"] = answer.dropped, answer.migrated, not answer.ended
         if answer.frames:
             entry["answered"] = entry["time"] + entry["events"][-1][0]
     return entry

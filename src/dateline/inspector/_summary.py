@@ -42,6 +42,7 @@ def summary(entry: dict[str, Any]) -> dict[str, Any]:
     return {
         "model": body.get("model") if type(body) is dict else None,
         "stream": events is not None,
+        "streaming": bool(entry.get("streaming")),
         "latency_ms": None if answered is None else max(0.0, (answered - entry["time"]) * 1000),
         "first_ms": events[0][0] * 1000 if events else None,
         "usage": usage,

@@ -24,6 +24,8 @@ from ._summary import migration, pretty, summary
 
 #: Seconds a live list waits for a request before saying it is still there (a comment line).
 KEEPALIVE = 15.0
+#: Seconds between looks at rows whose stream is still going (a stream's end also wakes the list).
+STREAMING = 1.0
 
 
 def _call(request: Request, state: State, raw: bytes = b"") -> Call:
@@ -52,15 +54,24 @@ async def live(request: Request, state: State) -> Response:
 
     async def stream() -> AsyncIterator[bytes]:
         nonlocal seen
+        streaming: set[str] = set()  # rows sent while their stream went on: sent again once it ends
         yield b"retry: 1000\n\n"
         while True:
-            added = await log.wait(seen, KEEPALIVE)
+            added = await log.wait(seen, STREAMING if streaming else KEEPALIVE)
             if added < seen:
                 seen = 0  # the log started over (another server on this address)
-            if added <= seen:
+            entries = []
+            if added > seen:
+                seen, entries = await log.since(seen)
+            for rid in streaming - {entry["request_id"] for entry in entries}:
+                found = await log.find(rid)
+                if found is None or not found["streaming"]:
+                    streaming.discard(rid)
+                    entries += [found] if found is not None else []
+            if not entries:
                 yield b": waiting\n\n"
                 continue
-            seen, entries = await log.since(seen)
+            streaming.update(entry["request_id"] for entry in entries if entry["streaming"])
             html = "".join(row.render(row=item) for item in _rows(entries))
             data = "".join(f"data: {line}\n" for line in html.splitlines())
             yield f"event: rows\nid: {seen}\n{data}\n".encode()

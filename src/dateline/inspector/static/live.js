@@ -1,6 +1,7 @@
 // The list of requests follows the request log: rows rendered by the server arrive as
 // server-sent events ("rows", oldest first) and go on top. EventSource reconnects by itself,
-// sending the last event's id, so no row is missed or shown twice.
+// sending the last event's id, so no row is missed or shown twice; a row sent again (its
+// stream has ended) replaces the one shown.
 (function () {
   "use strict";
   const rows = document.getElementById("rows");
@@ -13,7 +14,9 @@
     const template = document.createElement("template");
     template.innerHTML = "<table><tbody>" + event.data + "</tbody></table>";
     for (const row of Array.from(template.content.querySelectorAll("tr"))) {
-      if (!document.getElementById(row.id)) rows.prepend(row);
+      const shown = document.getElementById(row.id);
+      if (shown) shown.replaceWith(row); // a stream that has ended since
+      else rows.prepend(row);
     }
     const empty = document.getElementById("empty");
     if (empty) empty.remove();
