@@ -350,3 +350,53 @@ def test_the_request_log_keeps_the_answer_as_sent_and_the_head_events_beside(ser
     assert "".join(text for _, text, _ in frames_kept) == streamed.text  # every byte, in order
     heads = [head for _, _, head in frames_kept if head is not None]
     assert heads[0].startswith("event: message_start") and heads[-1].startswith("event: message_stop")
+
+
+_PART = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image_url", "input_audio", "file", "refusal", "x"])},
+    optional={
+        "text": _JSON,
+        "image_url": _JSON
+        | st.fixed_dictionaries(
+            {"url": st.sampled_from(["data:", "data:image/png;base64,AAAA", "https://e.x/a.png", ""])}
+        ),
+    },
+)
+_MESSAGE = st.fixed_dictionaries(
+    {"role": st.sampled_from(["system", "developer", "user", "assistant", "tool", "function", "robot"])},
+    optional={
+        "content": st.none() | st.sampled_from(["", "Hi", " "]) | st.lists(_PART, max_size=3) | _JSON,
+        "tool_calls": _JSON
+        | st.lists(
+            st.fixed_dictionaries(
+                {
+                    "id": st.sampled_from(["c1", "c2"]),
+                    "function": st.fixed_dictionaries(
+                        {
+                            "name": st.sampled_from(["f", ""]),
+                            "arguments": st.sampled_from(["{}", '{"a": 1}', "[]", "", "{"]),
+                        }
+                    ),
+                }
+            ),
+            max_size=2,
+        ),
+        "tool_call_id": st.sampled_from(["c1", "c2", ""]) | _JSON,
+        "function_call": _JSON
+        | st.fixed_dictionaries({"name": st.just("f"), "arguments": st.sampled_from(["{}", "x"])}),
+        "name": _JSON,
+    },
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    messages=st.lists(_MESSAGE, max_size=4),
+    tools=st.none() | st.just([{"type": "function", "function": {"name": "f"}}]),
+)
+def test_no_conversation_is_a_500(raw: httpx.Client, messages: list[Any], tools: Any) -> None:
+    body = {**BODY, "messages": messages, **({"tools": tools} if tools else {})}
+    response = raw.post(PATH, json=body)
+    assert response.status_code < 500, response.text
+    if response.status_code != 200:
+        assert set(response.json()["error"]) == {"message", "type", "param", "code"}
