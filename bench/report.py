@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import batch
+import observe
 import proxy
 from load import Load, ensure_wrk
 from progress import T0
@@ -94,6 +95,8 @@ def build_rows(config: Config, results: Results) -> list[Row]:
     if "batches" in config.groups:
         rows.extend(batch.rows(results.batches, config.batch_requests) or [Row(
             f"Dateline batch of {config.batch_requests:,}", f"failed: {failure('batches')}")])
+    if "observe" in config.groups:
+        rows.extend(observe.rows(results, floor, failure("observe")))
     return rows
 
 

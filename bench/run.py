@@ -13,7 +13,9 @@ measured in the same run:
   LiteLLM translating to the same upstream (``bench/proxy.py``);
 - Dateline's memory, idle and holding many open streams;
 - Message Batches end to end, on SQLite and PostgreSQL, against the same
-  requests sent one by one (``bench/batch.py``).
+  requests sent one by one (``bench/batch.py``);
+- the built-in model with metrics and JSON request logs on against off
+  (``bench/observe.py``).
 
 Throughput rows use ``wrk`` (installed with apt-get when missing) with the Lua
 scripts in ``bench/lua``. Everything is started on free loopback ports and
@@ -38,6 +40,7 @@ import tempfile
 from pathlib import Path
 
 import batch
+import observe
 import proxy
 from load import (
     COMPLETE_NEW,
@@ -188,6 +191,8 @@ def measure(config: Config) -> Results:
             guarded(results, ["memory"], lambda: measure_memory(config, tmp, results))
         if "batches" in config.groups:
             guarded(results, ["batches"], lambda: measure_batches(config, tmp, results))
+        if "observe" in config.groups:
+            guarded(results, ["observe"], lambda: observe.measure(config, tmp, results))
     return results
 
 

@@ -91,13 +91,21 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
+_token_children: dict[tuple[str, str, bool], tuple[tuple[str, Any], ...]] = {}
+
+
 def count_tokens(key: str, model: str, usage: Mapping[str, Any], *, batch: bool = False) -> None:
     """One answer's usage, counted."""
-    flag = "true" if batch else "false"
-    for field, kind in TOKEN_KINDS:
+    kept = _token_children.get((key, model, batch))
+    if kept is None:
+        flag = "true" if batch else "false"
+        kept = tuple((field, TOKENS.labels(key, model, kind, flag)) for field, kind in TOKEN_KINDS)
+        if len(_token_children) < _KEPT:
+            _token_children[(key, model, batch)] = kept
+    for field, counter in kept:
         value = usage.get(field)
         if type(value) is int and value > 0:
-            child(TOKENS, key, model, kind, flag).inc(value)
+            counter.inc(value)
 
 
 def multiprocess() -> bool:

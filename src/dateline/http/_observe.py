@@ -17,8 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from .. import errors, metrics
-from ..logs import REQUESTS
+from .. import errors, logs, metrics
 from ..upstream import Client, Clients, Upstream, struggling
 from ..usage import Counts, UsageMeter
 
@@ -26,7 +25,7 @@ if TYPE_CHECKING:
     from ..operation import Call
     from ..types import Scope
 
-logger = logging.getLogger(REQUESTS)
+_requests = logging.getLogger(logs.REQUESTS)
 
 #: Whose usage a caller without a stored key is counted under (as ``resources/limits.py`` records it).
 ANONYMOUS = "default"
@@ -95,7 +94,7 @@ class Observed:
                 metrics.child(metrics.FIRST_TOKEN, model).observe(self.first_token - self.started)
             if self.status == 429 and self._own_limit():
                 metrics.child(metrics.RATE_LIMITED, self.endpoint, key).inc()
-        if logger.isEnabledFor(logging.INFO):
+        if _requests.isEnabledFor(logging.INFO):
             self._log(elapsed, version, model, key)
 
     def _own_limit(self) -> bool:
@@ -139,7 +138,7 @@ class Observed:
             fields["error"] = self.error.type
         if call is not None and call.decision is not None:
             fields["rule"] = call.decision.name if call.decision.name is not None else call.decision.rule
-        logger.info("%s %s %s", scope["method"], scope["path"], self.status, extra={"fields": fields})
+        logs.request(f"{scope['method']} {scope['path']} {self.status}", fields)
 
 
 _current: ContextVar[Observed | None] = ContextVar("dateline_observed", default=None)
