@@ -9,6 +9,7 @@ import asyncio
 import threading
 import time
 from collections.abc import Iterator
+from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import Any
 
@@ -381,6 +382,19 @@ def test_a_key_kept_to_some_models_is_refused_the_others(limited):
                     {"custom_id": "no", "params": {**MESSAGE, "model": "claude-opus-4-1"}},
                 ]
             )
+
+
+def test_a_key_kept_to_some_models_lists_only_those(limited):
+    server, secret = limited
+    with anthropic.Anthropic(base_url=server.base_url, api_key=secret, max_retries=0) as sdk:
+        listed = [model.id for model in sdk.models.list(limit=1000)]
+        assert any(model.startswith("claude-haiku-") for model in listed)
+        assert all(fnmatchcase(model, "claude-sonnet-4-5*") or model.startswith("claude-haiku-") for model in listed)
+        assert sdk.models.retrieve("claude-sonnet-4-5").id.startswith("claude-sonnet-4-5")
+        with pytest.raises(anthropic.NotFoundError):
+            sdk.models.retrieve("claude-opus-4-1")
+    with anthropic.Anthropic(base_url=server.base_url, api_key=make_key(server)["secret"], max_retries=0) as sdk:
+        assert any(model.id.startswith("claude-opus-") for model in sdk.models.list(limit=1000))
 
 
 def test_an_alias_is_allowed_by_the_id_it_stands_for(limited):

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from typing import Any
 
 from .. import errors
@@ -29,21 +29,32 @@ MAX_LIFECYCLES = len(LIFECYCLES)
 
 
 async def list_models(call: Call) -> dict[str, Any]:
+    """The models listed, of those the caller's key may use."""
     query = PageQuery.of(call.query)
     stages = lifecycle_filter(call.query.getlist("lifecycle[]") or call.query.getlist("lifecycle"))
     try:
-        return model_page(call.state.catalog, query, lifecycle=stages)
+        return model_page(call.state.catalog, query, lifecycle=stages, allowed=_allowed(call))
     except KeyError as exc:
         raise query.unknown(exc.args[0], "model") from None
 
 
 async def retrieve(call: Call) -> dict[str, Any]:
-    """Any listed model by id or alias, a retired one too (its record stays)."""
+    """Any listed model by id or alias, a retired one too (its record stays);
+    one the caller's key may not use is not found, as it is not listed."""
     model_id = call.path_params["model_id"]
     info = call.state.catalog.get(model_id)
-    if info is None:
+    allowed = _allowed(call)
+    if info is None or (allowed is not None and not allowed(info)):
         raise errors.NotFoundError(f"model: {model_id}")
     return model_object(info)
+
+
+def _allowed(call: Call) -> Callable[[ModelInfo], bool] | None:
+    """For a key kept to some models: whether it may use a model (by its id or any alias)."""
+    key = call.key
+    if key is None or key.settings.allowed_models is None:
+        return None
+    return lambda info: key.settings.allows(info.id, *info.aliases)
 
 
 def lifecycle_filter(values: list[str]) -> tuple[str, ...]:
@@ -68,14 +79,17 @@ def model_page(
     *,
     lifecycle: Collection[str] | None = None,
     fields: Collection[str] | None = None,
+    allowed: Callable[[ModelInfo], bool] | None = None,
 ) -> dict[str, Any]:
     """One page of ``GET /v1/models``, optionally of the models in the given
     lifecycle stages only. A cursor must be a listed id (not an alias), of any
-    stage: otherwise ``KeyError(cursor)``."""
+    stage: otherwise ``KeyError(cursor)``. ``allowed`` keeps only the models it accepts."""
     stages = None if lifecycle is None else frozenset(lifecycle)
-    chosen, has_more = window(
-        catalog.list(), query, _model_id, None if stages is None else lambda info: info.lifecycle in stages
-    )
+
+    def listed(info: ModelInfo) -> bool:
+        return (stages is None or info.lifecycle in stages) and (allowed is None or allowed(info))
+
+    chosen, has_more = window(catalog.list(), query, _model_id, listed)
     return envelope([model_object(info, fields=fields) for info in chosen], has_more)
 
 
