@@ -1,5 +1,6 @@
 """Rate limits shared on Redis: two ``dateline serve`` processes on one Redis and one
-database hold a key to one set of buckets, whichever process a request reaches."""
+database (SQLite, then PostgreSQL) hold a key to one set of buckets, whichever process
+a request reaches."""
 
 from __future__ import annotations
 
@@ -18,10 +19,13 @@ BODY: dict[str, Any] = {"model": "claude-sonnet-4-5", "max_tokens": 20, "message
 
 
 @pytest.fixture
-def replicas(tmp_path: Path, redis_url: str) -> Iterator[list[Served]]:
+def replicas(tmp_path: Path, redis_url: str, database_url: str) -> Iterator[list[Served]]:
     data = tmp_path / "data"
     data.mkdir()
-    started = [Served(tmp_path / f"serve{i}.log", "--data-dir", str(data), "--redis-url", redis_url) for i in (1, 2)]
+    store = ["--database-url", database_url] if database_url.startswith("postgresql") else []
+    started = [
+        Served(tmp_path / f"serve{i}.log", "--data-dir", str(data), *store, "--redis-url", redis_url) for i in (1, 2)
+    ]
     try:
         for replica in started:
             replica.wait_ready()
