@@ -402,12 +402,20 @@ def test_a_scripted_reply_answers_and_the_request_log_keeps_what_was_sent(
     assert entry["body"]["seed"] == 3 and entry["body"]["messages"] == HELLO  # as the client sent it
 
 
-def test_a_scripted_tool_call_is_a_tool_call(rules, oai: openai.OpenAI) -> None:
-    rules([{"reply": {"tool_use": [{"name": "get_weather", "input": {"city": "Faro"}}]}}])
+def test_scripted_tool_calls_are_tool_calls_streamed_or_not(rules, oai: openai.OpenAI) -> None:
+    calls = [{"name": "get_weather", "input": {"city": "Faro"}}, {"name": "get_weather", "input": {"city": "Porto"}}]
+    rules([{"reply": {"text": "Let me check.", "tool_use": calls}}])
     answer = oai.chat.completions.create(model=MODEL, messages=HELLO, tools=[WEATHER])
-    (call,) = answer.choices[0].message.tool_calls
-    assert json.loads(call.function.arguments) == {"city": "Faro"}
-    assert answer.choices[0].finish_reason == "tool_calls"
+    message = answer.choices[0].message
+    assert message.content == "Let me check." and answer.choices[0].finish_reason == "tool_calls"
+    assert [json.loads(c.function.arguments) for c in message.tool_calls] == [{"city": "Faro"}, {"city": "Porto"}]
+    chunks = list(oai.chat.completions.create(model=MODEL, messages=HELLO, tools=[WEATHER], stream=True))
+    assert text_of(chunks) == "Let me check."
+    pieces = [t for c in chunks if c.choices for t in c.choices[0].delta.tool_calls or ()]
+    ids = [t.id for t in pieces if t.id]
+    assert len(ids) == 2 and [t.index for t in pieces if t.id] == [0, 1]
+    arguments = ["".join(t.function.arguments or "" for t in pieces if t.index == i) for i in (0, 1)]
+    assert [json.loads(a) for a in arguments] == [{"city": "Faro"}, {"city": "Porto"}]
 
 
 def test_a_refusal_finishes_with_content_filter(rules, oai: openai.OpenAI) -> None:
