@@ -13,7 +13,7 @@ from dateline.http._chat_headers import duration, openai_limits
 from dateline.resources._chat_answer import Chunks, completion, finish_reason
 from dateline.resources._chat_request import DEFAULT_MAX_TOKENS, ChatRequestError, to_head
 
-DEFAULTS = {"claude-sonnet-4-5": 64000}
+DEFAULTS = {"claude-sonnet-4-5": (64000, 200000, None, False)}
 USER = {"role": "user", "content": "Hi"}
 
 
@@ -23,6 +23,9 @@ def head(**body: Any) -> dict[str, Any]:
 
 def test_max_tokens_default_and_precedence() -> None:
     assert head()["max_tokens"] == 64000
+    long = "tide pools " * 70000  # about 150,000 tokens: less room than 64,000 in a 200,000 window
+    room = to_head(DEFAULTS, {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": long}]}, [])
+    assert 30000 < room["max_tokens"] < 64000
     assert to_head(DEFAULTS, {"model": "other", "messages": [USER]}, [])["max_tokens"] == DEFAULT_MAX_TOKENS
     assert head(max_tokens=10)["max_tokens"] == 10
     assert head(max_tokens=10, max_completion_tokens=20)["max_tokens"] == 20

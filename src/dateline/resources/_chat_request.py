@@ -15,10 +15,15 @@ from typing import Any
 import orjson
 
 from .. import errors
+from ..catalog import LONG_CONTEXT_BETA, Catalog
 from ..exchange import exchange
+from ..tokenizer import count_request
 
 #: ``max_tokens`` when a request sets none and its model is not in the catalog (Dateline's choice).
 DEFAULT_MAX_TOKENS = 4096
+#: A model's largest ``max_tokens``, its window, its window with the 1M beta (or None), and
+#: whether it stops at its window's end (``window_stop``).
+Limit = tuple[int, int | None, int | None, bool]
 _ROLES = "'system', 'assistant', 'user', 'function', 'tool', and 'developer'"
 _PART_TYPES = "'text', 'image_url', 'input_audio', and 'file'"
 #: Parts the layer strips without a word (audio, files; an assistant's refusal).
@@ -35,16 +40,15 @@ class ChatRequestError(errors.InvalidRequestError):
         self.code = code
 
 
-def to_head(defaults: Mapping[str, int], body: dict[str, Any], betas: list[str]) -> dict[str, Any]:
-    """The head Messages body for OpenAI ``body``; ``defaults`` is each model's largest ``max_tokens``."""
+def to_head(limits: Mapping[str, Limit], body: dict[str, Any], betas: list[str]) -> dict[str, Any]:
+    """The head Messages body for OpenAI ``body``; ``limits``: each model's, by every name it has."""
     n = body.get("n")
     if n is not None and (type(n) is not int or n != 1):
         raise ChatRequestError("Invalid 'n': only n=1 is supported.", "n")
     if "messages" not in body:
         raise ChatRequestError("Missing required parameter: 'messages'.", "messages", "missing_required_parameter")
-    model = body.get("model")
     system, messages = _messages(body["messages"])
-    head: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": _max_tokens(defaults, body, model)}
+    head: dict[str, Any] = {"model": body.get("model"), "messages": messages}
     if system:
         head["system"] = system
     _sampling(body)
@@ -60,7 +64,23 @@ def to_head(defaults: Mapping[str, int], body: dict[str, Any], betas: list[str])
     choice = _tool_choice(body, bool(tools))
     if choice is not None:
         head["tool_choice"] = choice
+    head["max_tokens"] = _max_tokens(limits, body, head, betas)
     return head
+
+
+def model_limits(catalog: Catalog) -> dict[str, Limit]:
+    """What ``to_head`` needs of the catalog to choose a ``max_tokens``, by every model name."""
+    return {
+        name: (
+            info.max_tokens,
+            info.max_input_tokens,
+            info.context_window([LONG_CONTEXT_BETA]),
+            info.has("window_stop"),
+        )
+        for info in catalog
+        if info.max_tokens
+        for name in info.names
+    }
 
 
 def _sampling(body: dict[str, Any]) -> None:
@@ -88,14 +108,27 @@ def include_usage(body: Any) -> bool:
     return type(options) is dict and options.get("include_usage") is True
 
 
-def _max_tokens(defaults: Mapping[str, int], body: dict[str, Any], model: Any) -> Any:
+def _max_tokens(limits: Mapping[str, Limit], body: dict[str, Any], head: dict[str, Any], betas: list[str]) -> Any:
     # The newer name wins when both are sent, as it does on OpenAI's API.
     for name in ("max_completion_tokens", "max_tokens"):
         if body.get(name) is not None:
             return body[name]
-    # None sent: the model's own limit, as OpenAI's API leaves it (Dateline's choice).
-    found = defaults.get(model) if type(model) is str else None
-    return found or DEFAULT_MAX_TOKENS
+    # None sent: as much as the model gives, as OpenAI's API leaves it (Dateline's choice).
+    model = head["model"]
+    found = limits.get(model) if type(model) is str else None
+    if found is None:
+        return DEFAULT_MAX_TOKENS
+    most, window, long_window, stops_at_window = found
+    if LONG_CONTEXT_BETA in betas and long_window:
+        window = long_window
+    if stops_at_window or not window:
+        return most
+    # A model that cannot stop at its window's end is held to what the prompt leaves; no
+    # JSON byte is more than two tokens, so a small prompt is not counted.
+    if 2 * len(orjson.dumps(head)) + most <= window:
+        return most
+    room = window - count_request({**head, "max_tokens": most})
+    return min(most, room) if room > 0 else most  # no room at all: the native refusal says so
 
 
 def _stop(stop: Any) -> Any:

@@ -17,21 +17,21 @@ from ..operation import Operation
 from ..schemas import MessageCreateParams
 from . import limits, messages
 from ._chat_answer import Chunks, completion
-from ._chat_request import ChatRequestError, include_usage, to_head
+from ._chat_request import ChatRequestError, include_usage, model_limits, to_head
 
 __all__ = ["Chunks", "completion", "error_body", "include_usage", "operation"]
 
 
 def operation(catalog: Catalog) -> Operation:
     """The Messages create operation, fed OpenAI bodies (its own remembered valid bodies)."""
-    defaults = {name: info.max_tokens for info in catalog for name in info.names if info.max_tokens}
     return Operation(
         limits.limited(messages.create),
         "messages",
         MessageCreateParams,
         versioned=False,  # no anthropic-version needed: the edge serves it under head
         check=messages.check_create,
-        lift=functools.partial(to_head, defaults),  # a partial of a module function: big bodies travel to a worker
+        # A partial of a module-level function: a big body's lift travels to the validating worker.
+        lift=functools.partial(to_head, model_limits(catalog)),
         scripted=True,
     )
 
