@@ -400,3 +400,12 @@ def test_no_conversation_is_a_500(raw: httpx.Client, messages: list[Any], tools:
     assert response.status_code < 500, response.text
     if response.status_code != 200:
         assert set(response.json()["error"]) == {"message", "type", "param", "code"}
+
+
+def test_betas_and_the_fault_header_are_read_as_on_messages(raw: httpx.Client) -> None:
+    unknown = raw.post(PATH, json=BODY, headers={"anthropic-beta": "no-such-beta-2099-01-01"})
+    assert "no-such-beta-2099-01-01" in assert_envelope(unknown, 400, "invalid_request_error")["message"]
+    assert raw.post(PATH, json=BODY, headers={"anthropic-beta": "context-1m-2025-08-07"}).status_code == 200
+    faulted = raw.post(PATH, json=BODY, headers={"dateline-fault": "error=overloaded_error; retry_after=2"})
+    assert_envelope(faulted, 529, "overloaded_error")
+    assert faulted.headers["retry-after"] == "2" and faulted.headers["x-should-retry"] == "true"
