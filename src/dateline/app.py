@@ -141,6 +141,11 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
             "/_dateline/keys/{key_id}",
             _admin(state, get=admin.get_key, patch=admin.update_key, delete=admin.revoke_key),
         ),
+        Route("/_dateline/workspaces", _admin(state, get=admin.list_workspaces)),
+        Route(
+            "/_dateline/workspaces/{workspace_id}",
+            _admin(state, get=admin.get_workspace, put=admin.put_workspace, delete=admin.delete_workspace),
+        ),
         Route("/_dateline/openapi.json", _admin(state, get=admin.get_openapi)),
         Route(
             "/_dateline/prompt-cache",

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from ._settings import KeySettings
+from ._settings import KeySettings, RateLimits
 
 PREFIX = "sk-ant-api03-"
 #: How much of a secret its hint shows: the first characters and the last few, as the Console does.
@@ -31,10 +31,18 @@ class Key:
     last_used_at: float | None
     revoked_at: float | None
     settings: KeySettings
+    #: Its workspace's limits, as this process last read them (None: none); set by the
+    #: ring, so a key object is replaced whenever they change.
+    workspace_limits: RateLimits | None = None
 
     @property
     def live(self) -> bool:
         return self.revoked_at is None
+
+    @property
+    def limited(self) -> bool:
+        """Whether any limit applies: the key's own, or its workspace's."""
+        return self.workspace_limits is not None or self.settings.limited
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Key:

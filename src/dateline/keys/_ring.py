@@ -1,11 +1,12 @@
-"""Every API key of the database, held in memory by each process.
+"""Every API key of the database, and every workspace's limits, held in memory by each process.
 
 A request's key is found by its keyed hash in a dict: no round trip to the
 database. Each process reads what changed every ``poll`` seconds (one query
 when nothing did), so a key revoked anywhere stops working everywhere within
 a second; a key it does not know makes it look again (``recheck``), so a key
 just made by another process works at once. When keys were last used is
-written every ``flush`` seconds, not per request.
+written every ``flush`` seconds, not per request. Workspaces' limits share the
+keys' revision: the same reads bring them, and each key carries its workspace's.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from typing import TYPE_CHECKING, Any
 
 import pydantic
 
+from .. import errors
 from ..ids import new_id
 from ..schemas import validate
 from ._key import Key, digest, hint, new_secret
-from ._settings import KeyCreate, KeySettings, KeyUpdate, check, merge_patch
+from ._settings import KeyCreate, KeySettings, KeyUpdate, RateLimits, check, merge_patch
+from ._workspace import WorkspaceId, WorkspaceLimits, WorkspacePut
 
 if TYPE_CHECKING:
     from ..store import Store
@@ -44,12 +47,13 @@ class KeyRing:
         self.poll, self.flush_every = poll, flush
         self._hash_key = b""
         self._by_hash: dict[bytes, Key] = {}
+        self._workspaces: dict[str, RateLimits] = {}  # workspace id -> its limits
         self._revision = 0
         self._started = float("-inf")  # when the newest read began (monotonic)
         self._reading: asyncio.Future[None] | None = None
         self._used: dict[str, float] = {}
         self._task: asyncio.Task[None] | None = None
-        #: Called with a key's id once this process has changed it: the hook
+        #: Called with a key's (or workspace's) id once this process has changed it: the hook
         #: for telling other replicas at once (Redis pub/sub), which then
         #: call ``refresh``. Without it, they see the change at their next poll.
         self.on_change: list[Callable[[str], Awaitable[None]]] = []
@@ -100,6 +104,10 @@ class KeyRing:
     def used(self, key: Key) -> None:
         self._used[key.id] = time.time()
 
+    def workspace_limits(self, workspace_id: str | None) -> RateLimits | None:
+        """A workspace's limits as last read; None: it has none."""
+        return self._workspaces.get(workspace_id) if workspace_id is not None else None
+
     async def refresh(self) -> None:
         """Read what changed since the last look; callers at the same time share
         one read (a caller cancelled leaves it going on)."""
@@ -135,18 +143,38 @@ class KeyRing:
             if revision == self._revision:
                 return
             if revision < self._revision:  # a database started afresh
-                self._by_hash, self._revision = {}, 0
+                self._by_hash, self._workspaces, self._revision = {}, {}, 0
             rows = await self.store.keys_since(self._revision)
+            spaces = await self.store.workspaces_since(self._revision)
         except Exception as exc:
             # The database is away: the keys known stay as they were.
             logger.warning("cannot read the API keys: %s", exc)
             return
+        changed = {space["id"] for space in spaces}
+        for space in spaces:
+            self._workspaces.pop(space["id"], None)
+            if space["rate_limits"] is not None:  # None: removed
+                try:
+                    self._workspaces[space["id"]] = WorkspaceLimits.from_row(space).rate_limits
+                except pydantic.ValidationError as exc:
+                    logger.warning("workspace %s has unreadable limits, not applied: %s", space["id"], exc)
         for row in rows:
             try:
-                self._by_hash[bytes.fromhex(row["secret_hash"])] = Key.from_row(row)
+                self._by_hash[bytes.fromhex(row["secret_hash"])] = self._placed(Key.from_row(row))
             except (pydantic.ValidationError, ValueError) as exc:
                 logger.warning("API key %s is unreadable and not accepted: %s", row["id"], exc)
-        self._revision = max(revision, rows[-1]["revision"] if rows else 0)
+        if changed:
+            for digest_, key in list(self._by_hash.items()):
+                if key.workspace_id in changed:
+                    self._by_hash[digest_] = self._placed(key)
+        # Not the newest row read: the two reads may each have seen changes the other did
+        # not, and every change up to ``revision`` was committed before it was read.
+        self._revision = revision
+
+    def _placed(self, key: Key) -> Key:
+        """The key carrying its workspace's limits as this process knows them."""
+        limits = self.workspace_limits(key.workspace_id)
+        return key if key.workspace_limits is limits else dataclasses.replace(key, workspace_limits=limits)
 
     async def flush(self) -> None:
         """Write when keys were last used."""
@@ -208,7 +236,7 @@ class KeyRing:
 
     async def get(self, key_id: str) -> Key | None:
         row = await self.store.get_key(key_id)
-        return self._fresh(Key.from_row(row)) if row is not None else None
+        return self._placed(self._fresh(Key.from_row(row))) if row is not None else None
 
     async def page(
         self, *, after_id: str | None, before_id: str | None, limit: int, **where: Any
@@ -217,6 +245,42 @@ class KeyRing:
         rows, has_more = await self.store.list_keys(after_id=after_id, before_id=before_id, limit=limit, **where)
         return [self._fresh(Key.from_row(row)) for row in rows], has_more
 
+    # -- managing workspaces' limits ----------------------------------------------
+
+    async def put_workspace(self, workspace_id: str, body: dict[str, Any]) -> WorkspaceLimits:
+        """Set a workspace's limits from the admin API's body, ``{"rate_limits": {...}}``."""
+        validate(WorkspaceId, {"workspace_id": workspace_id})
+        fields: WorkspacePut = validate(WorkspacePut, body)
+        if not fields.rate_limits.any:
+            # Dateline's wording: limits that limit nothing are removed (DELETE), not set.
+            raise errors.InvalidRequestError(
+                "rate_limits: give at least one of requests_per_minute, input_tokens_per_minute, "
+                "output_tokens_per_minute"
+            )
+        limits = fields.rate_limits.model_dump_json(exclude_none=True)
+        row = await self.store.put_workspace(workspace_id, limits, time.time())
+        await self._changed(workspace_id)
+        return WorkspaceLimits.from_row(row)
+
+    async def remove_workspace(self, workspace_id: str) -> WorkspaceLimits | None:
+        """Remove a workspace's limits (its keys keep their own); the limits it had, None if none."""
+        row = await self.store.remove_workspace(workspace_id, time.time())
+        if row is None:
+            return None
+        await self._changed(workspace_id)
+        return WorkspaceLimits.from_row(row)
+
+    async def get_workspace(self, workspace_id: str) -> WorkspaceLimits | None:
+        row = await self.store.get_workspace(workspace_id)
+        return WorkspaceLimits.from_row(row) if row is not None else None
+
+    async def workspaces(
+        self, *, after_id: str | None, before_id: str | None, limit: int
+    ) -> tuple[list[WorkspaceLimits], bool]:
+        """A page of the workspaces with limits, newest first; KeyError for an unknown cursor."""
+        rows, has_more = await self.store.list_workspaces(after_id=after_id, before_id=before_id, limit=limit)
+        return [WorkspaceLimits.from_row(row) for row in rows], has_more
+
     def _fresh(self, key: Key) -> Key:
         """The key with its last use in this process, if that is not written yet."""
         at = self._used.get(key.id)
@@ -224,13 +288,13 @@ class KeyRing:
             return key
         return dataclasses.replace(key, last_used_at=at)
 
-    async def _changed(self, key_id: str) -> None:
+    async def _changed(self, changed_id: str) -> None:
         await self.refresh()  # this process sees its own change at once
         for hook in self.on_change:
             try:
-                await hook(key_id)
+                await hook(changed_id)
             except Exception as exc:
-                logger.warning("cannot announce the change of API key %s: %s", key_id, exc)
+                logger.warning("cannot announce the change of %s: %s", changed_id, exc)
 
 
 def _settings_json(fields: KeyCreate) -> str:

@@ -2,7 +2,8 @@
 
 Load, read and reset the rules; read back and clear the request log; the
 OpenAPI document of an API version; clear the prompt cache and move its clock;
-make, list, change and revoke API keys; usage per key, model and day.
+make, list, change and revoke API keys; set and remove workspaces' rate limits;
+usage per key, model and day.
 """
 
 from __future__ import annotations
@@ -163,6 +164,44 @@ async def revoke_key(call: Call) -> dict[str, Any]:
     """Revoked for good: every process refuses it within a second."""
     key = await call.state.keys.revoke(call.path_params["key_id"])
     return _found(key, call).describe()
+
+
+# -- workspaces' limits ------------------------------------------------------------
+
+
+async def list_workspaces(call: Call) -> dict[str, Any]:
+    """The workspaces with limits, newest first, paged as the API pages lists."""
+    page = PageQuery.of(call.query)
+    try:
+        spaces, has_more = await call.state.keys.workspaces(
+            after_id=page.after_id, before_id=page.before_id, limit=page.limit
+        )
+    except KeyError as exc:
+        raise page.unknown(exc.args[0], "workspace") from None
+    return envelope([space.describe() for space in spaces], has_more)
+
+
+async def get_workspace(call: Call) -> dict[str, Any]:
+    space = await call.state.keys.get_workspace(call.path_params["workspace_id"])
+    return _workspace(space, call).describe()
+
+
+async def put_workspace(call: Call) -> dict[str, Any]:
+    """``{"rate_limits": {...}}``: the workspace's limits, all of them; every process applies them within a second."""
+    space = await call.state.keys.put_workspace(call.path_params["workspace_id"], _object(call.raw))
+    return space.describe()
+
+
+async def delete_workspace(call: Call) -> dict[str, Any]:
+    """The workspace's limits removed, as the API deletes an object (its keys keep their own limits)."""
+    space = _workspace(await call.state.keys.remove_workspace(call.path_params["workspace_id"]), call)
+    return {"id": space.id, "type": "workspace_deleted"}
+
+
+def _workspace(space: Any, call: Call) -> Any:
+    if space is None:
+        raise errors.NotFoundError(f"No workspace with id {call.path_params['workspace_id']}")
+    return space
 
 
 def _found(key: Any, call: Call) -> Any:

@@ -97,24 +97,33 @@ def counted(handler: Handler) -> Handler:
 
 
 def _subject(key: Key, model: str, batch: bool) -> Subject:
-    """The key's subject for ``model``, made once per key settings (its buckets are worked out once)."""
+    """The key's subject for ``model``, made once per key object: the ring replaces a key's
+    object when its settings or its workspace's limits change (its buckets are worked out once)."""
     cached = _subjects.get((key.id, model, batch))
-    if cached is not None and cached[0] is key.settings:
+    if cached is not None and cached[0] is key:
         return cached[1]
     if len(_subjects) >= _SUBJECTS:
         _subjects.clear()
-    subject = _subjects[(key.id, model, batch)] = (key.settings, _new_subject(key, model, batch))
+    subject = _subjects[(key.id, model, batch)] = (key, _new_subject(key, model, batch))
     return subject[1]
 
 
 def _new_subject(key: Key, model: str, batch: bool) -> Subject:
+    """The key's buckets and its workspace's, when it has limits; a batch draws on the batch
+    buckets of both (the same rates, apart, as the API keeps batch limits apart)."""
     settings = key.settings
     glob, rates = (None, settings.rate_limits) if batch else settings.limits_for(model)
     unified = settings.unified_limits
+    space = key.workspace_limits
     return Subject(
         key.id,
         Limits(rates.requests_per_minute, rates.input_tokens_per_minute, rates.output_tokens_per_minute),
         workspace=key.workspace_id,
+        workspace_limits=(
+            Limits(space.requests_per_minute, space.input_tokens_per_minute, space.output_tokens_per_minute)
+            if space is not None
+            else None
+        ),
         scope=BATCH if batch else glob or "default",
         quota=Quota(unified.five_hour, unified.seven_day) if unified is not None else None,
     )

@@ -1,4 +1,4 @@
-"""The store: Message Batches, file metadata and API keys in SQLite or PostgreSQL,
+"""The store: Message Batches, file metadata, API keys and workspaces' limits in SQLite or PostgreSQL,
 through SQLAlchemy's async engine; the schema is kept by Alembic migrations,
 run when the store opens."""
 
@@ -24,13 +24,14 @@ from ._tables import batch_requests as R
 from ._tables import batches as B
 from ._tables import files as F
 from ._tables import secrets as S
+from ._tables import workspaces as W
 
 PENDING, RUNNING = "pending", "running"
 SUCCEEDED, ERRORED, CANCELED, EXPIRED = "succeeded", "errored", "canceled", "expired"
 UNFINISHED = (PENDING, RUNNING)
 _MIGRATIONS = Path(__file__).with_name("migrations")
 #: The newest migration's revision (a test checks it against the migrations).
-HEAD = "0004"
+HEAD = "0005"
 _INSERT_CHUNK = 2000
 
 
@@ -442,7 +443,7 @@ class Store:
         )
 
     async def key_revision(self) -> int:
-        """The revision of the newest change to any key (0: none yet)."""
+        """The revision of the newest change to any key or workspace (0: none yet)."""
         async with self.reader.connect() as conn:
             return (await conn.execute(sa.select(KR.c.revision).where(KR.c.id == 1))).scalar_one()
 
@@ -467,9 +468,63 @@ class Store:
             # In one order in every process: two flushes never wait on each other's rows.
             await conn.execute(statement, [{"key": key, "t": used[key]} for key in sorted(used)])
 
+    # -- workspaces' limits -----------------------------------------------------
+
+    async def put_workspace(self, workspace_id: str, rate_limits: str, now: float) -> dict[str, Any]:
+        """Set a workspace's limits (JSON), made if it has none; the row after."""
+        async with self.writer.begin() as conn:
+            # The counter first: its row lock makes concurrent puts of one new workspace take turns.
+            revision = await _next_key_revision(conn)
+            found = (await conn.execute(sa.select(W.c.rate_limits).where(W.c.id == workspace_id))).first()
+            values = {"rate_limits": rate_limits, "updated_at": now, "revision": revision}
+            if found is None:
+                statement: Any = sa.insert(W).values(id=workspace_id, created_at=now, **values)
+            else:
+                made = {"created_at": now} if found.rate_limits is None else {}  # limits removed: made anew
+                statement = sa.update(W).where(W.c.id == workspace_id).values(**values, **made)
+            await conn.execute(statement)
+            return dict((await conn.execute(sa.select(W).where(W.c.id == workspace_id))).mappings().one())
+
+    async def remove_workspace(self, workspace_id: str, now: float) -> dict[str, Any] | None:
+        """Remove a workspace's limits, keeping the row (limits NULL) for other processes to
+        read the removal; the row before, None if it had no limits."""
+        async with self.writer.begin() as conn:
+            query = sa.select(W).where(W.c.id == workspace_id, W.c.rate_limits.is_not(None))
+            if self.dialect == "postgresql":
+                query = query.with_for_update()
+            row = (await conn.execute(query)).mappings().first()
+            if row is None:
+                return None
+            revision = await _next_key_revision(conn)
+            await conn.execute(
+                sa.update(W).where(W.c.id == workspace_id).values(rate_limits=None, updated_at=now, revision=revision)
+            )
+            return dict(row)
+
+    async def get_workspace(self, workspace_id: str) -> dict[str, Any] | None:
+        """A workspace with limits; None if it has none."""
+        async with self.reader.connect() as conn:
+            query = sa.select(W).where(W.c.id == workspace_id, W.c.rate_limits.is_not(None))
+            row = (await conn.execute(query)).mappings().first()
+        return dict(row) if row is not None else None
+
+    async def list_workspaces(
+        self, *, after_id: str | None, before_id: str | None, limit: int
+    ) -> tuple[list[dict[str, Any]], bool]:
+        """The workspaces with limits, newest first, as every list."""
+        return await self._page(
+            W, after_id=after_id, before_id=before_id, limit=limit, where=W.c.rate_limits.is_not(None)
+        )
+
+    async def workspaces_since(self, revision: int) -> list[dict[str, Any]]:
+        """Every workspace changed after ``revision`` (removals too: limits None), oldest change first."""
+        async with self.reader.connect() as conn:
+            rows = await conn.execute(sa.select(W).where(W.c.revision > revision).order_by(W.c.revision))
+            return [dict(row) for row in rows.mappings()]
+
 
 async def _next_key_revision(conn: Any) -> int:
-    """Bump the keys' revision: the counter's row stays locked until the change commits."""
+    """Bump the keys' (and workspaces') revision: the counter's row stays locked until the change commits."""
     bumped = sa.update(KR).where(KR.c.id == 1).values(revision=KR.c.revision + 1).returning(KR.c.revision)
     return (await conn.execute(bumped)).scalar_one()
 

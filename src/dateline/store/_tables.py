@@ -105,3 +105,19 @@ api_key_revision = sa.Table(
     sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("revision", sa.BigInteger, nullable=False),
 )
+
+#: A workspace's rate limits (``id``: the ``workspace_id`` keys carry), as JSON. Changes
+#: take their revision from ``api_key_revision``, so the keys' readers see them in the
+#: same poll. Removed limits stay as a row with ``rate_limits`` NULL and a new revision:
+#: other processes read the removal as they read any change.
+workspaces = sa.Table(
+    "workspaces",
+    metadata,
+    sa.Column("seq", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("id", sa.String(128), nullable=False, unique=True),
+    sa.Column("rate_limits", sa.Text),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("updated_at", sa.Float, nullable=False),
+    sa.Column("revision", sa.BigInteger, nullable=False),
+    sa.Index("ix_workspaces_revision", "revision"),
+)
