@@ -15,6 +15,7 @@ from .cli_batch import batch_app
 from .cli_keys import keys_app
 from .cli_upgrade import check_upgrade
 from .cli_usage import usage
+from .cli_workspaces import workspaces_app
 
 if TYPE_CHECKING:
     from .settings import Settings
@@ -29,6 +30,7 @@ app = typer.Typer(
 )
 app.add_typer(batch_app, name="batch")
 app.add_typer(keys_app, name="keys")
+app.add_typer(workspaces_app, name="workspaces")
 app.command("check-upgrade")(check_upgrade)
 app.command("usage")(usage)
 
