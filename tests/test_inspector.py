@@ -71,9 +71,12 @@ def sdk(inspected: ServerThread) -> Iterator[anthropic.Anthropic]:
 
 
 def until(browser: Any, condition: Any) -> Any:
+    """``condition``'s first true value; a page still being replaced is looked at again."""
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.support.ui import WebDriverWait
 
-    return WebDriverWait(browser, WAIT).until(lambda driver: condition(driver))
+    wait = WebDriverWait(browser, WAIT, ignored_exceptions=(StaleElementReferenceException,))
+    return wait.until(lambda driver: condition(driver))
 
 
 def find(browser: Any, css: str) -> Any:
@@ -91,7 +94,7 @@ def finds(browser: Any, css: str) -> list[Any]:
 def test_the_token_is_asked_for_once_then_every_page_opens(browser: Any, inspected: ServerThread):
     browser.delete_all_cookies()
     browser.get(f"{inspected.base_url}/_dateline/")
-    assert "guarded" in find(browser, "h1").text
+    until(browser, lambda b: "guarded" in find(b, "h1").text)
     find(browser, "input[name=token]").send_keys("not-the-token")
     find(browser, "form button").click()
     until(browser, lambda b: "not the admin token" in b.page_source)
@@ -192,19 +195,24 @@ def test_rules_are_loaded_counted_refused_and_cleared(page: Any, inspected: Serv
     assert not inspected.state.scripter.active
 
 
-def test_batches_files_and_keys_show_what_the_api_made(page: Any, inspected: ServerThread, sdk: anthropic.Anthropic):
-    batch = sdk.messages.batches.create(requests=[{"custom_id": "a", "params": MESSAGE}])
-    uploaded = sdk.beta.files.upload(file=("notes.txt", b"tide pools", "text/plain"))
-    admin = {"x-dateline-admin-token": TOKEN}
-    key = httpx.post(f"{inspected.base_url}/_dateline/keys", json={"name": "inspector-key"}, headers=admin)
-    assert key.status_code == 200, key.text
-    page.get(f"{inspected.base_url}/_dateline/ui/batches")
-    until(page, lambda b: batch.id in find(b, "#batches").text and "1 / 1" in find(b, "#batches").text)
-    page.get(f"{inspected.base_url}/_dateline/ui/files")
-    assert uploaded.id in find(page, "#files").text and "notes.txt" in find(page, "#files").text
-    page.get(f"{inspected.base_url}/_dateline/ui/keys")
-    assert "inspector-key" in find(page, "#keys").text and key.json()["id"] in find(page, "#keys").text
-    assert key.json()["secret"] not in page.page_source
+def test_batches_files_and_keys_show_what_the_api_made(browser: Any):
+    # A server of its own: once a key exists, only keys made are accepted.
+    with ServerThread(admin_token=TOKEN) as server:
+        browser.get(f"{server.base_url}/_dateline/ui/keys?token={TOKEN}")
+        until(browser, lambda b: finds(b, "#no-keys"))
+        with anthropic.Anthropic(base_url=server.base_url, api_key="sk-ant-any", max_retries=0) as sdk:
+            batch = sdk.messages.batches.create(requests=[{"custom_id": "a", "params": MESSAGE}])
+            uploaded = sdk.beta.files.upload(file=("notes.txt", b"tide pools", "text/plain"))
+        admin = {"x-dateline-admin-token": TOKEN}
+        key = httpx.post(f"{server.base_url}/_dateline/keys", json={"name": "inspector-key"}, headers=admin)
+        assert key.status_code == 200, key.text
+        browser.get(f"{server.base_url}/_dateline/ui/batches")
+        until(browser, lambda b: batch.id in find(b, "#batches").text and "1 / 1" in find(b, "#batches").text)
+        browser.get(f"{server.base_url}/_dateline/ui/files")
+        until(browser, lambda b: uploaded.id in find(b, "#files").text and "notes.txt" in find(b, "#files").text)
+        browser.get(f"{server.base_url}/_dateline/ui/keys")
+        until(browser, lambda b: "inspector-key" in find(b, "#keys").text)
+        assert key.json()["id"] in find(browser, "#keys").text and key.json()["secret"] not in browser.page_source
 
 
 # -- over plain HTTP ---------------------------------------------------------------------------
@@ -279,3 +287,16 @@ def _rules(text: str) -> Any:
     from dateline.script import loads
 
     return loads(text)
+
+
+def test_what_a_client_sent_is_shown_as_text_never_as_markup(inspected: ServerThread):
+    cookies = {"dateline-admin-token": TOKEN}
+    script = "<script>alert('sent')</script>"
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01", "x-custom": script}
+    body = {**MESSAGE, "messages": [{"role": "user", "content": script}]}
+    sent = httpx.post(f"{inspected.base_url}/v1/messages", json=body, headers=headers)
+    rid = sent.headers["request-id"]
+    listed = httpx.get(f"{inspected.base_url}/_dateline/", cookies=cookies).text
+    assert rid in listed and script not in listed
+    shown = httpx.get(f"{inspected.base_url}/_dateline/ui/requests/{rid}", cookies=cookies).text
+    assert script not in shown and shown.count("&lt;script&gt;alert(") == 3  # the header, the body, head's body

@@ -29,6 +29,13 @@ def entry(rid: str = "req_1", *detail: Any, body: bytes = b'{"model": "m"}') -> 
     return (time.time(), rid, "POST", "/v1/messages", "2023-06-01", [], "k", [], body, None, 200, *detail)
 
 
+def keep(trace: Trace, *frames: bytes) -> None:
+    """Frames sent, as the edge keeps them."""
+    for data in frames:
+        trace.sent.append(data)
+        trace.times.append(time.perf_counter())
+
+
 def test_a_json_answer_is_kept_as_sent(served: ServerThread, admin: httpx.Client):
     sent = httpx.post(f"{served.base_url}/v1/messages", json=MESSAGE, headers=HEADERS)
     found = asyncio.run(served.state.log.find(sent.headers["request-id"]))
@@ -96,7 +103,7 @@ def test_a_streams_frames_count_against_the_log_once_it_ends():
     trace = Trace(log, time.time(), migrated=False)
     log.add(*entry("req_s", trace, None))
     before = log.bytes
-    trace.frames.extend((time.perf_counter(), b"x" * 1000, None) for _ in range(5))
+    keep(trace, *[b"x" * 1000] * 5)
     assert log.bytes == before  # not while it runs
     trace.end()
     assert log.bytes == before + trace.cost() > before + 5000
@@ -109,7 +116,7 @@ def test_a_streams_frames_count_against_the_log_once_it_ends():
     log.add(*entry("req_late", late, None))
     for i in range(10):
         log.add(*entry(f"req_more_{i}"))
-    late.frames.append((time.perf_counter(), b"y" * 100, None))
+    keep(late, b"y" * 100)
     late.end()
     assert log.bytes == sum(cost for cost, _ in log._entries)
 
@@ -118,7 +125,7 @@ def test_frames_bigger_than_the_whole_log_are_dropped():
     log = RequestLog(10, 20_000)
     trace = Trace(log, time.time(), migrated=False)
     log.add(*entry("req_big", trace, None))
-    trace.frames.extend((time.perf_counter(), b"z" * 10_000, None) for _ in range(3))
+    keep(trace, *[b"z" * 10_000] * 3)
     trace.end()
     found = asyncio.run(log.find("req_big"))
     assert found is not None and found["events"] == [] and found["dropped"] == 3
@@ -155,7 +162,7 @@ def test_the_shared_log_keeps_the_answers_and_is_waited_on(redis_url: str):
         writer.add(*entry("req_stream", trace, None))
         assert await reader.wait(0, 2) == 1
         assert await reader.find("req_stream") is None  # not until it ends
-        trace.frames.append((time.perf_counter(), b"event: ping\ndata: {}\n\n", None))
+        keep(trace, b"event: ping\ndata: {}\n\n")
         waiting = asyncio.create_task(reader.wait(1, 5))
         trace.end()
         assert await asyncio.wait_for(waiting, 2) == 2

@@ -24,6 +24,7 @@ Readers wait for new entries on ``added``, a count of entries ever added.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import threading
 import time
@@ -55,17 +56,20 @@ _ENTRY_COST, _HEADER_COST, _FRAME_COST = 1024, 100, 80
 
 
 class Trace:
-    """One streamed answer as its client got it: ``frames`` of (``perf_counter()``
-    when sent, the bytes sent, the head event's frame or None), filled by the edge."""
+    """One streamed answer as its client got it, filled by the edge: the bytes of each
+    frame ``sent``, the ``perf_counter()`` ``times`` they went out, and, when a migration
+    changed the stream, the head event's frame beside each (``heads``; None where a
+    migration added a frame of its own)."""
 
-    __slots__ = ("log", "zero", "frames", "migrated", "dropped", "charged", "values", "ended")
+    __slots__ = ("log", "zero", "times", "sent", "heads", "dropped", "charged", "values", "ended")
 
     def __init__(self, log: RequestLog, received: float, migrated: bool) -> None:
         self.log = log
         #: The ``perf_counter()`` of the request's arrival, so that frames read as seconds since it.
         self.zero = perf_counter() - (time.time() - received)
-        self.frames: list[tuple[float, bytes, bytes | None]] = []
-        self.migrated = migrated
+        self.times: list[float] = []
+        self.sent: list[bytes] = []
+        self.heads: list[bytes | None] | None = [] if migrated else None
         self.dropped = 0
         self.charged = 0
         self.values: tuple[Any, ...] | None = None
@@ -77,7 +81,8 @@ class Trace:
         self.log.finish(self)
 
     def cost(self) -> int:
-        return sum(len(sent) + (len(head) if head else 0) + _FRAME_COST for _, sent, head in self.frames)
+        heads = sum(map(len, filter(None, self.heads))) if self.heads else 0
+        return sum(map(len, self.sent)) + heads + _FRAME_COST * len(self.sent)
 
 
 class RequestLog:
@@ -128,8 +133,8 @@ class RequestLog:
         """A stream's frames, counted once it ended; all of them dropped if they alone outgrow the log."""
         cost = trace.cost()
         if cost > self.max_bytes:
-            trace.dropped += len(trace.frames)
-            trace.frames = []
+            trace.dropped += len(trace.sent)
+            trace.times, trace.sent, trace.heads = [], [], None if trace.heads is None else []
             cost = 0
         with self._lock:
             if trace.values is None:
@@ -387,16 +392,18 @@ def detailed(values: tuple[Any, ...]) -> dict[str, Any]:
             entry["answer"] = answer.decode("utf-8", "replace")
     elif type(answer) is Trace:
         zero = answer.zero
+        heads = answer.heads if answer.heads is not None else itertools.repeat(None)
         entry["events"] = [
             [
                 round(at - zero, 6),
                 sent.decode("utf-8", "replace"),
                 None if head is None else head.decode("utf-8", "replace"),
             ]
-            for at, sent, head in answer.frames
+            for at, sent, head in zip(answer.times, answer.sent, heads)
         ]
-        entry["dropped"], entry["migrated"], entry["streaming"] = answer.dropped, answer.migrated, not answer.ended
-        if answer.frames:
+        entry["dropped"], entry["streaming"] = answer.dropped, not answer.ended
+        entry["migrated"] = answer.heads is not None
+        if entry["events"]:
             entry["answered"] = entry["time"] + entry["events"][-1][0]
     return entry
 

@@ -305,32 +305,32 @@ async def _frames(
     kept: Trace | None,
     observed: Observed | None = None,
 ):
-    # With the request log on, every frame is kept as sent, with when it went
-    # out (a bounded number), and the head event beside it when migrated.
-    frames = kept.frames if kept is not None else None
+    # With the request log on, every frame is kept as sent with when it went out
+    # (a bounded number), and the head event beside it when a migration changed it.
+    sent = kept.sent if kept is not None else None
+    heads = kept.heads if kept is not None else None
 
     def encode(event: Event) -> bytes:
         if migrator is None:
-            data = frame(event)
-            if frames is not None:
-                keep(data, None)
-            return data
-        head = frame(event) if frames is not None else None  # before the migrations change it in place
+            return frame(event)
+        if heads is not None and len(heads) < STREAM_EVENTS:
+            heads.append(frame(event))  # before the migrations change it in place
         events = migrator.feed(event)
-        data = frame(events[0]) if len(events) == 1 else b"".join(frame(e) for e in events)
-        if frames is not None:
-            keep(data, head)
-        return data
+        return frame(events[0]) if len(events) == 1 else b"".join(frame(e) for e in events)
 
-    def keep(data: bytes, head: bytes | None) -> None:
-        if len(frames) < STREAM_EVENTS:
-            frames.append((perf_counter(), data, head))
+    def keep(data: bytes) -> None:
+        if len(sent) < STREAM_EVENTS:
+            sent.append(data)
+            kept.times.append(perf_counter())
         else:
             kept.dropped += 1
 
     try:
         try:
-            yield encode(first)
+            data = encode(first)
+            yield data
+            if sent is not None:
+                keep(data)
             # A fast reader never makes sending wait, and a backend with its answer
             # ready never waits either: without giving way now and then, a long
             # stream would hold the loop (and not notice its client leave) to the end.
@@ -340,23 +340,39 @@ async def _frames(
                 if waiting and event.name == "content_block_delta":
                     observed.first_token = perf_counter()
                     waiting = False
-                yield encode(event)
-                if perf_counter() > give_way:
+                data = encode(event)
+                yield data
+                now = perf_counter()
+                if sent is not None:
+                    if len(sent) < STREAM_EVENTS:
+                        sent.append(data)
+                        kept.times.append(now)
+                    else:
+                        kept.dropped += 1
+                if now > give_way:
                     await asyncio.sleep(0)
                     give_way = perf_counter() + _SLICE
         except errors.APIError as exc:
-            yield encode(Event("error", exc.to_dict(rid)))
+            data = encode(Event("error", exc.to_dict(rid)))
+            yield data
+            if sent is not None:
+                keep(data)
         except faults.DropConnection:
             raise  # the server then closes the connection mid-stream, as asked
         except Exception:
             logger.exception("unexpected error in stream of request %s", rid)
-            yield encode(Event("error", errors.InternalServerError().to_dict(rid)))
+            data = encode(Event("error", errors.InternalServerError().to_dict(rid)))
+            yield data
+            if sent is not None:
+                keep(data)
         if migrator is not None:
             tail = b"".join(frame(e) for e in migrator.close())
             if tail:
-                if frames is not None:
-                    keep(tail, None)
+                if heads is not None and len(heads) < STREAM_EVENTS:
+                    heads.append(None)  # the migrations' own
                 yield tail
+                if sent is not None:
+                    keep(tail)
     finally:
         if kept is not None:
             kept.end()

@@ -14,7 +14,7 @@ import hmac
 import logging
 from pathlib import Path
 from typing import Any, Awaitable, Callable
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -92,7 +92,7 @@ def _signed_in(request: Request, token: str, offered: str) -> Response:
     """``?token=`` given: the cookie set and the address cleaned of the token, or the sign-in page again."""
     if not hmac.compare_digest(offered.encode("latin-1", "replace"), token.encode()):
         return render(request, "login.html", {"failed": True}, 401)
-    query = "&".join(f"{k}={v}" for k, v in request.query_params.multi_items() if k != "token")
+    query = urlencode([(k, v) for k, v in request.query_params.multi_items() if k != "token"])
     response = RedirectResponse(request.url.path + (f"?{query}" if query else ""), status_code=303)
     response.set_cookie(COOKIE, token, httponly=True, samesite="strict", path="/_dateline/")
     return response
