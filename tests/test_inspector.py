@@ -300,3 +300,17 @@ def test_what_a_client_sent_is_shown_as_text_never_as_markup(inspected: ServerTh
     assert rid in listed and script not in listed
     shown = httpx.get(f"{inspected.base_url}/_dateline/ui/requests/{rid}", cookies=cookies).text
     assert script not in shown and shown.count("&lt;script&gt;alert(") == 3  # the header, the body, head's body
+
+
+def test_an_older_clients_request_shows_what_head_has_no_place_for(inspected: ServerThread):
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    sent = httpx.post(f"{inspected.base_url}/v1/messages", json={**MESSAGE, "temperature": 0.3}, headers=headers)
+    assert sent.status_code == 200
+    shown = httpx.get(
+        f"{inspected.base_url}/_dateline/ui/requests/{sent.headers['request-id']}",
+        cookies={"dateline-admin-token": TOKEN},
+    ).text
+    assert "Your 2023-06-01 client's request differs from head's because of 1 change:" in shown
+    assert "SamplingParametersRemoved" in shown and "(2026-10-21; changed its request)" in shown
+    assert '<div class="del">-  &#34;temperature&#34;: 0.3' in shown  # gone from head's request...
+    assert "Travelled beside the head request" in shown and '<code>{"temperature": 0.3}</code>' in shown  # ...not lost

@@ -117,6 +117,13 @@ class Migration:
     request_diff: list[tuple[str, str]] = field(default_factory=list)
     answer_diff: list[tuple[str, str]] = field(default_factory=list)
 
+    @property
+    def touched(self) -> str:
+        """What the changes touched, in words: "request", "answer" or "request and answer"."""
+        did = {what for change in self.changes for what in change.did}
+        parts = [part for part, whats in (("request", {"request"}), ("answer", {"response", "stream"})) if did & whats]
+        return " and ".join(parts)
+
 
 def migration(entry: dict[str, Any]) -> Migration:
     """Head's request (migrated up again from the body logged, as the edge did), head's answer where

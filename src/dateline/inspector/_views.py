@@ -18,7 +18,7 @@ from ..operation import Call
 from ..requestlog import STREAM_EVENTS
 from ..resources import admin, batches, files
 from ..state import State
-from ..versions import VERSIONS
+from ..versions import VERSIONS, VersionChange
 from ._page import render, templates
 from ._summary import migration, pretty, summary
 
@@ -159,16 +159,7 @@ async def versions_page(request: Request, state: State) -> Response:
                     "name": change.__name__,
                     "description": change.description,
                     "endpoints": sorted(change.endpoints),
-                    "migrates": [
-                        what
-                        for what, method in (
-                            ("request", "request_up"),
-                            ("response", "response_down"),
-                            ("stream", "stream_down"),
-                        )
-                        if change.overrides(method)
-                    ]
-                    + (["schema"] if change.schema else []),
+                    "migrates": _migrates(change),
                 }
                 for change in version.changes
             ],
@@ -180,3 +171,12 @@ async def versions_page(request: Request, state: State) -> Response:
 
 async def home(request: Request, state: State) -> Response:
     return RedirectResponse("/_dateline/", status_code=307)
+
+
+def _migrates(change: type[VersionChange]) -> list[str]:
+    """What a change carries between versions: requests up, responses and streams down, the schema."""
+    found = ["request"] if change.changes_requests() else []
+    found += [
+        what for what, method in (("response", "response_down"), ("stream", "stream_down")) if change.overrides(method)
+    ]
+    return found + (["schema"] if change.schema else [])
