@@ -138,6 +138,28 @@ def test_one_query_when_nothing_changed_and_every_change_once(database_url: str)
     run(scenario())
 
 
+class SlowStore(Store):
+    """The store, its revision answered late: a poll under way while a change commits."""
+
+    async def key_revision(self) -> int:
+        revision = await super().key_revision()
+        await asyncio.sleep(0.2)
+        return revision
+
+
+def test_a_change_is_seen_at_once_by_its_own_process_while_a_poll_is_under_way(database_url: str):
+    async def scenario() -> None:
+        ring = await ring_on(database_url, SlowStore(database_url))
+        polling = asyncio.create_task(ring.refresh())
+        await asyncio.sleep(0.05)  # the poll has read the revision, not yet answered
+        await ring.put_workspace("wrkspc_team", LIMITS)
+        assert ring.workspace_limits("wrkspc_team") is not None  # not the poll's older view
+        await polling
+        await ring.store.close()
+
+    run(scenario())
+
+
 def test_limits_set_at_once_from_many_processes_make_one_workspace(database_url: str):
     async def scenario() -> None:
         rings = [await ring_on(database_url) for _ in range(4)]

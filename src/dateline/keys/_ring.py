@@ -289,7 +289,8 @@ class KeyRing:
         return dataclasses.replace(key, last_used_at=at)
 
     async def _changed(self, changed_id: str) -> None:
-        await self.refresh()  # this process sees its own change at once
+        # This process sees its own change at once: in a read begun now (one under way may not see it).
+        await self.recheck()
         for hook in self.on_change:
             try:
                 await hook(changed_id)
