@@ -314,3 +314,21 @@ def test_an_older_clients_request_shows_what_head_has_no_place_for(inspected: Se
     assert "SamplingParametersRemoved" in shown and "(2026-10-21; changed its request)" in shown
     assert '<div class="del">-  &#34;temperature&#34;: 0.3' in shown  # gone from head's request...
     assert "Travelled beside the head request" in shown and '<code>{"temperature": 0.3}</code>' in shown  # ...not lost
+
+
+def test_with_redis_a_request_to_one_replica_shows_live_on_the_others_page(redis_url: str):
+    headers = {"x-api-key": "k", "anthropic-version": "2023-06-01"}
+    with ServerThread(redis_url=redis_url) as one, ServerThread(redis_url=redis_url) as other:
+        with httpx.Client(base_url=other.base_url, timeout=10) as http:
+            with http.stream("GET", "/_dateline/ui/live?after=0") as live:
+                streamed = httpx.post(f"{one.base_url}/v1/messages", json={**MESSAGE, "stream": True}, headers=headers)
+                rid = streamed.headers["request-id"]
+                data = []
+                for line in live.iter_lines():
+                    if line.startswith("data: "):
+                        data.append(line)
+                    elif data:
+                        break
+        assert f'id="row-{rid}"' in "\n".join(data)
+        detail = httpx.get(f"{other.base_url}/_dateline/ui/requests/{rid}")
+        assert detail.status_code == 200 and "message_stop" in detail.text  # the whole stream, written once it ended
