@@ -185,6 +185,8 @@ def test_a_scrape_after_a_mixed_workload_counts_it_exactly(workers: Server, redi
     results = httpx.get(state["results_url"], headers=headers, timeout=30)
     batch_usages = [json.loads(line)["result"]["message"]["usage"] for line in results.text.splitlines()]
 
+    ready = httpx.get(f"{url}/ready", timeout=10)
+    assert ready.json() == {"status": "ready", "checks": {"store": "ok", "migrations": "ok", "redis": "ok"}}
     samples = scrape(url)
     # Whichever worker answers the scrape, it sums both: the same figures every time.
     for _ in range(4):

@@ -135,9 +135,3 @@ def scrape(extra: Iterable[Metric] = ()) -> bytes:
         extra_registry.register(_Extra(extra))
         return text + generate_latest(extra_registry)
     return generate_latest(registry)
-
-
-def worker_exited(pid: int) -> None:
-    """A worker gone: its live gauges (open streams) no longer count."""
-    if multiprocess():
-        _multiprocess.mark_process_dead(pid)

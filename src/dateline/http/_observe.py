@@ -45,6 +45,7 @@ class Observed:
         "started",
         "status",
         "streamed",
+        "token",
         "upstream",
         "usage",
     )
@@ -61,7 +62,7 @@ class Observed:
         self.streamed = False
         self.upstream: str | None = None
         self.usage: Any = None
-        _current.set(self)
+        self.token = _current.set(self)
 
     def stream_opened(self) -> None:
         self.streamed = True
@@ -70,6 +71,7 @@ class Observed:
 
     def done(self) -> None:
         elapsed = perf_counter() - self.started
+        _current.reset(self.token)  # an app called in its caller's task (in-process tests) leaves nothing behind
         call = self.call
         key = model = version = ""
         if call is not None:
