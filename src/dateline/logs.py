@@ -6,11 +6,13 @@ A request's line (the ``dateline.request`` logger) carries its facts as
 them beside the time and level, the text formatter as ``name=value`` pairs.
 Where ``config`` set up logging (``dateline serve``), ``request`` writes that
 line straight to stderr, built once: going through ``logging`` (a record, the
-caller's frame looked up, a formatter) costs more than the rest of a request.
+caller's frame looked up, a formatter) costs more than the rest of a request;
+the lines of one turn of the event loop go out in one write.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import sys
@@ -58,7 +60,24 @@ def request(message: str, fields: dict[str, Any]) -> None:
         line = orjson.dumps({**head, **fields}, default=str).decode()
     else:
         line = f"{_time(now)} INFO    {REQUESTS}: {message} " + _pairs(fields)
-    sys.stderr.write(line + "\n")
+    try:
+        loop = asyncio.get_running_loop()
+    except RuntimeError:
+        sys.stderr.write(line + "\n")
+        return
+    # The lines of requests ending in one turn of the event loop go out in one write, at its end.
+    _pending.append(line)
+    if len(_pending) == 1:
+        loop.call_soon(_flush)
+
+
+_pending: list[str] = []
+
+
+def _flush() -> None:
+    text = "\n".join(_pending) + "\n"
+    _pending.clear()
+    sys.stderr.write(text)
 
 
 def formatter(kind: str) -> logging.Formatter:
