@@ -56,6 +56,8 @@ class ChatEndpoint:
     def __init__(self, state: State) -> None:
         self.state = state
         self.op = chat_completions.operation(state.catalog)
+        #: As an ``Endpoint`` lists them (what the app serves is read off its routes).
+        self.operations = {"POST": self.op}
         self.head = VERSIONS.head.date
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
