@@ -193,23 +193,27 @@ async def _stream(
 
 async def _frames(first: Event, events: EventStream, usage: bool, rid: str, kept: Trace | None, observed: Observed):
     chunks = chat_completions.Chunks()
-    # With the request log on, every frame is kept as sent (a bounded number), its head event beside it.
-    frames = kept.frames if kept is not None else None
+    # With the request log on, every frame is kept as sent with when it went out (a bounded
+    # number), the head event it was made of beside it (None for the endpoint's own frames).
+    sent = kept.sent if kept is not None else None
 
     def encode(event: Event) -> bytes:
         data = b"".join(b"data: " + orjson.dumps(c) + b"\n\n" for c in chunks.feed(event.name, event.data))
-        if frames is not None:
+        if sent is not None:
             keep(data, frame(event))
         return data
 
     def keep(data: bytes, head: bytes | None) -> None:
-        if len(frames) < STREAM_EVENTS:
-            frames.append((perf_counter(), data, head))
+        if len(sent) < STREAM_EVENTS:
+            sent.append(data)
+            kept.times.append(perf_counter())
+            if kept.heads is not None:
+                kept.heads.append(head)
         else:
             kept.dropped += 1
 
     def last(data: bytes) -> bytes:
-        if frames is not None:
+        if sent is not None:
             keep(data, None)
         return data
 
