@@ -109,8 +109,11 @@ class LimitedHttpToolsProtocol(HttpToolsProtocol):
         for name, value in self.server_state.default_headers:
             head += [name, b": ", value, b"\r\n"]
         head += [
-            b"content-type: application/json\r\ncontent-length: ", str(len(body)).encode(),
-            b"\r\nrequest-id: ", rid.encode(), b"\r\nx-should-retry: false\r\nconnection: close\r\n\r\n",
+            b"content-type: application/json\r\ncontent-length: ",
+            str(len(body)).encode(),
+            b"\r\nrequest-id: ",
+            rid.encode(),
+            b"\r\nx-should-retry: false\r\nconnection: close\r\n\r\n",
         ]
         self.transport.write(b"".join(head) + body)
         if self.transport.can_write_eof():
