@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import batch
+import chat
 import observe
 import proxy
 from load import Load, ensure_wrk
@@ -90,6 +91,8 @@ def build_rows(config: Config, results: Results) -> list[Row]:
                                 failure("litellm")))
     if "proxy" in config.groups:
         rows.extend(proxy.rows(config, results, floor, failure("proxy"), failure("proxy", "proxy_litellm")))
+    if "chat" in config.groups:
+        rows.extend(chat.rows(config, results, floor, failure("chat"), failure("chat", "chat_proxy_litellm")))
     if "memory" in config.groups:
         rows.extend(memory_rows(config, results, failure("memory")))
     if "batches" in config.groups:
@@ -184,6 +187,8 @@ def machine_facts(config: Config, load_at_start: float) -> list[str]:
                      f"for {config.first_event_seconds} s")
     if "proxy" in config.groups:
         facts.append(proxy.facts(config))
+    if "chat" in config.groups:
+        facts.append(chat.facts(config))
     if "memory" in config.groups:
         facts.append(f"- memory: VmRSS summed over the server's process tree, idle and with {config.streams:,} "
                      f"streams open (token delay {MEMORY_TOKEN_DELAY} s, max_tokens 200, each read to its "

@@ -40,6 +40,7 @@ import tempfile
 from pathlib import Path
 
 import batch
+import chat
 import observe
 import proxy
 from load import (
@@ -187,6 +188,8 @@ def measure(config: Config) -> Results:
             guarded(results, ["litellm"], lambda: measure_litellm(config, tmp, results))
         if "proxy" in config.groups:
             guarded(results, ["proxy"], lambda: proxy.measure(config, tmp, results))
+        if "chat" in config.groups:
+            guarded(results, ["chat"], lambda: chat.measure(config, tmp, results))
         if "memory" in config.groups:
             guarded(results, ["memory"], lambda: measure_memory(config, tmp, results))
         if "batches" in config.groups:

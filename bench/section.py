@@ -16,8 +16,8 @@ if TYPE_CHECKING:
 HERE = Path(__file__).resolve().parent
 DEFAULT_OUTPUT = HERE / "results" / "latest.md"
 
-GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "proxy", "memory", "batches",
-          "observe")
+GROUPS = ("floor", "messages", "stream", "complete", "count_tokens", "litellm", "proxy", "chat", "memory",
+          "batches", "observe")
 
 OPEN_STREAMS_TARGET = 1000
 
