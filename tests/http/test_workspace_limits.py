@@ -122,9 +122,6 @@ def test_a_change_through_the_admin_api_applies_to_the_next_request(served: Serv
     assert answer.status_code == 200 and answer.headers["anthropic-ratelimit-requests-limit"] == "100"
 
 
-@pytest.mark.xfail(
-    strict=True, reason="limits.py's limited()/standing() ask key.settings.limited, not key.limited (see README draft)"
-)
 def test_a_key_without_limits_of_its_own_is_held_to_its_workspace_s(served: ServerThread) -> None:
     space = workspace(served, requests_per_minute=2)
     secret = make_key(served, space)
@@ -133,6 +130,16 @@ def test_a_key_without_limits_of_its_own_is_held_to_its_workspace_s(served: Serv
     assert answers[0].headers["anthropic-ratelimit-requests-limit"] == "2"
     bad = post(served, secret, {**BODY, "max_tokens": "many"})
     assert bad.status_code == 400 and bad.headers["anthropic-ratelimit-requests-remaining"] == "0"
+
+
+def test_a_prompt_over_the_workspace_s_input_limit_is_refused_at_admission(served: ServerThread) -> None:
+    space = workspace(served, input_tokens_per_minute=50)
+    secret = make_key(served, space)  # no input-token limit of its own: the workspace's still counts the prompt
+    long = {**BODY, "messages": [{"role": "user", "content": "word " * 200}]}
+    refused = post(served, secret, long)
+    assert refused.status_code == 429, refused.text
+    assert "input tokens per minute" in refused.json()["error"]["message"]
+    assert post(served, secret).status_code == 200  # nothing was charged for the refused prompt
 
 
 def test_count_tokens_is_not_held_to_the_workspace_s_limits(served: ServerThread) -> None:

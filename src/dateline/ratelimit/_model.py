@@ -102,15 +102,18 @@ class Subject:
     workspace_limits: Limits | None = None
     scope: str = "default"
     quota: Quota | None = None
+    #: The scope of the workspace's buckets, when not ``scope``: a key's model class is the
+    #: key's own, and every key of a workspace draws on the same workspace buckets.
+    workspace_scope: str | None = None
 
     @cached_property
     def buckets(self) -> tuple[Bucket, ...]:
-        owners = [(KEY, self.key, self.limits)]
+        owners = [(KEY, self.key, self.scope, self.limits)]
         if self.workspace is not None and self.workspace_limits is not None:
-            owners.append((WORKSPACE, self.workspace, self.workspace_limits))
+            owners.append((WORKSPACE, self.workspace, self.workspace_scope or self.scope, self.workspace_limits))
         return tuple(
-            Bucket(owner, owner_id, self.scope, kind, limit)
-            for owner, owner_id, limits in owners
+            Bucket(owner, owner_id, scope, kind, limit)
+            for owner, owner_id, scope, limits in owners
             for kind, limit in limits.items()
         )
 
@@ -119,7 +122,9 @@ class Subject:
 
     @cached_property
     def _hash(self) -> int:
-        return hash((self.key, self.limits, self.workspace, self.workspace_limits, self.scope, self.quota))
+        return hash(
+            (self.key, self.limits, self.workspace, self.workspace_limits, self.scope, self.quota, self.workspace_scope)
+        )
 
     @cached_property
     def kinds(self) -> tuple[str, ...]:

@@ -21,7 +21,7 @@ from typing import Any
 
 from ..keys import Key
 from ..operation import Call, Stream
-from ..ratelimit import Admission, Limits, Quota, Subject, headers, spend_limit_error, uncached_input
+from ..ratelimit import INPUT, Admission, Limits, Quota, Subject, headers, spend_limit_error, uncached_input
 from ..tokenizer import count_request
 from ..types import Event
 from ..usage import PICODOLLARS
@@ -56,11 +56,11 @@ def limited(handler: Handler, *, batch: bool = False) -> Handler:
     @functools.wraps(handler)
     async def wrapper(call: Call) -> Any:
         key, model = call.key, call.body["model"]
-        subject = _subject(key, model, batch) if key is not None and key.settings.limited else None
+        subject = _subject(key, model, batch) if key is not None and key.limited else None
         estimate, shown = 0, None
         if subject is not None:
             await _check_spend(call, key)
-            if subject.limits.input_tokens is not None or subject.quota is not None:
+            if INPUT in subject.kinds or subject.quota is not None:  # the key's or its workspace's
                 estimate = count_request(call.body)
             shown = _show(call, await call.state.limiter.admit(subject, input_tokens=estimate))
         result = await handler(call)
@@ -125,6 +125,7 @@ def _new_subject(key: Key, model: str, batch: bool) -> Subject:
             else None
         ),
         scope=BATCH if batch else glob or "default",
+        workspace_scope=BATCH if batch else "default",
         quota=Quota(unified.five_hour, unified.seven_day) if unified is not None else None,
     )
 
@@ -219,7 +220,7 @@ async def standing(call: Call, endpoint: str) -> dict[str, str]:
     """A limited key's headers as its buckets stand, for an answer refused before it was
     admitted (a 400, a 404…): every response to such a key carries them."""
     key = call.key
-    if key is None or not key.settings.limited:
+    if key is None or not key.limited:
         return {}
     if endpoint == "count_tokens":
         rpm = key.settings.rate_limits.requests_per_minute
