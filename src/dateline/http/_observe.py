@@ -98,6 +98,9 @@ class Observed:
                 metrics.child(metrics.RATE_LIMITED, self.endpoint, key).inc()
         if _requests.isEnabledFor(logging.INFO):
             self._log(elapsed, version, model, key)
+        # Timers and tasks begun during the request keep a copy of its context, and so this
+        # object: it must not keep the request's body alive with it.
+        self.call = self.error = None
 
     def _own_limit(self) -> bool:
         """A 429 of a key's own limits: no upstream's, no rule's or fault's."""
