@@ -238,8 +238,9 @@ def _table(app_or_routes: Any) -> tuple[tuple[str, str, Operation], ...]:
     routes = getattr(app_or_routes, "routes", app_or_routes)
     table = []
     for route in routes:
-        operations = getattr(getattr(route, "endpoint", None), "operations", None)
-        if not operations:
+        endpoint = getattr(route, "endpoint", None)
+        operations = getattr(endpoint, "operations", None)
+        if not operations or not getattr(endpoint, "claude_api", True):
             continue
         path = re.sub(r"\{(\w+):\w+\}", r"{\1}", route.path)  # Starlette's converters: not OpenAPI
         for method, op in operations.items():

@@ -338,7 +338,7 @@ def test_beta_query_does_not_hide_errors(http):
         ("POST", "/v1/messages/"),
         ("POST", "/v1/complete/"),
         ("POST", "/v1/messages/count_tokens/"),
-        ("POST", "/v1/chat/completions"),
+        ("POST", "/v1/chat/completions/"),
         ("GET", "/v1/filez"),
         ("GET", "/V1/MODELS"),
     ],

@@ -135,9 +135,8 @@ def test_admin_routes_need_no_api_key_or_version(admin: httpx.Client):
 @pytest.mark.parametrize(
     ("method", "path", "status"),
     [
-        ("GET", "/_dateline", 404),
-        ("GET", "/_dateline/", 404),
         ("GET", "/_dateline/nothing", 404),
+        ("GET", "/_dateline/ui/nothing", 404),
         ("GET", "/v1/_dateline/rules", 404),
         ("PATCH", "/_dateline/rules", 405),
         ("PUT", "/_dateline/requests", 405),

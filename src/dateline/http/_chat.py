@@ -53,6 +53,9 @@ _DONE = b"data: [DONE]\n\n"
 class ChatEndpoint:
     """The ASGI app behind ``/v1/chat/completions``."""
 
+    #: OpenAI's shapes, not the Claude API's: no part of a version's OpenAPI document.
+    claude_api = False
+
     def __init__(self, state: State) -> None:
         self.state = state
         self.op = chat_completions.operation(state.catalog)

@@ -18,8 +18,7 @@ from starlette.responses import Response
 from .. import errors, metrics
 from ..ids import request_id
 from ..state import State
-from ..store import CANCELED, ERRORED, EXPIRED, PENDING, RUNNING, SUCCEEDED
-from ..store._store import HEAD
+from ..store import CANCELED, ERRORED, EXPIRED, HEAD, PENDING, RUNNING, SUCCEEDED
 from ._auth import check_admin
 from ._edge import error_response
 
