@@ -171,6 +171,20 @@ def test_system_and_developer_messages_reach_the_upstream_hoisted(oai: openai.Op
         assert [m["role"] for m in body["messages"][1:]] == ["user", "assistant", "user"]
 
 
+def test_sampling_parameters_reach_the_upstream(oai: openai.OpenAI, stack: Stack) -> None:
+    upstream = stack.upstream
+    answer = oai.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Hi"}], max_tokens=SHORT, temperature=1.5, top_p=0.9
+    )
+    assert answer.choices[0].message.content
+    if isinstance(upstream, DatelineServer):  # asked in the newest version that has them: 2023-06-01
+        (entry,) = upstream.requests("/v1/messages")
+        assert entry["body"]["temperature"] == 1 and entry["body"]["top_p"] == 0.9
+    elif isinstance(upstream, FakeOpenAI):
+        (body,) = upstream.chats()
+        assert body["temperature"] == 1 and body["top_p"] == 0.9
+
+
 #: error type -> (what an OpenAI upstream answers for it, the SDK's exception at the client)
 ERRORS = {
     "invalid_request_error": (400, openai.BadRequestError),

@@ -19,6 +19,7 @@ pool is, and when none answers the client gets 529 ``overloaded_error`` (504
 
 from __future__ import annotations
 
+import functools
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -102,7 +103,19 @@ class AnthropicBackend(Backend):
 
 
 def _version(upstream: Upstream) -> str:
-    return upstream.version or exchange().version or VERSIONS.head.date
+    current = exchange()
+    return upstream.version or current.version or _carrying(tuple(current.beside))
+
+
+@functools.cache
+def _carrying(names: tuple[str, ...]) -> str:
+    """The newest version whose requests have a place for ``names``, for a request whose client
+    named no version (a chat completion's sampling parameters: head has no place for them)."""
+    for version in VERSIONS:
+        fields = VERSIONS.request_model(version.date, MessageCreateParams).model_fields
+        if all(name in fields for name in names):
+            return version.date
+    return VERSIONS.head.date
 
 
 def _in_version(path: str, request: dict[str, Any]):

@@ -89,7 +89,7 @@ class ChatEndpoint:
             headers = scope["headers"]
             if call.key is not None:  # a key of Dateline's own is no upstream's
                 headers = [(name, value) for name, value in headers if name not in _CREDENTIALS]
-            call.exchange = Exchange(rid, self.head, call.betas, headers)
+            call.exchange = Exchange(rid, None, call.betas, headers)  # the client named no version
             token = begin_exchange(call.exchange)
             raw = call.raw = await request_body.read(scope["headers"], receive, op.max_body)
             if call.key is not None and call.key.settings.allowed_models is not None:
