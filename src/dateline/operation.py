@@ -232,7 +232,8 @@ async def _prepare_off_loop(op: Operation, call: Call, raw: bytes) -> None:
         return
     problem, pickled = verdict
     if problem is not None:
-        raise errors.InvalidRequestError(problem)
+        # The refusal itself when it travelled (a chat completion's names its parameter).
+        raise pickle.loads(pickled) if pickled is not None else errors.InvalidRequestError(problem)  # noqa: S301
     params = pickle.loads(pickled) if pickled is not None else None  # noqa: S301 - our own worker's bytes
     await asyncio.to_thread(_prepare, op, call, raw, None, checked=True, params=params)
 
@@ -278,14 +279,18 @@ def _outlive_no_parent(parent: int) -> None:
 def _validate_elsewhere(
     version: str | None, params: type[pydantic.BaseModel], raw: bytes, lift: Any = None, betas: list[str] | None = None
 ) -> tuple[str | None, bytes | None]:
-    """In the worker process: the body's refusal, or None and its params pickled (None if they cannot travel)."""
+    """In the worker process: the body's refusal (and the error pickled), or None and its params
+    pickled (None if they cannot travel)."""
     try:
         body = _parse(raw)
         if lift is not None:
             body = lift(body, betas or [])
         found = validate(VERSIONS.request_model(version or VERSIONS.head.date, params), body)
     except errors.APIError as exc:
-        return exc.message, None
+        try:
+            return exc.message, pickle.dumps(exc, protocol=pickle.HIGHEST_PROTOCOL)
+        except (pickle.PicklingError, AttributeError, TypeError):
+            return exc.message, None
     try:
         return None, pickle.dumps(found, protocol=pickle.HIGHEST_PROTOCOL)
     except (pickle.PicklingError, AttributeError, TypeError):

@@ -121,8 +121,10 @@ def test_other_methods_are_a_405(raw: httpx.Client) -> None:
     assert response.headers["allow"] == "POST"
 
 
-def test_n_2_names_its_parameter(raw: httpx.Client) -> None:
-    error = assert_envelope(raw.post(PATH, json={**BODY, "n": 2}), 400, "invalid_request_error")
+@pytest.mark.parametrize("padding", [0, 200_000], ids=["small", "checked in the worker process"])
+def test_n_2_names_its_parameter(raw: httpx.Client, padding: int) -> None:
+    body = {**BODY, "n": 2, "user": "u" * padding}  # bodies over 64 KB are checked off the event loop
+    error = assert_envelope(raw.post(PATH, json=body), 400, "invalid_request_error")
     assert error == {
         "message": "Invalid 'n': only n=1 is supported.",
         "type": "invalid_request_error",
