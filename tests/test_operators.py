@@ -30,7 +30,7 @@ ADMIN = "admin-token-for-metrics"
 class Server:
     """``dateline serve`` with its stderr kept apart (the log lines) from its stdout."""
 
-    def __init__(self, tmp: Path, *args: str) -> None:
+    def __init__(self, tmp: Path, *args: str, env: dict[str, str] | None = None) -> None:
         self.port = free_port()
         self.err_path = tmp / f"serve-{self.port}.err"
         self.err = self.err_path.open("wb")
@@ -38,7 +38,7 @@ class Server:
             [dateline_command(), "serve", "--port", str(self.port), *args],
             stdout=subprocess.DEVNULL,
             stderr=self.err,
-            env=clean_env(),
+            env=clean_env(**(env or {})),
         )
 
     @property
@@ -309,6 +309,22 @@ def test_no_metrics_serves_none(tmp_path: Path) -> None:
         assert answer.status_code == 404 and answer.json()["error"]["type"] == "not_found_error"
     finally:
         server.stop()
+
+
+def test_one_process_given_a_metrics_dir_starts_from_zero(tmp_path: Path) -> None:
+    # PROMETHEUS_MULTIPROC_DIR set for one process: an earlier run's files there are not summed in.
+    env = {"PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics")}
+    (tmp_path / "metrics").mkdir()
+    body = {"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "Hi"}]}
+    headers = {"x-api-key": "sk-ant-test", "anthropic-version": VERSION}
+    for run in (1, 2):
+        server = Server(tmp_path, "--data-dir", str(tmp_path / "data"), env=env)
+        try:
+            url = server.wait().url
+            assert httpx.post(f"{url}/v1/messages", json=body, headers=headers, timeout=30).status_code == 200
+            assert total(scrape(url), "dateline_requests_total", endpoint="messages") == 1, run
+        finally:
+            server.stop()
 
 
 def test_ready_fails_while_postgresql_is_down_and_recovers(tmp_path: Path) -> None:

@@ -276,6 +276,7 @@ def _run(settings: Settings) -> None:
         with _metrics_dir():
             Multiprocess(config, sockets=[config.bind_socket()]).run()
         return
+    _empty_metrics_dir()  # one process given PROMETHEUS_MULTIPROC_DIR still writes there
     server = uvicorn.Server(config)
     server.run()
     if not server.started:
@@ -291,12 +292,9 @@ def _metrics_dir() -> Iterator[None]:
     import os
     import shutil
     import tempfile
-    from pathlib import Path
 
-    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
-    if given:
-        for stale in Path(given).glob("*.db"):
-            stale.unlink()
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _empty_metrics_dir()
         yield
         return
     made = tempfile.mkdtemp(prefix="dateline-metrics-")
@@ -306,6 +304,17 @@ def _metrics_dir() -> Iterator[None]:
     finally:
         del os.environ["PROMETHEUS_MULTIPROC_DIR"]
         shutil.rmtree(made, ignore_errors=True)
+
+
+def _empty_metrics_dir() -> None:
+    """An earlier run's values out of ``PROMETHEUS_MULTIPROC_DIR``, when set: they would be summed in."""
+    import os
+    from pathlib import Path
+
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        for stale in Path(given).glob("*.db"):
+            stale.unlink()
 
 
 async def _migrate(store: Store) -> None:
