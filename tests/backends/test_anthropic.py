@@ -113,6 +113,12 @@ def test_betas_and_the_clients_key_are_passed_on(front, upstream):
     assert with_betas["api_key"] == "[redacted]"  # the client's "k", as the log shows a key
 
 
+def test_the_clients_workspace_goes_with_its_key(front, upstream):
+    sdk(front).messages.create(model=MODEL, extra_headers={"anthropic-workspace-id": "wrkspc_01"}, **ASK)
+    (sent,) = upstream.requests("/v1/messages")
+    assert dict(sent["headers"])["anthropic-workspace-id"] == "wrkspc_01"
+
+
 def test_a_configured_key_replaces_the_clients():
     with DatelineServer(api_keys=["sk-upstream"]) as guarded:
         with front_for(guarded.base_url) as passing, front_for(guarded.base_url, api_key="sk-upstream") as keyed:

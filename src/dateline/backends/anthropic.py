@@ -51,6 +51,8 @@ _RELAYED = frozenset({"request-id", "retry-after", "retry-after-ms", "x-should-r
 _RELAYED_PREFIXES = ("anthropic-ratelimit-", "anthropic-priority-", "anthropic-fast-")
 #: The client's own credentials, passed on when the upstream has no key configured.
 _CREDENTIALS = ("x-api-key", "authorization")
+#: Which of a key's workspaces a request is for, where the key has several.
+_WORKSPACE = "anthropic-workspace-id"
 
 
 class AnthropicBackend(Backend):
@@ -151,6 +153,8 @@ def _headers(upstream: Upstream) -> dict[str, str]:
                         f"invalid {name}" if name == "x-api-key" else "Invalid bearer token"
                     )
                 headers[name] = client_headers[name]
+        if _WORKSPACE in client_headers:  # it goes with the client's key
+            headers[_WORKSPACE] = client_headers[_WORKSPACE]
     if current.betas:
         headers["anthropic-beta"] = ",".join(current.betas)
     return headers
