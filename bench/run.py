@@ -195,7 +195,8 @@ def measure(config: Config) -> Results:
         if "batches" in config.groups:
             guarded(results, ["batches"], lambda: measure_batches(config, tmp, results))
         if "observe" in config.groups:
-            guarded(results, ["observe"], lambda: observe.measure(config, tmp, results))
+            rounds = 1 if config.warmup == 0 else observe.ROUNDS  # --quick: one round
+            guarded(results, ["observe"], lambda: observe.measure(config, tmp, results, rounds))
     return results
 
 
