@@ -143,7 +143,7 @@ def create_app(settings: Settings | None = None, *, backend: Backend | None = No
         ),
         Route("/_dateline/workspaces", _admin(state, get=admin.list_workspaces)),
         Route(
-            "/_dateline/workspaces/{workspace_id}",
+            "/_dateline/workspaces/{workspace_id:path}",  # any id the keys may carry, a slash included
             _admin(state, get=admin.get_workspace, put=admin.put_workspace, delete=admin.delete_workspace),
         ),
         Route("/_dateline/openapi.json", _admin(state, get=admin.get_openapi)),

@@ -170,6 +170,16 @@ def test_batches_draw_on_the_workspace_s_batch_buckets_apart(served: ServerThrea
 # --- the admin API ---------------------------------------------------------------------------
 
 
+def test_an_id_with_a_slash_is_reached_through_the_admin_api(served: ServerThread) -> None:
+    base = f"{served.base_url}/_dateline/workspaces"
+    name = f"team/{uuid.uuid4().hex[:8]}"  # keys may carry any id; the admin API reaches each
+    made = put(served, name.replace("/", "%2F"), {"requests_per_minute": 3})
+    assert made["id"] == name
+    assert httpx.get(f"{base}/{name}").json() == made
+    assert httpx.delete(f"{base}/{name}").json() == {"id": name, "type": "workspace_deleted"}
+    assert httpx.get(f"{base}/{name}").status_code == 404
+
+
 def test_the_admin_api_lists_shows_and_refuses_what_is_wrong(served: ServerThread) -> None:
     base = f"{served.base_url}/_dateline/workspaces"
     made = put(served, "wrkspc_admin", {"requests_per_minute": 7})
