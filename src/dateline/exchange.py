@@ -24,6 +24,8 @@ class Exchange:
     raw_headers: list[tuple[bytes, bytes]] = field(default_factory=list)
     #: Headers to add to the answer (before the first event of a stream).
     response_headers: dict[str, str] = field(default_factory=dict)
+    #: Whether an upstream's own headers went into ``response_headers`` (its limits, retry advice).
+    relayed: bool = False
     #: Fields of the client's request that head has no place for (an older
     #: client's ``temperature``): an upstream that can use them still gets them.
     beside: dict[str, Any] = field(default_factory=dict)

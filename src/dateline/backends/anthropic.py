@@ -95,7 +95,10 @@ class AnthropicBackend(Backend):
         further: the Claude API would bill it twice, and its error is the faithful answer."""
         target, response = await send(self.pool, self.clients, path, _in_version(path, request), _headers, resend=False)
         relayed = _relayed_headers(response.headers)
-        exchange().response_headers.update(relayed)
+        if relayed:
+            current = exchange()
+            current.response_headers.update(relayed)
+            current.relayed = True
         if response.status_code < 400:
             if not stream:
                 await read_answer(response, target.upstream)

@@ -64,10 +64,10 @@ def rate_limit_headers(snapshot: Snapshot) -> dict[str, str]:
     tightest: dict[str, tuple[int, float, int]] = {}  # kind -> (remaining, full at, limit)
     owners: dict[str, list[Any]] = {}  # owner -> [limits, remainders, full at]: input and output together
     for level in snapshot.levels:
-        bucket = level.bucket
+        bucket, value = level
         limit, kind = bucket.limit, bucket.kind
-        remaining = max(0, math.floor(level.level))
-        full = now + max(0.0, limit - level.level) / bucket.rate
+        remaining = int(value) if value > 0 else 0  # whole tokens left (int() floors what is above 0)
+        full = now + (limit - value) / bucket.rate if value < limit else now
         held = tightest.get(kind)
         if held is None or remaining < held[0] or (remaining == held[0] and full > held[1]):
             tightest[kind] = (remaining, full, limit)
@@ -84,10 +84,17 @@ def rate_limit_headers(snapshot: Snapshot) -> dict[str, str]:
         held = tightest.get(kind)
         if held is not None:
             remaining, full, limit = held
-            _put(headers, names, limit, remaining if kind == REQUESTS else nearest_thousand(remaining), full)
+            if kind is not REQUESTS:
+                remaining = (remaining + 500) // 1000 * 1000  # nearest_thousand, inline
+            headers[names[0]] = str(limit)
+            headers[names[1]] = str(remaining)
+            headers[names[2]] = _STAMPS.get(math.ceil(full)) or rfc3339(full)
     if owners:
-        limit, remaining, full = min(owners.values(), key=lambda total: (total[1], -total[2]))
-        _put(headers, _TOKENS, limit, nearest_thousand(remaining), full)
+        if len(owners) == 1:
+            (total,) = owners.values()
+        else:
+            total = min(owners.values(), key=lambda total: (total[1], -total[2]))
+        _put(headers, _TOKENS, total[0], nearest_thousand(total[1]), total[2])
     return headers
 
 

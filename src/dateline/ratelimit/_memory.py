@@ -14,7 +14,6 @@ from ._model import (
     WindowUse,
     admission_costs,
     charge_costs,
-    refilled,
 )
 
 
@@ -31,9 +30,12 @@ class MemoryLimiter:
         windows = self._uses(subject, now) if subject.windows else ()
         levels = self._levels(subject, now)
         costs, needs = admission_costs(subject, input_tokens)
-        short = any(level.level < need for level, need in zip(levels, needs, strict=True))
-        if short or any(use.exhausted for use in windows):
-            return self._refusal(Snapshot(now, levels, windows), needs)
+        for level, need in zip(levels, needs):  # every request: a loop, not a generator
+            if level.level < need:
+                return self._refusal(Snapshot(now, levels, windows), needs)
+        for use in windows:
+            if use.exhausted:
+                return self._refusal(Snapshot(now, levels, windows), needs)
         return Admission(Snapshot(now, self._take(levels, costs, now), windows))
 
     @staticmethod
@@ -64,18 +66,24 @@ class MemoryLimiter:
         out = []
         for bucket in subject.buckets:
             kept = stored(bucket.name)
-            out.append(Level(bucket, float(bucket.limit) if kept is None else refilled(kept[0], kept[1], now, bucket)))
+            if kept is None:
+                out.append(Level(bucket, float(bucket.limit)))
+            else:  # refilled (``_model.refilled``), inline: every limited request passes here
+                level = kept[0] + (now - kept[1]) * bucket.rate if now > kept[1] else kept[0]
+                out.append(Level(bucket, level if level < bucket.limit else float(bucket.limit)))
         return tuple(out)
 
     def _take(self, levels: tuple[Level, ...], costs: list[float], now: float) -> tuple[Level, ...]:
         out = []
-        for level, cost in zip(levels, costs, strict=True):
+        buckets = self._buckets
+        for level, cost in zip(levels, costs):
             bucket = level.bucket
-            after = min(bucket.limit, level.level - cost)
+            after = level.level - cost
             if after >= bucket.limit:
-                self._buckets.pop(bucket.name, None)  # full: as if never used
+                after = bucket.limit
+                buckets.pop(bucket.name, None)  # full: as if never used
             else:
-                self._buckets[bucket.name] = (after, now)
+                buckets[bucket.name] = (after, now)
             out.append(Level(bucket, after))
         return tuple(out)
 

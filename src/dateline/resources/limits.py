@@ -64,10 +64,8 @@ def limited(handler: Handler, *, batch: bool = False) -> Handler:
                 estimate = count_request(call.body)
             shown = _show(call, await call.state.limiter.admit(subject, input_tokens=estimate))
         result = await handler(call)
-        if shown is not None and call.exchange is not None:
-            sent = call.exchange.response_headers
-            if any(sent.get(name) is not value for name, value in shown.items()):
-                _put(call, shown)  # over an upstream's own (it relays them)
+        if shown is not None and call.exchange is not None and call.exchange.relayed:
+            _put(call, shown)  # over an upstream's own (it relays them)
         owner = key.id if key is not None else ANONYMOUS
         if isinstance(result, Stream):
             return Stream(_settled(call, result.events, subject, owner, model, estimate, batch))
