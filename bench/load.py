@@ -147,6 +147,17 @@ def wrk(config: Config, *targets: Target) -> dict[str, Load]:
     return loads
 
 
+def rounds(config: Config, count: int, base: Target, other: Target) -> tuple[dict[str, Load], list[float]]:
+    """``wrk`` on the pair ``count`` times over (A B B A each time): the median round's loads,
+    and every round's ratio other ÷ base (a burst of load from elsewhere on a shared machine
+    can sink one round, not the median)."""
+    runs = [wrk(config, base, other) for _ in range(max(1, count))]
+    ratios = [run[other.key].rps / run[base.key].rps if run[base.key].rps else 0.0 for run in runs]
+    log(f"{other.key} ÷ {base.key} by round: " + ", ".join(f"{r:.2f}×" for r in ratios))
+    median = sorted(range(len(runs)), key=lambda i: ratios[i])[len(runs) // 2]
+    return runs[median], ratios
+
+
 def combine(parts: list[Load]) -> Load:
     """Runs of one target as one: mean rate; p50 the mean, p99 the largest of the runs'."""
     return Load(

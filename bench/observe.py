@@ -19,7 +19,8 @@ import contextlib
 import tempfile
 from pathlib import Path
 
-from load import MESSAGES, MESSAGES_STREAM, Load, Target, ensure_wrk, wrk
+from load import MESSAGES, MESSAGES_STREAM, Load, Target, ensure_wrk
+from load import rounds as load_rounds
 from progress import log
 from section import Config, Results
 from servers import DATELINE_READY, dateline_server, run_script, running
@@ -50,14 +51,10 @@ def measure(config: Config, tmp: Path, results: Results, rounds: int = ROUNDS) -
         for server in (off, on):
             servers.enter_context(running(server, *DATELINE_READY, timeout=60))
         for name, shape in (("observe", MESSAGES), ("observe_stream", MESSAGES_STREAM)):
-            runs = [
-                wrk(config, Target(f"{name}_off", off, shape), Target(f"{name}_on", on, shape)) for _ in range(rounds)
-            ]
-            ratios = [run[f"{name}_on"].rps / run[f"{name}_off"].rps for run in runs]
-            round_ratios[name] = ratios
-            log(f"{name}: on ÷ off by round " + ", ".join(f"{r:.2f}×" for r in ratios))
-            median = sorted(range(rounds), key=lambda i: ratios[i])[rounds // 2]
-            results.loads.update(runs[median])
+            median, round_ratios[name] = load_rounds(
+                config, rounds, Target(f"{name}_off", off, shape), Target(f"{name}_on", on, shape)
+            )
+            results.loads.update(median)
         logged = sum(1 for _ in on.log_path.open(errors="replace"))
     log(f"observe: {logged:,} log lines written with them on")
 

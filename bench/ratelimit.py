@@ -27,8 +27,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-from load import MESSAGES, Target, ensure_wrk, wrk
-from progress import log
+from load import MESSAGES, Target, ensure_wrk
+from load import rounds as load_rounds
 from section import Config
 from servers import API_KEY, DATELINE_READY, dateline_server, free_port, run_script, running
 
@@ -75,8 +75,8 @@ def limited_shape(tmp: Path, name: str, secret: str):
     return dataclasses.replace(MESSAGES, script=script, headers={**MESSAGES.headers, "x-api-key": secret})
 
 
-def measure(config: Config, *, redis: bool = True, rounds: int = 1) -> list[tuple[float, float]]:
-    """(unlimited, limited) requests/s of each round, on the same two keys of one server."""
+def measure(config: Config, *, redis: bool = True, rounds: int = 1) -> tuple[float, float, list[float]]:
+    """The median round's (unlimited, limited) requests/s, and every round's ratio."""
     with tempfile.TemporaryDirectory(prefix="dateline-bench-ratelimit-") as name:
         tmp = Path(name)
         with redis_server(tmp) as url:
@@ -86,11 +86,8 @@ def measure(config: Config, *, redis: bool = True, rounds: int = 1) -> list[tupl
                 limits = {f"{kind}_per_minute": PER_MINUTE for kind in ("requests", "input_tokens", "output_tokens")}
                 limited = limited_shape(tmp, "limited", make_key(server.url, rate_limits=limits))
                 plain = limited_shape(tmp, "plain", make_key(server.url))
-                found = []
-                for _ in range(rounds):
-                    loads = wrk(config, Target("unlimited", server, plain), Target("limited", server, limited))
-                    found.append((loads["unlimited"].rps, loads["limited"].rps))
-    return found
+                loads, ratios = load_rounds(config, rounds, Target("unlimited", server, plain), Target("limited", server, limited))
+    return loads["unlimited"].rps, loads["limited"].rps, ratios
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,11 +99,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     ensure_wrk()
     config = Config(duration=args.duration, workers=args.workers)
-    found = measure(config, redis=not args.memory, rounds=max(1, args.rounds))
-    ratios = [limited / unlimited if unlimited else 0.0 for unlimited, limited in found]
-    log("ratio by round " + ", ".join(f"{r:.2f}" for r in ratios))
-    median = sorted(range(len(found)), key=lambda i: ratios[i])[len(found) // 2]
-    (unlimited, limited), ratio = found[median], ratios[median]
+    unlimited, limited, ratios = measure(config, redis=not args.memory, rounds=args.rounds)
+    ratio = limited / unlimited if unlimited else 0.0
     print("| run | requests/s |\n|---|---|")
     where = "in memory" if args.memory else "on Redis"
     print(f"| no limits | {unlimited:,.0f} |\n| limited key, limiter {where} | {limited:,.0f} |")

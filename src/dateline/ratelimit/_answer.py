@@ -84,17 +84,10 @@ def rate_limit_headers(snapshot: Snapshot) -> dict[str, str]:
         held = tightest.get(kind)
         if held is not None:
             remaining, full, limit = held
-            if kind is not REQUESTS:
-                remaining = (remaining + 500) // 1000 * 1000  # nearest_thousand, inline
-            headers[names[0]] = str(limit)
-            headers[names[1]] = str(remaining)
-            headers[names[2]] = _STAMPS.get(math.ceil(full)) or rfc3339(full)
+            _put(headers, names, limit, remaining if kind is REQUESTS else nearest_thousand(remaining), full)
     if owners:
-        if len(owners) == 1:
-            (total,) = owners.values()
-        else:
-            total = min(owners.values(), key=lambda total: (total[1], -total[2]))
-        _put(headers, _TOKENS, total[0], nearest_thousand(total[1]), total[2])
+        limit, remaining, full = min(owners.values(), key=lambda total: (total[1], -total[2]))
+        _put(headers, _TOKENS, limit, nearest_thousand(remaining), full)
     return headers
 
 

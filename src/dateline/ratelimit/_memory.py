@@ -14,6 +14,7 @@ from ._model import (
     WindowUse,
     admission_costs,
     charge_costs,
+    refilled,
 )
 
 
@@ -66,11 +67,7 @@ class MemoryLimiter:
         out = []
         for bucket in subject.buckets:
             kept = stored(bucket.name)
-            if kept is None:
-                out.append(Level(bucket, float(bucket.limit)))
-            else:  # refilled (``_model.refilled``), inline: every limited request passes here
-                level = kept[0] + (now - kept[1]) * bucket.rate if now > kept[1] else kept[0]
-                out.append(Level(bucket, level if level < bucket.limit else float(bucket.limit)))
+            out.append(Level(bucket, float(bucket.limit) if kept is None else refilled(kept[0], kept[1], now, bucket)))
         return tuple(out)
 
     def _take(self, levels: tuple[Level, ...], costs: list[float], now: float) -> tuple[Level, ...]:
