@@ -7,7 +7,7 @@ from __future__ import annotations
 import re
 import shutil
 import subprocess
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import httpx
@@ -151,7 +151,8 @@ def rounds(config: Config, count: int, base: Target, other: Target) -> tuple[dic
     """``wrk`` on the pair ``count`` times over (A B B A each time): the median round's loads,
     and every round's ratio other ÷ base (a burst of load from elsewhere on a shared machine
     can sink one round, not the median)."""
-    runs = [wrk(config, base, other) for _ in range(max(1, count))]
+    # Warmed up once: each later round follows straight on from the one before.
+    runs = [wrk(config if i == 0 else replace(config, warmup=0), base, other) for i in range(max(1, count))]
     ratios = [run[other.key].rps / run[base.key].rps if run[base.key].rps else 0.0 for run in runs]
     log(f"{other.key} ÷ {base.key} by round: " + ", ".join(f"{r:.2f}×" for r in ratios))
     median = sorted(range(len(runs)), key=lambda i: ratios[i])[len(runs) // 2]

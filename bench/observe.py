@@ -5,9 +5,10 @@ The built-in model's non-streaming and streaming Messages (``lua/messages.lua``,
 ``lua/messages_stream.lua``) on two ``dateline serve`` processes started alike but
 for this: one counting for ``/metrics`` and writing a JSON line per request
 (``--log-format json --log-level info``, to a file), the other with neither
-(``--no-metrics --log-level warning``). Each pair alternates A B B A, three times
-over (``--rounds``), and the median round's ratio is the one reported. Target: with
-them on, at least 0.9× the throughput with them off.
+(``--no-metrics --log-level warning``). Each pair alternates A B B A in slices of
+two seconds, fifteen times over (``--rounds``), and the median round's ratio is the
+one reported: on a shared machine a burst of load from elsewhere sinks a slice or
+two, not the median. Target: with them on, at least 0.9× the throughput with them off.
 
 Also the ``observe`` section of ``bench/run.py``.
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 from load import MESSAGES, MESSAGES_STREAM, Load, Target, ensure_wrk
@@ -37,13 +39,16 @@ ROWS = {
 
 #: Each comparison is made this many times over (A B B A each time): the ratio reported is
 #: the median round's, as a burst of load from elsewhere on a shared machine can sink one round.
-ROUNDS = 3
+ROUNDS = 15
+#: Seconds per side in a round (two slices of half this): short, so that many rounds fit.
+DURATION = 4
 #: Every round's on ÷ off, by comparison (``observe``, ``observe_stream``).
 round_ratios: dict[str, list[float]] = {}
 
 
 def measure(config: Config, tmp: Path, results: Results, rounds: int = ROUNDS) -> None:
     """Both servers up together, so that each pair alternates under the same background load."""
+    config = replace(config, duration=min(config.duration, DURATION))
     on, off = dateline_server(tmp, config.workers), dateline_server(tmp, config.workers)
     on.argv += ["--data-dir", str(tmp / "observe-on"), "--log-level", "info", "--log-format", "json"]
     off.argv += ["--data-dir", str(tmp / "observe-off"), "--no-metrics", "--log-format", "json"]
@@ -79,7 +84,9 @@ def rows(results: Results, floor: Load | None, failure: str | None) -> list[Row]
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description="Throughput with metrics and JSON request logs on against off.")
-    parser.add_argument("--duration", type=int, default=10, help="seconds per side (default 10)")
+    parser.add_argument(
+        "--duration", type=int, default=DURATION, help=f"seconds per side in each round (default {DURATION})"
+    )
     parser.add_argument("--workers", type=int, default=1, help="server worker processes (default 1)")
     parser.add_argument("--rounds", type=int, default=ROUNDS, help=f"comparisons of each pair (default {ROUNDS})")
     args = parser.parse_args(argv)

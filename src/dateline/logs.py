@@ -1,13 +1,13 @@
 """Log lines: one JSON object a line (``--log-format json``), or plain text,
 for Dateline's own lines and uvicorn's alike.
 
-A request's line (the ``dateline.request`` logger) carries its facts as
-``fields``, a dict made once at the request's end: the JSON formatter writes
-them beside the time and level, the text formatter as ``name=value`` pairs.
-Where ``config`` set up logging (``dateline serve``), ``request`` writes that
-line straight to stderr, built once: going through ``logging`` (a record, the
-caller's frame looked up, a formatter) costs more than the rest of a request;
-the lines of one turn of the event loop go out in one write.
+A request's line (the ``dateline.request`` logger) is one dict made at the
+request's end: its head (time, level, logger, pid, message) from ``begin``,
+then its facts; in JSON it is written as it stands, in text as the head and
+``name=value`` pairs. Where ``config`` set up logging (``dateline serve``),
+``write`` sends it straight to stderr: going through ``logging`` (a record,
+the caller's frame looked up, a formatter) costs more than the rest of a
+request; the lines of one turn of the event loop go out in one write.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterable
+from itertools import islice
 from typing import Any
 
 import orjson
@@ -24,6 +26,8 @@ import orjson
 FORMATS = ("json", "text")
 #: The logger of the one line per request.
 REQUESTS = "dateline.request"
+#: A request line's first keys, before its fields.
+HEAD = ("time", "level", "logger", "pid", "message")
 _requests = logging.getLogger(REQUESTS)
 #: The loggers given the chosen format: uvicorn's and Dateline's.
 _LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "dateline")
@@ -37,47 +41,72 @@ def default_format() -> str:
 #: The format ``config`` chose in this process (None: logging set up by someone else).
 _chosen: str | None = None
 _pid = os.getpid()
-_second: list[Any] = [None, ""]  # the last whole second formatted, and its text
+_last: list[Any] = [None, ""]  # the last millisecond formatted, and its text (lines come several a ms)
 
 
 def _time(created: float) -> str:
-    seconds = int(created)
-    if _second[0] != seconds:
-        _second[:] = [seconds, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(seconds))]
-    return f"{_second[1]}.{int((created - seconds) * 1000):03d}Z"
+    millis = int(created * 1000)
+    if _last[0] != millis:
+        seconds, part = divmod(millis, 1000)
+        _last[:] = [millis, f"{time.strftime('%Y-%m-%dT%H:%M:%S', time.gmtime(seconds))}.{part:03d}Z"]
+    return _last[1]
 
 
-def request(message: str, fields: dict[str, Any]) -> None:
-    """One request's line, at ``info`` on the ``dateline.request`` logger."""
+def begin(method: str, path: str, status: int) -> dict[str, Any] | None:
+    """A request's line with its head (``HEAD``) filled in, for its fields to be added
+    before ``write``; None when request lines are not written (below ``info``)."""
     if not _requests.isEnabledFor(logging.INFO):
-        return
-    if _chosen is None:
-        _requests.info(message, extra={"fields": fields})
-        return
-    now = time.time()
+        return None
+    return {
+        "time": _time(time.time()),
+        "level": "info",
+        "logger": REQUESTS,
+        "pid": _pid,
+        "message": f"{method} {path} {status}",
+    }
+
+
+def write(line: dict[str, Any]) -> None:
+    """A line from ``begin``, its fields added: one JSON object as it stands, or text."""
     if _chosen == "json":
-        head = {"time": _time(now), "level": "info", "logger": REQUESTS, "pid": _pid, "message": message}
-        line = orjson.dumps({**head, **fields}, default=str).decode()
-    else:
-        line = f"{_time(now)} INFO    {REQUESTS}: {message} " + _pairs(fields)
-    try:
-        loop = asyncio.get_running_loop()
-    except RuntimeError:
-        sys.stderr.write(line + "\n")
+        data = orjson.dumps(line, default=str, option=orjson.OPT_APPEND_NEWLINE)
+    elif _chosen is None:  # logging set up by someone else: through it
+        _requests.info(line["message"], extra={"fields": dict(islice(line.items(), len(HEAD), None))})
         return
+    else:
+        fields = islice(line.items(), len(HEAD), None)
+        data = f"{line['time']} INFO    {REQUESTS}: {line['message']} {_pairs(fields)}\n".encode()
     # The lines of requests ending in one turn of the event loop go out in one write, at its end.
-    _pending.append(line)
+    _pending.append(data)
     if len(_pending) == 1:
-        loop.call_soon(_flush)
+        try:
+            asyncio.get_running_loop().call_soon(_flush)
+        except RuntimeError:  # no loop running: now
+            _flush()
 
 
-_pending: list[str] = []
+def request(method: str, path: str, status: int, fields: dict[str, Any]) -> None:
+    """One request's line, at ``info`` on the ``dateline.request`` logger."""
+    line = begin(method, path, status)
+    if line is not None:
+        line.update(fields)
+        write(line)
+
+
+_pending: list[bytes] = []
 
 
 def _flush() -> None:
-    text = "\n".join(_pending) + "\n"
+    lines = b"".join(_pending)
     _pending.clear()
-    sys.stderr.write(text)
+    stream = sys.stderr
+    raw = getattr(stream, "buffer", None)
+    if raw is None:  # a stream of text only (a test's capture, say)
+        stream.write(lines.decode())
+        return
+    stream.flush()  # whatever the text layer holds goes first
+    raw.write(lines)
+    raw.flush()
 
 
 def formatter(kind: str) -> logging.Formatter:
@@ -113,14 +142,14 @@ class TextFormatter(logging.Formatter):
         text = f"{_time(record.created)} {record.levelname:<7} {record.name}: {record.getMessage()}"
         fields = getattr(record, "fields", None)
         if fields:
-            text += " " + _pairs(fields)
+            text += " " + _pairs(fields.items())
         if record.exc_info:
             text += "\n" + self.formatException(record.exc_info)
         return text
 
 
-def _pairs(fields: dict[str, Any]) -> str:
-    return " ".join(f"{name}={_shown(value)}" for name, value in fields.items() if value is not None)
+def _pairs(fields: Iterable[tuple[str, Any]]) -> str:
+    return " ".join(f"{name}={_shown(value)}" for name, value in fields if value is not None)
 
 
 def _shown(value: Any) -> str:

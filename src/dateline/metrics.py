@@ -5,13 +5,16 @@ start, as ``dateline serve --workers N`` does), each writes its values to
 files in that directory and a scrape sums them, whichever process answers.
 Label values are the API's words and ids (an endpoint, a version, a model, a
 key's id, never its secret); each label set's child is looked up once and
-kept, so counting a request is a dictionary hit and a few additions.
+kept. Counters are added to at the end of a turn of the event loop (``add``):
+under load the requests ending in one turn, dozens of them, share one
+addition per label set, and a scrape adds what is pending first.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
@@ -21,7 +24,7 @@ from prometheus_client.core import REGISTRY, Metric
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds: from well under a millisecond (the built-in model) to minutes (an upstream's long answer).
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
-#: The usage fields counted, and the ``kind`` label each is counted under.
+#: The token counts counted, and the ``kind`` label each is counted under.
 TOKEN_KINDS = (
     ("input_tokens", "input"),
     ("output_tokens", "output"),
@@ -91,21 +94,59 @@ def child(metric: Any, *labels: str) -> Any:
     return found
 
 
-_token_children: dict[tuple[str, str, bool], tuple[tuple[str, Any], ...]] = {}
+#: Counter additions pending until the end of this turn of the event loop, by (metric, labels);
+#: and tokens, by (key, model, batch), in the order of ``TOKEN_KINDS``.
+_added: dict[tuple[Any, tuple[str, ...]], float] = {}
+_tokens: dict[tuple[str, str, str], list[int]] = {}
+_scheduled = False
 
 
-def count_tokens(key: str, model: str, usage: Mapping[str, Any], *, batch: bool = False) -> None:
-    """One answer's usage, counted."""
-    kept = _token_children.get((key, model, batch))
-    if kept is None:
-        flag = "true" if batch else "false"
-        kept = tuple((field, TOKENS.labels(key, model, kind, flag)) for field, kind in TOKEN_KINDS)
-        if len(_token_children) < _KEPT:
-            _token_children[(key, model, batch)] = kept
-    for field, counter in kept:
-        value = usage.get(field)
-        if type(value) is int and value > 0:
-            counter.inc(value)
+def add(metric: Any, labels: tuple[str, ...], amount: float = 1) -> None:
+    """``metric.labels(*labels).inc(amount)``, at the end of this turn of the event loop."""
+    key = (metric, labels)
+    _added[key] = _added.get(key, 0) + amount
+    if not _scheduled:
+        _schedule()
+
+
+def count_tokens(key: str, model: str, added: Any, *, batch: bool = False) -> None:
+    """One answer's tokens, counted (at the end of this turn of the event loop, as ``add``);
+    ``added``: the usage meter's counts of it (``usage.Counts``, whole and not negative)."""
+    labels = (key, model, "true" if batch else "false")
+    counts = _tokens.get(labels)
+    if counts is None:
+        counts = _tokens[labels] = [0] * len(TOKEN_KINDS)
+    # In the order of TOKEN_KINDS.
+    counts[0] += added.input_tokens
+    counts[1] += added.output_tokens
+    counts[2] += added.cache_read_input_tokens
+    counts[3] += added.cache_creation_input_tokens
+    if not _scheduled:
+        _schedule()
+
+
+def _schedule() -> None:
+    global _scheduled
+    try:
+        asyncio.get_running_loop().call_soon(flush)
+    except RuntimeError:  # no loop running: now
+        flush()
+        return
+    _scheduled = True
+
+
+def flush() -> None:
+    """The pending additions, made."""
+    global _scheduled
+    _scheduled = False
+    for (metric, labels), amount in _added.items():
+        child(metric, *labels).inc(amount)
+    _added.clear()
+    for (key, model, batch), counts in _tokens.items():
+        for (_, kind), value in zip(TOKEN_KINDS, counts):
+            if value:
+                child(TOKENS, key, model, kind, batch).inc(value)
+    _tokens.clear()
 
 
 def multiprocess() -> bool:
@@ -124,6 +165,7 @@ class _Extra:
 
 def scrape(extra: Iterable[Metric] = ()) -> bytes:
     """The text exposition: every process's values (summed across workers), plus ``extra``."""
+    flush()
     registry = CollectorRegistry()
     if multiprocess():
         _multiprocess.MultiProcessCollector(registry)

@@ -10,7 +10,6 @@ counts upstream requests, failures and cool-downs).
 
 from __future__ import annotations
 
-import logging
 from contextvars import ContextVar
 from time import perf_counter
 from typing import TYPE_CHECKING, Any
@@ -24,8 +23,6 @@ from ..usage import Counts, UsageMeter
 if TYPE_CHECKING:
     from ..operation import Call
     from ..types import Scope
-
-_requests = logging.getLogger(logs.REQUESTS)
 
 #: Whose usage a caller without a stored key is counted under (as ``resources/limits.py`` records it).
 ANONYMOUS = "default"
@@ -90,14 +87,13 @@ class Observed:
         if self.metrics:
             if self.streamed:
                 metrics.OPEN_STREAMS.dec()
-            metrics.child(metrics.REQUESTS, self.endpoint, self.scope["method"], version, model, status, key).inc()
+            metrics.add(metrics.REQUESTS, (self.endpoint, self.scope["method"], version, model, status, key))
             metrics.child(metrics.LATENCY, self.endpoint, model).observe(elapsed)
             if self.first_token is not None:
                 metrics.child(metrics.FIRST_TOKEN, model).observe(self.first_token - self.started)
             if self.status == 429 and self._own_limit():
-                metrics.child(metrics.RATE_LIMITED, self.endpoint, key).inc()
-        if _requests.isEnabledFor(logging.INFO):
-            self._log(elapsed, version, model, key)
+                metrics.add(metrics.RATE_LIMITED, (self.endpoint, key))
+        self._log(elapsed, version, model, key)
         # Timers and tasks begun during the request keep a copy of its context, and so this
         # object: it must not keep the request's body alive with it.
         self.call = self.error = None
@@ -115,35 +111,36 @@ class Observed:
 
     def _log(self, elapsed: float, version: str, model: str, key: str) -> None:
         scope = self.scope
+        line = logs.begin(scope["method"], scope["path"], self.status)
+        if line is None:
+            return
         call = self.call
-        fields: dict[str, Any] = {
-            "request_id": call.request_id if call is not None else None,
-            "method": scope["method"],
-            "path": scope["path"],
-            "endpoint": self.endpoint,
-            "version": version or None,
-            "model": model or None,
-            "key": key or None,
-            "status": self.status,
-            "latency_ms": round(elapsed * 1000, 3),
-        }
+        line["request_id"] = call.request_id if call is not None else None
+        line["method"] = scope["method"]
+        line["path"] = scope["path"]
+        line["endpoint"] = self.endpoint
+        line["version"] = version or None
+        line["model"] = model or None
+        line["key"] = key or None
+        line["status"] = self.status
+        line["latency_ms"] = round(elapsed * 1e6) / 1000  # to the microsecond (faster than round(…, 3))
         if self.streamed:
-            fields["stream"] = True
+            line["stream"] = True
             if self.first_token is not None:
-                fields["first_token_ms"] = round((self.first_token - self.started) * 1000, 3)
+                line["first_token_ms"] = round((self.first_token - self.started) * 1e6) / 1000
         usage = self.usage
         if usage is not None:
-            fields["input_tokens"] = usage.input_tokens
-            fields["output_tokens"] = usage.output_tokens
-            fields["cache_read_input_tokens"] = usage.cache_read_input_tokens
-            fields["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
+            line["input_tokens"] = usage.input_tokens
+            line["output_tokens"] = usage.output_tokens
+            line["cache_read_input_tokens"] = usage.cache_read_input_tokens
+            line["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
         if self.upstream is not None:
-            fields["upstream"] = self.upstream
+            line["upstream"] = self.upstream
         if self.error is not None:
-            fields["error"] = self.error.type
+            line["error"] = self.error.type
         if call is not None and call.decision is not None:
-            fields["rule"] = call.decision.name if call.decision.name is not None else call.decision.rule
-        logs.request(f"{scope['method']} {scope['path']} {self.status}", fields)
+            line["rule"] = call.decision.name if call.decision.name is not None else call.decision.rule
+        logs.write(line)
 
 
 _current: ContextVar[Observed | None] = ContextVar("dateline_observed", default=None)
@@ -157,7 +154,7 @@ class ObservedUsage(UsageMeter):
     def record(self, key: str, model: str, usage: Any, *, batch: bool = False) -> Counts:
         added = super().record(key, model, usage, batch=batch)
         if self.observe_metrics:
-            metrics.count_tokens(key, model, usage, batch=batch)
+            metrics.count_tokens(key, model, added, batch=batch)
         if not batch:
             seen = _current.get()
             if seen is not None:
