@@ -12,7 +12,6 @@ request; the lines of one turn of the event loop go out in one write.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import sys
@@ -22,6 +21,8 @@ from itertools import islice
 from typing import Any
 
 import orjson
+
+from .turns import AtTurnEnd
 
 FORMATS = ("json", "text")
 #: The logger of the one line per request.
@@ -52,13 +53,18 @@ def _time(created: float) -> str:
     return _last[1]
 
 
-def begin(method: str, path: str, status: int) -> dict[str, Any] | None:
+def enabled() -> bool:
+    """Whether request lines are written (``info`` and above)."""
+    return _requests.isEnabledFor(logging.INFO)
+
+
+def begin(method: str, path: str, status: int, created: float | None = None) -> dict[str, Any] | None:
     """A request's line with its head (``HEAD``) filled in, for its fields to be added
     before ``write``; None when request lines are not written (below ``info``)."""
     if not _requests.isEnabledFor(logging.INFO):
         return None
     return {
-        "time": _time(time.time()),
+        "time": _time(time.time() if created is None else created),
         "level": "info",
         "logger": REQUESTS,
         "pid": _pid,
@@ -78,11 +84,7 @@ def write(line: dict[str, Any]) -> None:
         data = f"{line['time']} INFO    {REQUESTS}: {line['message']} {_pairs(fields)}\n".encode()
     # The lines of requests ending in one turn of the event loop go out in one write, at its end.
     _pending.append(data)
-    if len(_pending) == 1:
-        try:
-            asyncio.get_running_loop().call_soon(_flush)
-        except RuntimeError:  # no loop running: now
-            _flush()
+    _flushing.soon()
 
 
 def request(method: str, path: str, status: int, fields: dict[str, Any]) -> None:
@@ -97,6 +99,8 @@ _pending: list[bytes] = []
 
 
 def _flush() -> None:
+    if not _pending:
+        return
     lines = b"".join(_pending)
     _pending.clear()
     stream = sys.stderr
@@ -107,6 +111,9 @@ def _flush() -> None:
     stream.flush()  # whatever the text layer holds goes first
     raw.write(lines)
     raw.flush()
+
+
+_flushing = AtTurnEnd(_flush)
 
 
 def formatter(kind: str) -> logging.Formatter:

@@ -12,7 +12,6 @@ addition per label set, and a scrape adds what is pending first.
 
 from __future__ import annotations
 
-import asyncio
 import os
 from collections.abc import Iterable
 from typing import Any
@@ -20,6 +19,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client import multiprocess as _multiprocess
 from prometheus_client.core import REGISTRY, Metric
+
+from .turns import AtTurnEnd
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 #: Seconds: from well under a millisecond (the built-in model) to minutes (an upstream's long answer).
@@ -98,15 +99,13 @@ def child(metric: Any, *labels: str) -> Any:
 #: and tokens, by (key, model, batch), in the order of ``TOKEN_KINDS``.
 _added: dict[tuple[Any, tuple[str, ...]], float] = {}
 _tokens: dict[tuple[str, str, str], list[int]] = {}
-_scheduled = False
 
 
 def add(metric: Any, labels: tuple[str, ...], amount: float = 1) -> None:
     """``metric.labels(*labels).inc(amount)``, at the end of this turn of the event loop."""
     key = (metric, labels)
     _added[key] = _added.get(key, 0) + amount
-    if not _scheduled:
-        _schedule()
+    _flushing.soon()
 
 
 def count_tokens(key: str, model: str, added: Any, *, batch: bool = False) -> None:
@@ -121,24 +120,11 @@ def count_tokens(key: str, model: str, added: Any, *, batch: bool = False) -> No
     counts[1] += added.output_tokens
     counts[2] += added.cache_read_input_tokens
     counts[3] += added.cache_creation_input_tokens
-    if not _scheduled:
-        _schedule()
-
-
-def _schedule() -> None:
-    global _scheduled
-    try:
-        asyncio.get_running_loop().call_soon(flush)
-    except RuntimeError:  # no loop running: now
-        flush()
-        return
-    _scheduled = True
+    _flushing.soon()
 
 
 def flush() -> None:
     """The pending additions, made."""
-    global _scheduled
-    _scheduled = False
     for (metric, labels), amount in _added.items():
         child(metric, *labels).inc(amount)
     _added.clear()
@@ -147,6 +133,9 @@ def flush() -> None:
             if value:
                 child(TOKENS, key, model, kind, batch).inc(value)
     _tokens.clear()
+
+
+_flushing = AtTurnEnd(flush)
 
 
 def multiprocess() -> bool:

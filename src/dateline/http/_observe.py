@@ -1,5 +1,6 @@
 """What the edge tells operators about each request: the Prometheus metrics
-(``metrics.py``) and one log line, both at the request's end (``Observed.done``).
+(``metrics.py``) and one log line, both for the requests ending in a turn of the
+event loop together, at its end (``Observed.done``, ``report``).
 
 Facts found below the edge reach the request's ``Observed`` through a context
 variable: its usage from the usage meter (``ObservedUsage``: every answered
@@ -11,12 +12,13 @@ counts upstream requests, failures and cool-downs).
 from __future__ import annotations
 
 from contextvars import ContextVar
-from time import perf_counter
+from time import perf_counter, time
 from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from .. import errors, logs, metrics
+from ..turns import AtTurnEnd
 from ..upstream import Client, Clients, Upstream, struggling
 from ..usage import Counts, UsageMeter
 
@@ -30,14 +32,22 @@ _STATUS = {code: str(code) for code in range(100, 600)}
 
 
 class Observed:
-    """One request as the edge saw it; ``done()`` counts it and writes its line."""
+    """One request as the edge saw it; ``done()`` has it counted and its line written."""
 
     __slots__ = (
         "call",
+        "elapsed",
+        "ended",
         "endpoint",
         "error",
+        "error_type",
         "first_token",
+        "key",
+        "limited",
         "metrics",
+        "model",
+        "request_id",
+        "rule",
         "scope",
         "started",
         "status",
@@ -45,6 +55,7 @@ class Observed:
         "token",
         "upstream",
         "usage",
+        "version",
     )
 
     def __init__(self, endpoint: str, scope: Scope, metrics: bool) -> None:
@@ -67,63 +78,71 @@ class Observed:
             metrics.OPEN_STREAMS.inc()
 
     def done(self) -> None:
-        elapsed = perf_counter() - self.started
+        """The request's facts taken from its call; counted and logged at the end of this
+        turn of the event loop, with the other requests ending in it (``report``)."""
+        self.elapsed = perf_counter() - self.started
+        self.ended = time()
         _current.reset(self.token)  # an app called in its caller's task (in-process tests) leaves nothing behind
         call = self.call
-        key = model = version = ""
+        self.key = self.model = self.version = ""
+        self.request_id = self.rule = None
+        self.limited = False
         if call is not None:
-            version = call.version or ""
+            self.request_id = call.request_id
+            self.version = call.version or ""
             if call.key is not None:
-                key = call.key.id
+                self.key = call.key.id
             elif call.api_key is not None:
-                key = ANONYMOUS
+                self.key = ANONYMOUS
             body = call.body
             if type(body) is dict and type(body.get("model")) is str:
                 model = body["model"]
                 # A refused request's model may be anything a client made up: not a label of its own.
                 if self.status >= 400 and call.state.catalog.get(model) is None and not call.state.any_model:
                     model = "other"
-        status = _STATUS.get(self.status) or str(self.status)
-        if self.metrics:
-            if self.streamed:
-                metrics.OPEN_STREAMS.dec()
-            metrics.add(metrics.REQUESTS, (self.endpoint, self.scope["method"], version, model, status, key))
-            metrics.child(metrics.LATENCY, self.endpoint, model).observe(elapsed)
-            if self.first_token is not None:
-                metrics.child(metrics.FIRST_TOKEN, model).observe(self.first_token - self.started)
-            if self.status == 429 and self._own_limit():
-                metrics.add(metrics.RATE_LIMITED, (self.endpoint, key))
-        self._log(elapsed, version, model, key)
+                self.model = model
+            decision = call.decision
+            if decision is not None:
+                self.rule = decision.name if decision.name is not None else decision.rule
+            elif self.status == 429:
+                # A 429 of a key's own limits: no upstream's, no rule's or fault's.
+                self.limited = (
+                    isinstance(self.error, errors.RateLimitError) and self.upstream is None and call.key is not None
+                )
+        self.error_type = self.error.type if self.error is not None else None
         # Timers and tasks begun during the request keep a copy of its context, and so this
-        # object: it must not keep the request's body alive with it.
+        # object: it must not keep the request's body (or its error) alive with it.
         self.call = self.error = None
+        if self.metrics or logs.enabled():
+            _ended.append(self)
+            _reporting.soon()
 
-    def _own_limit(self) -> bool:
-        """A 429 of a key's own limits: no upstream's, no rule's or fault's."""
-        call = self.call
-        return (
-            isinstance(self.error, errors.RateLimitError)
-            and self.upstream is None
-            and call is not None
-            and call.decision is None
-            and call.key is not None
-        )
+    def _count(self) -> None:
+        if self.streamed:
+            metrics.OPEN_STREAMS.dec()
+        model = self.model
+        status = _STATUS.get(self.status) or str(self.status)
+        metrics.add(metrics.REQUESTS, (self.endpoint, self.scope["method"], self.version, model, status, self.key))
+        metrics.child(metrics.LATENCY, self.endpoint, model).observe(self.elapsed)
+        if self.first_token is not None:
+            metrics.child(metrics.FIRST_TOKEN, model).observe(self.first_token - self.started)
+        if self.limited:
+            metrics.add(metrics.RATE_LIMITED, (self.endpoint, self.key))
 
-    def _log(self, elapsed: float, version: str, model: str, key: str) -> None:
+    def _log(self) -> None:
         scope = self.scope
-        line = logs.begin(scope["method"], scope["path"], self.status)
+        line = logs.begin(scope["method"], scope["path"], self.status, self.ended)
         if line is None:
             return
-        call = self.call
-        line["request_id"] = call.request_id if call is not None else None
+        line["request_id"] = self.request_id
         line["method"] = scope["method"]
         line["path"] = scope["path"]
         line["endpoint"] = self.endpoint
-        line["version"] = version or None
-        line["model"] = model or None
-        line["key"] = key or None
+        line["version"] = self.version or None
+        line["model"] = self.model or None
+        line["key"] = self.key or None
         line["status"] = self.status
-        line["latency_ms"] = round(elapsed * 1e6) / 1000  # to the microsecond (faster than round(…, 3))
+        line["latency_ms"] = round(self.elapsed * 1e6) / 1000  # to the microsecond (faster than round(…, 3))
         if self.streamed:
             line["stream"] = True
             if self.first_token is not None:
@@ -136,13 +155,29 @@ class Observed:
             line["cache_creation_input_tokens"] = usage.cache_creation_input_tokens
         if self.upstream is not None:
             line["upstream"] = self.upstream
-        if self.error is not None:
-            line["error"] = self.error.type
-        if call is not None and call.decision is not None:
-            line["rule"] = call.decision.name if call.decision.name is not None else call.decision.rule
+        if self.error_type is not None:
+            line["error"] = self.error_type
+        if self.rule is not None:
+            line["rule"] = self.rule
         logs.write(line)
 
 
+#: Requests ended in this turn of the event loop, to be reported at its end.
+_ended: list[Observed] = []
+
+
+def report() -> None:
+    """The requests ended since the last report, counted and logged: together, in one
+    tight loop, their work costs well under what it costs spread among the requests."""
+    ended = _ended[:]
+    _ended.clear()
+    for seen in ended:
+        if seen.metrics:
+            seen._count()
+        seen._log()
+
+
+_reporting = AtTurnEnd(report)
 _current: ContextVar[Observed | None] = ContextVar("dateline_observed", default=None)
 
 

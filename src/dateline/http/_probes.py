@@ -21,6 +21,7 @@ from ..state import State
 from ..store import CANCELED, ERRORED, EXPIRED, HEAD, PENDING, RUNNING, SUCCEEDED
 from ._auth import check_admin
 from ._edge import error_response
+from ._observe import report
 
 logger = logging.getLogger("dateline")
 
@@ -93,6 +94,7 @@ async def scrape(request: Request) -> Response:
         for name in _STATES:
             family.add_metric((name,), counts.get(name, 0))
         extra.append(family)
+    report()  # the requests ended in this turn of the event loop, counted first
     return Response(metrics.scrape(extra), media_type=metrics.CONTENT_TYPE)
 
 
