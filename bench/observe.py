@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import tempfile
-from dataclasses import replace
 from pathlib import Path
 
 from load import MESSAGES, MESSAGES_STREAM, Load, Target, ensure_wrk
@@ -40,7 +39,8 @@ ROWS = {
 #: Each comparison is made this many times over (A B B A each time): the ratio reported is
 #: the median round's, as a burst of load from elsewhere on a shared machine can sink one round.
 ROUNDS = 15
-#: Seconds per side in a round (two slices of half this): short, so that many rounds fit.
+#: Seconds per side in a round (two slices of half this): short, so that many rounds fit
+#: (``run.py`` uses its own duration up to this).
 DURATION = 4
 #: Every round's on ÷ off, by comparison (``observe``, ``observe_stream``).
 round_ratios: dict[str, list[float]] = {}
@@ -48,7 +48,6 @@ round_ratios: dict[str, list[float]] = {}
 
 def measure(config: Config, tmp: Path, results: Results, rounds: int = ROUNDS) -> None:
     """Both servers up together, so that each pair alternates under the same background load."""
-    config = replace(config, duration=min(config.duration, DURATION))
     on, off = dateline_server(tmp, config.workers), dateline_server(tmp, config.workers)
     on.argv += ["--data-dir", str(tmp / "observe-on"), "--log-level", "info", "--log-format", "json"]
     off.argv += ["--data-dir", str(tmp / "observe-off"), "--no-metrics", "--log-format", "json"]

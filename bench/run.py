@@ -37,6 +37,7 @@ import contextlib
 import datetime
 import os
 import tempfile
+from dataclasses import replace
 from pathlib import Path
 
 import batch
@@ -196,7 +197,8 @@ def measure(config: Config) -> Results:
             guarded(results, ["batches"], lambda: measure_batches(config, tmp, results))
         if "observe" in config.groups:
             rounds = 1 if config.warmup == 0 else observe.ROUNDS  # --quick: one round
-            guarded(results, ["observe"], lambda: observe.measure(config, tmp, results, rounds))
+            sliced = replace(config, duration=min(config.duration, observe.DURATION))
+            guarded(results, ["observe"], lambda: observe.measure(sliced, tmp, results, rounds))
     return results
 
 

@@ -1,4 +1,4 @@
-"""A request's log line as ``logs.request`` writes it: in JSON (the head's keys
+"""A request's log line as ``logs.begin`` and ``logs.write`` make it: in JSON (the head's keys
 first, then the fields', one parseable object a line), in text, through
 ``logging`` where Dateline did not set it up, and to a stream of text only."""
 
@@ -12,6 +12,7 @@ import logging.config
 import os
 import re
 import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -35,6 +36,14 @@ def chosen() -> Iterator[None]:
         logger.propagate = propagate
 
 
+def request(method: str, path: str, status: int, fields: dict[str, object]) -> None:
+    """One request's line, as ``http/_observe.py`` writes it."""
+    line = logs.begin(method, path, status, time.time())
+    if line is not None:
+        line.update(fields)
+        logs.write(line)
+
+
 def configure(kind: str) -> None:
     logging.config.dictConfig(logs.config(kind, "info"))
 
@@ -45,8 +54,8 @@ def test_json_lines_parse_with_the_head_first(chosen: None, monkeypatch: pytest.
     monkeypatch.setattr(sys, "stderr", stream)
 
     async def two_requests() -> None:
-        logs.request("POST", "/v1/messages", 200, FIELDS)
-        logs.request("GET", "/v1/models", 200, {"status": 200})
+        request("POST", "/v1/messages", 200, FIELDS)
+        request("GET", "/v1/models", 200, {"status": 200})
         await asyncio.sleep(0)  # their lines go out at the end of the loop's turn
 
     asyncio.run(two_requests())
@@ -71,7 +80,7 @@ def test_a_line_without_fields_is_still_one_object(chosen: None, monkeypatch: py
     configure("json")
     stream = io.StringIO()  # text only: no binary buffer beneath
     monkeypatch.setattr(sys, "stderr", stream)
-    logs.request("GET", "/health", 200, {})  # outside an event loop: written at once
+    request("GET", "/health", 200, {})  # outside an event loop: written at once
     (line,) = stream.getvalue().splitlines()
     assert json.loads(line)["message"] == "GET /health 200"
     assert set(json.loads(line)) == {"time", "level", "logger", "pid", "message"}
@@ -81,7 +90,7 @@ def test_text_lines_carry_name_value_pairs(chosen: None, monkeypatch: pytest.Mon
     configure("text")
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
-    logs.request("POST", "/v1/messages", 200, FIELDS)
+    request("POST", "/v1/messages", 200, FIELDS)
     (line,) = stream.getvalue().splitlines()
     assert re.fullmatch(
         r"\S+Z INFO    dateline\.request: POST /v1/messages 200 "
@@ -105,7 +114,7 @@ def test_without_config_the_line_goes_through_logging(chosen: None) -> None:
     logger = logging.getLogger("dateline")
     logger.handlers[:] = [kept]
     logger.setLevel(logging.INFO)
-    logs.request("POST", "/v1/messages", 200, FIELDS)
+    request("POST", "/v1/messages", 200, FIELDS)
     (record,) = kept.records
     assert record.getMessage() == "POST /v1/messages 200" and record.fields == FIELDS
     assert json.loads(logs.JSONFormatter().format(record))["path"] == FIELDS["path"]
@@ -115,7 +124,7 @@ def test_below_info_nothing_is_written(chosen: None, monkeypatch: pytest.MonkeyP
     logging.config.dictConfig(logs.config("json", "warning"))
     stream = io.StringIO()
     monkeypatch.setattr(sys, "stderr", stream)
-    logs.request("POST", "/v1/messages", 200, FIELDS)
+    request("POST", "/v1/messages", 200, FIELDS)
     assert stream.getvalue() == ""
 
 

@@ -58,13 +58,14 @@ def enabled() -> bool:
     return _requests.isEnabledFor(logging.INFO)
 
 
-def begin(method: str, path: str, status: int, created: float | None = None) -> dict[str, Any] | None:
-    """A request's line with its head (``HEAD``) filled in, for its fields to be added
-    before ``write``; None when request lines are not written (below ``info``)."""
+def begin(method: str, path: str, status: int, created: float) -> dict[str, Any] | None:
+    """A request's line, at ``info`` on the ``dateline.request`` logger, with its head
+    (``HEAD``) filled in for its fields to be added before ``write``; None when request
+    lines are not written (below ``info``). ``created``: when the request ended."""
     if not _requests.isEnabledFor(logging.INFO):
         return None
     return {
-        "time": _time(time.time() if created is None else created),
+        "time": _time(created),
         "level": "info",
         "logger": REQUESTS,
         "pid": _pid,
@@ -85,14 +86,6 @@ def write(line: dict[str, Any]) -> None:
     # The lines of requests ending in one turn of the event loop go out in one write, at its end.
     _pending.append(data)
     _flushing.soon()
-
-
-def request(method: str, path: str, status: int, fields: dict[str, Any]) -> None:
-    """One request's line, at ``info`` on the ``dateline.request`` logger."""
-    line = begin(method, path, status)
-    if line is not None:
-        line.update(fields)
-        write(line)
 
 
 _pending: list[bytes] = []
